@@ -1,0 +1,86 @@
+//! The result cache: pingora-cache over a byte-bounded in-memory storage, evicted by pingora's
+//! LRU manager, with a cache lock so concurrent misses for one key render once. Keys are the
+//! canonical request (never the raw path or the signature) plus what changes the output.
+
+pub mod storage;
+
+use std::time::Duration;
+
+use pingora_cache::eviction::simple_lru;
+use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora_cache::CacheKey;
+
+use crate::config::CacheConfig;
+use crate::pipeline::RenderJob;
+use storage::MemoryStorage;
+
+/// The pieces `HttpCache::enable` takes, alive for the whole process.
+pub struct ResultCache {
+    pub storage: &'static MemoryStorage,
+    pub eviction: &'static simple_lru::Manager,
+    pub lock: &'static CacheKeyLockImpl,
+    pub max_object_bytes: usize,
+}
+
+impl ResultCache {
+    /// Build the cache once at start-up (its parts are leaked: pingora wants `&'static`).
+    pub fn new(cfg: &CacheConfig) -> Self {
+        // Storage holds slightly more than the manager's limit while evictions are purged
+        // asynchronously; the hard cap bounds that slack.
+        let hard_cap = cfg.max_bytes.saturating_add(cfg.max_object_bytes.saturating_mul(4));
+        let storage = Box::leak(Box::new(MemoryStorage::with_hard_cap(cfg.max_object_bytes, hard_cap)));
+        let eviction = Box::leak(Box::new(simple_lru::Manager::new(cfg.max_bytes)));
+        let lock: &'static CacheKeyLockImpl =
+            Box::leak(CacheLock::new_boxed(Duration::from_millis(cfg.lock_timeout_ms)));
+        ResultCache { storage, eviction, lock, max_object_bytes: cfg.max_object_bytes }
+    }
+}
+
+/// The cache key of a render: the canonical request path (signature and defaults removed), the
+/// negotiated formats, the JSONP callback, and whether the body is wanted.
+pub fn key_for(job: &RenderJob) -> CacheKey {
+    let mut primary = crate::url::compose_unsigned(&job.request);
+    primary.push_str(if job.accepts.webp { "|webp" } else { "|-" });
+    primary.push_str(if job.accepts.avif { "|avif" } else { "|-" });
+    if let Some(cb) = &job.meta_callback {
+        primary.push_str("|cb=");
+        primary.push_str(cb);
+    }
+    CacheKey::new(primary, "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Accepts;
+    use crate::url::parse;
+
+    fn job(path: &str, webp: bool) -> RenderJob {
+        RenderJob {
+            request: parse(path).unwrap(),
+            filters: vec![],
+            accepts: Accepts { webp, avif: false },
+            meta_callback: None,
+        }
+    }
+
+    fn primary(j: &RenderJob) -> String {
+        key_for(j).primary_key_str().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn same_output_same_key() {
+        let signed = job("/8ammJH8D-7tXy6kU3lTvoXlhu4o=/300x200/h/i.jpg", false);
+        let unsafe_ = job("/unsafe/300x200/center/middle/h/i.jpg", false);
+        assert_eq!(primary(&signed), primary(&unsafe_));
+    }
+
+    #[test]
+    fn different_output_different_key() {
+        let a = job("/unsafe/300x200/h/i.jpg", false);
+        for other in ["/unsafe/300x201/h/i.jpg", "/unsafe/300x200/h/j.jpg", "/unsafe/300x200/smart/h/i.jpg"] {
+            assert_ne!(primary(&a), primary(&job(other, false)), "{other}");
+        }
+        assert_ne!(primary(&a), primary(&job("/unsafe/300x200/h/i.jpg", true)));
+    }
+}

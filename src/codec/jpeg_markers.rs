@@ -1,0 +1,161 @@
+//! JPEG marker segments: the EXIF orientation, the ICC profile (APP2 chunks) and the Adobe
+//! marker read from a source, and an ICC profile written into an encoded JPEG.
+
+/// What Thumbora needs from a JPEG's header segments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JpegMetadata {
+    /// The EXIF payload (TIFF header onwards), when an `Exif` APP1 segment exists.
+    pub exif: Option<Vec<u8>>,
+    /// The reassembled ICC profile.
+    pub icc: Option<Vec<u8>>,
+    /// An Adobe APP14 segment is present (CMYK data is then stored inverted).
+    pub adobe: bool,
+}
+
+/// Most segments read before giving up (a header with thousands of APP segments is hostile).
+const MAX_SEGMENTS: usize = 512;
+/// ICC profiles above this size are ignored.
+const MAX_ICC_BYTES: usize = 4 * 1024 * 1024;
+
+/// Walk the segments up to the first scan. Malformed headers yield what was read so far: the
+/// decoder is the judge of validity.
+pub fn read_metadata(jpeg: &[u8]) -> JpegMetadata {
+    let mut meta = JpegMetadata::default();
+    let mut icc_chunks: Vec<(u8, &[u8])> = Vec::new();
+    let mut pos = 2; // after SOI
+    for _ in 0..MAX_SEGMENTS {
+        // Skip fill bytes.
+        while pos < jpeg.len() && jpeg[pos] == 0xFF && jpeg.get(pos + 1) == Some(&0xFF) {
+            pos += 1;
+        }
+        if pos + 4 > jpeg.len() || jpeg[pos] != 0xFF {
+            break;
+        }
+        let marker = jpeg[pos + 1];
+        if marker == 0xDA || marker == 0xD9 {
+            break; // start of scan / end of image
+        }
+        if (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
+            pos += 2;
+            continue;
+        }
+        let len = usize::from(u16::from_be_bytes([jpeg[pos + 2], jpeg[pos + 3]]));
+        if len < 2 || pos + 2 + len > jpeg.len() {
+            break;
+        }
+        let payload = &jpeg[pos + 4..pos + 2 + len];
+        match marker {
+            0xE1 if payload.starts_with(b"Exif\0\0") && meta.exif.is_none() => {
+                meta.exif = Some(payload[6..].to_vec());
+            }
+            0xE2 if payload.starts_with(b"ICC_PROFILE\0") && payload.len() > 14 => {
+                icc_chunks.push((payload[12], &payload[14..]));
+            }
+            0xEE if payload.starts_with(b"Adobe") => meta.adobe = true,
+            _ => {}
+        }
+        pos += 2 + len;
+    }
+    if !icc_chunks.is_empty() {
+        icc_chunks.sort_by_key(|(seq, _)| *seq);
+        let total: usize = icc_chunks.iter().map(|(_, c)| c.len()).sum();
+        if total <= MAX_ICC_BYTES {
+            meta.icc = Some(icc_chunks.iter().flat_map(|(_, c)| c.iter().copied()).collect());
+        }
+    }
+    meta
+}
+
+/// The EXIF orientation (1..=8) in an EXIF payload; 1 when absent or invalid.
+pub fn exif_orientation(exif: &[u8]) -> u8 {
+    image::metadata::Orientation::from_exif_chunk(exif).map(|o| o.to_exif()).unwrap_or(1)
+}
+
+/// Insert an ICC profile as APP2 `ICC_PROFILE` segments right after SOI (and any APP0).
+pub fn insert_icc(jpeg: Vec<u8>, icc: &[u8]) -> Vec<u8> {
+    const CHUNK: usize = 65_519; // 65535 - 2 (length) - 14 (signature + sequence numbers)
+    if icc.is_empty() || jpeg.len() < 2 || icc.len() > CHUNK * 255 {
+        return jpeg;
+    }
+    let mut insert_at = 2;
+    if jpeg.len() > 6 && jpeg[2] == 0xFF && jpeg[3] == 0xE0 {
+        insert_at = 4 + usize::from(u16::from_be_bytes([jpeg[4], jpeg[5]]));
+    }
+    let count = icc.len().div_ceil(CHUNK);
+    let mut out = Vec::with_capacity(jpeg.len() + icc.len() + count * 18);
+    out.extend_from_slice(&jpeg[..insert_at]);
+    for (i, chunk) in icc.chunks(CHUNK).enumerate() {
+        let len = (chunk.len() + 16) as u16;
+        out.extend_from_slice(&[0xFF, 0xE2]);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(b"ICC_PROFILE\0");
+        out.push((i + 1) as u8);
+        out.push(count as u8);
+        out.extend_from_slice(chunk);
+    }
+    out.extend_from_slice(&jpeg[insert_at..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        s.extend_from_slice(payload);
+        s
+    }
+
+    fn exif_with_orientation(o: u16) -> Vec<u8> {
+        // Little-endian TIFF header, one IFD entry: tag 0x112, SHORT, count 1.
+        let mut t = b"II*\0".to_vec();
+        t.extend_from_slice(&8u32.to_le_bytes());
+        t.extend_from_slice(&1u16.to_le_bytes());
+        t.extend_from_slice(&0x112u16.to_le_bytes());
+        t.extend_from_slice(&3u16.to_le_bytes());
+        t.extend_from_slice(&1u32.to_le_bytes());
+        t.extend_from_slice(&o.to_le_bytes());
+        t.extend_from_slice(&[0, 0]);
+        t
+    }
+
+    #[test]
+    fn reads_exif_icc_and_adobe() {
+        let mut jpeg = vec![0xFF, 0xD8];
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend(exif_with_orientation(6));
+        jpeg.extend(segment(0xE1, &app1));
+        let mut c2 = b"ICC_PROFILE\0\x02\x02".to_vec();
+        c2.extend_from_slice(b"world");
+        let mut c1 = b"ICC_PROFILE\0\x01\x02".to_vec();
+        c1.extend_from_slice(b"hello ");
+        jpeg.extend(segment(0xE2, &c2));
+        jpeg.extend(segment(0xE2, &c1));
+        jpeg.extend(segment(0xEE, b"Adobe\0\0\0\0\0\0"));
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+        let meta = read_metadata(&jpeg);
+        assert_eq!(exif_orientation(meta.exif.as_deref().unwrap()), 6);
+        assert_eq!(meta.icc.as_deref(), Some(&b"hello world"[..]));
+        assert!(meta.adobe);
+    }
+
+    #[test]
+    fn truncated_headers_do_not_panic() {
+        let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.extend(segment(0xE1, b"Exif\0\0II*\0"));
+        for end in 0..jpeg.len() {
+            let _ = read_metadata(&jpeg[..end]);
+        }
+        assert_eq!(exif_orientation(b"garbage"), 1);
+    }
+
+    #[test]
+    fn icc_round_trip() {
+        let jpeg = vec![0xFF, 0xD8, 0xFF, 0xDA, 0, 2];
+        let icc: Vec<u8> = (0..150_000u32).map(|i| i as u8).collect();
+        let out = insert_icc(jpeg, &icc);
+        assert_eq!(read_metadata(&out).icc, Some(icc));
+    }
+}

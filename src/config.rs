@@ -1,0 +1,478 @@
+//! Configuration: one YAML file holding Pingora's server keys at the top level and Thumbora's
+//! under `thumbora:`. Every struct has serde defaults equal to the documented defaults
+//! (`conf/thumbora.yaml`, which is also the embedded default) and a `validate()` that names the
+//! offending key.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use pingora_core::server::configuration::ServerConf;
+use serde::Deserialize;
+
+use crate::security::ssrf::IpNet;
+
+/// The default configuration, compiled in and used when no `-c FILE` is given.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../conf/thumbora.yaml");
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct ConfigError {
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { key: key.into(), message: message.into() }
+    }
+}
+
+/// Thumbora's own settings (the `thumbora:` section).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Addresses to listen on, `host:port`.
+    pub listen: Vec<String>,
+    /// Path answering `200 WORKING` (thumbor's `HEALTHCHECK_ROUTE`).
+    pub healthcheck_path: String,
+    pub security: SecurityConfig,
+    pub sources: SourcesConfig,
+    pub image: ImageConfig,
+    pub response: ResponseConfig,
+    pub cache: CacheConfig,
+    pub render: RenderConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: vec!["0.0.0.0:8888".into()],
+            healthcheck_path: "/healthcheck".into(),
+            security: SecurityConfig::default(),
+            sources: SourcesConfig::default(),
+            image: ImageConfig::default(),
+            response: ResponseConfig::default(),
+            cache: CacheConfig::default(),
+            render: RenderConfig::default(),
+        }
+    }
+}
+
+/// URL signing (thumbor's `SECURITY_KEY`, `ALLOW_UNSAFE_URL`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Keys accepted for signed URLs; several allow rotation. Empty: signed URLs are refused.
+    pub keys: Vec<String>,
+    /// Accept `/unsafe/` URLs.
+    pub allow_unsafe: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig { keys: vec![], allow_unsafe: true }
+    }
+}
+
+/// Which loader fetches an image URL (thumbor's `LOADER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoaderKind {
+    /// `http_loader`: every image URL is fetched over HTTP(S).
+    Http,
+    /// `file_loader`: every image URL is a path under `file_root`.
+    File,
+    /// A file under `file_root` when one exists at that path, HTTP otherwise; an explicit
+    /// `http://`/`https://` always goes to HTTP.
+    FileThenHttp,
+}
+
+/// Where originals come from and how they are fetched.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesConfig {
+    pub loader: LoaderKind,
+    /// Root directory of the file loader (`FILE_LOADER_ROOT_PATH`).
+    pub file_root: Option<PathBuf>,
+    /// Allowed origin hosts (`ALLOWED_SOURCES`): exact host names, `*.example.com` wildcards,
+    /// IP addresses or CIDR ranges. Empty: any public host.
+    pub allowed: Vec<String>,
+    /// Allow origins on private, loopback, link-local and CGNAT addresses (thumbor's behaviour).
+    pub allow_private_networks: bool,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    pub follow_redirects: bool,
+    pub max_redirects: usize,
+    /// Largest source accepted, in bytes.
+    pub max_bytes: u64,
+    pub user_agent: String,
+    /// Answer origin failures as thumbor does (every HTTP error 404, refused connection 500)
+    /// instead of 502/504.
+    pub thumbor_error_statuses: bool,
+}
+
+impl Default for SourcesConfig {
+    fn default() -> Self {
+        SourcesConfig {
+            loader: LoaderKind::Http,
+            file_root: None,
+            allowed: vec![],
+            allow_private_networks: false,
+            connect_timeout_ms: 5_000,
+            request_timeout_ms: 20_000,
+            follow_redirects: true,
+            max_redirects: 5,
+            max_bytes: 64 * 1024 * 1024,
+            user_agent: format!("Thumbora/{}", env!("CARGO_PKG_VERSION")),
+            thumbor_error_statuses: false,
+        }
+    }
+}
+
+/// Decoding, processing and encoding.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImageConfig {
+    /// Default encoder quality (thumbor's `QUALITY`).
+    pub quality: u8,
+    /// WebP quality when no `quality()` filter is given; unset: `quality`.
+    pub webp_quality: Option<u8>,
+    /// AVIF quality when no `quality()` filter is given; unset: `quality`.
+    pub avif_quality: Option<u8>,
+    pub progressive_jpeg: bool,
+    /// Rotate by the EXIF orientation tag (thumbor's default, `RESPECT_ORIENTATION`, is off).
+    pub respect_orientation: bool,
+    /// Serve WebP to clients whose `Accept` allows it (`AUTO_WEBP`).
+    pub auto_webp: bool,
+    /// Serve AVIF to clients whose `Accept` allows it (`AUTO_AVIF`).
+    pub auto_avif: bool,
+    /// thumbor's `MAX_WIDTH`/`MAX_HEIGHT`: larger sources are reduced on load (0 = off).
+    pub max_width: u32,
+    pub max_height: u32,
+    /// Largest source, in pixels (thumbor's `MAX_PIXELS`); refused with 400 above it.
+    pub max_source_pixels: u64,
+    /// Largest output, in pixels, and per side; refused with 400 above them (0 = off).
+    pub max_output_pixels: u64,
+    pub max_output_side: u32,
+    /// Most frames decoded from an animation; longer ones are refused with 400.
+    pub max_frames: u32,
+    /// Answer 400 to unknown filters and bad filter arguments instead of ignoring them.
+    pub strict_filters: bool,
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        ImageConfig {
+            quality: 80,
+            webp_quality: None,
+            avif_quality: None,
+            progressive_jpeg: true,
+            respect_orientation: true,
+            auto_webp: false,
+            auto_avif: false,
+            max_width: 0,
+            max_height: 0,
+            max_source_pixels: 75_000_000,
+            max_output_pixels: 50_000_000,
+            max_output_side: 16_383,
+            max_frames: 500,
+            strict_filters: false,
+        }
+    }
+}
+
+/// Response headers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResponseConfig {
+    /// `Cache-Control: max-age=N,public` and `Expires` (thumbor's `MAX_AGE`); 0 omits them.
+    pub max_age: u64,
+    /// Send `ETag` and answer `If-None-Match` with 304 (`ENABLE_ETAGS`).
+    pub etags: bool,
+    /// `Access-Control-Allow-Origin` value, if any.
+    pub cors_allow_origin: Option<String>,
+}
+
+impl Default for ResponseConfig {
+    fn default() -> Self {
+        ResponseConfig { max_age: 86_400, etags: true, cors_allow_origin: None }
+    }
+}
+
+/// The result cache (rendered images, keyed by the canonical request).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    /// Memory for cached results, in bytes.
+    pub max_bytes: usize,
+    /// Largest single cached result, in bytes.
+    pub max_object_bytes: usize,
+    /// How long concurrent requests for one uncached result wait for the first to finish.
+    pub lock_timeout_ms: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            max_bytes: 256 * 1024 * 1024,
+            max_object_bytes: 16 * 1024 * 1024,
+            lock_timeout_ms: 30_000,
+        }
+    }
+}
+
+/// The CPU pool that decodes, transforms and encodes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RenderConfig {
+    /// Render threads; 0 = the number of cores.
+    pub threads: usize,
+    /// Renders waiting for a thread beyond which requests get 503; 0 = 8 per thread.
+    pub queue: usize,
+    /// Memory the renders in flight may hold together, in bytes (estimated from image sizes).
+    pub memory_budget_bytes: u64,
+    /// Niceness of render threads, so cache hits on the proxy threads are served first.
+    pub nice: i32,
+}
+
+impl Default for RenderConfig {
+    fn default() -> Self {
+        RenderConfig { threads: 0, queue: 0, memory_budget_bytes: 512 * 1024 * 1024, nice: 5 }
+    }
+}
+
+impl RenderConfig {
+    /// Threads actually started.
+    pub fn effective_threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        }
+    }
+
+    /// Queue length actually used.
+    pub fn effective_queue(&self) -> usize {
+        if self.queue > 0 {
+            self.queue
+        } else {
+            8 * self.effective_threads()
+        }
+    }
+}
+
+impl Config {
+    /// Checks values serde cannot: each error names its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.is_empty() {
+            return Err(ConfigError::new("thumbora.listen", "at least one address is needed"));
+        }
+        for (i, addr) in self.listen.iter().enumerate() {
+            addr.parse::<SocketAddr>().map_err(|e| {
+                ConfigError::new(format!("thumbora.listen[{i}]"), format!("`{addr}` is not host:port ({e})"))
+            })?;
+        }
+        if !self.healthcheck_path.starts_with('/') {
+            return Err(ConfigError::new("thumbora.healthcheck_path", "must start with `/`"));
+        }
+        for (i, key) in self.security.keys.iter().enumerate() {
+            if key.is_empty() {
+                return Err(ConfigError::new(format!("thumbora.security.keys[{i}]"), "must not be empty"));
+            }
+        }
+        self.sources.validate()?;
+        self.image.validate()?;
+        if self.cache.enabled && self.cache.max_bytes == 0 {
+            return Err(ConfigError::new("thumbora.cache.max_bytes", "must be > 0 when the cache is enabled"));
+        }
+        if self.cache.max_object_bytes == 0 {
+            return Err(ConfigError::new("thumbora.cache.max_object_bytes", "must be > 0"));
+        }
+        if !(-20..=19).contains(&self.render.nice) {
+            return Err(ConfigError::new("thumbora.render.nice", "must be between -20 and 19"));
+        }
+        if self.render.memory_budget_bytes < 16 * 1024 * 1024 {
+            return Err(ConfigError::new("thumbora.render.memory_budget_bytes", "must be at least 16 MiB"));
+        }
+        Ok(())
+    }
+}
+
+impl SourcesConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if matches!(self.loader, LoaderKind::File | LoaderKind::FileThenHttp) && self.file_root.is_none() {
+            return Err(ConfigError::new(
+                "thumbora.sources.file_root",
+                "is required by the `file` and `file_then_http` loaders",
+            ));
+        }
+        for (i, pattern) in self.allowed.iter().enumerate() {
+            if pattern.trim().is_empty() {
+                return Err(ConfigError::new(format!("thumbora.sources.allowed[{i}]"), "must not be empty"));
+            }
+            if pattern.contains('/') && pattern.parse::<IpNet>().is_err() {
+                return Err(ConfigError::new(
+                    format!("thumbora.sources.allowed[{i}]"),
+                    format!("`{pattern}` is neither a host pattern nor a CIDR range"),
+                ));
+            }
+        }
+        if self.connect_timeout_ms == 0 || self.request_timeout_ms == 0 {
+            return Err(ConfigError::new(
+                "thumbora.sources.request_timeout_ms",
+                "timeouts must be > 0 (an origin must never hang a request)",
+            ));
+        }
+        if self.max_bytes == 0 {
+            return Err(ConfigError::new("thumbora.sources.max_bytes", "must be > 0"));
+        }
+        Ok(())
+    }
+}
+
+impl ImageConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let quality = |key: &str, q: u8| {
+            if (1..=100).contains(&q) {
+                Ok(())
+            } else {
+                Err(ConfigError::new(format!("thumbora.image.{key}"), "must be between 1 and 100"))
+            }
+        };
+        quality("quality", self.quality)?;
+        if let Some(q) = self.webp_quality {
+            quality("webp_quality", q)?;
+        }
+        if let Some(q) = self.avif_quality {
+            quality("avif_quality", q)?;
+        }
+        if self.max_source_pixels == 0 {
+            return Err(ConfigError::new("thumbora.image.max_source_pixels", "must be > 0"));
+        }
+        if self.max_frames == 0 {
+            return Err(ConfigError::new("thumbora.image.max_frames", "must be > 0"));
+        }
+        Ok(())
+    }
+}
+
+/// A whole configuration file: Pingora's server settings and Thumbora's.
+#[derive(Debug)]
+pub struct FileConfig {
+    pub server: ServerConf,
+    pub thumbora: Config,
+}
+
+impl FileConfig {
+    /// Parse and validate a YAML document.
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        let doc: serde_norway::Value =
+            serde_norway::from_str(text).map_err(|e| ConfigError::new("(file)", format!("not valid YAML: {e}")))?;
+        let mut mapping = match doc {
+            serde_norway::Value::Mapping(m) => m,
+            serde_norway::Value::Null => serde_norway::Mapping::new(),
+            _ => return Err(ConfigError::new("(file)", "the top level must be a mapping")),
+        };
+        let thumbora_value = mapping.remove("thumbora").unwrap_or(serde_norway::Value::Null);
+        let thumbora: Config = if thumbora_value.is_null() {
+            Config::default()
+        } else {
+            serde_path_to_error::deserialize(thumbora_value).map_err(|e| {
+                let path = e.path().to_string();
+                let key = if path == "." { "thumbora".to_string() } else { format!("thumbora.{path}") };
+                ConfigError::new(key, e.into_inner().to_string())
+            })?
+        };
+
+        let known = server_keys();
+        for key in mapping.keys() {
+            let name = key.as_str().unwrap_or_default();
+            if !known.iter().any(|k| k == name) {
+                return Err(ConfigError::new(
+                    name,
+                    "unknown key (top-level keys are Pingora's server settings; Thumbora's go under `thumbora:`)",
+                ));
+            }
+        }
+        let server: ServerConf = serde_path_to_error::deserialize(serde_norway::Value::Mapping(mapping))
+            .map_err(|e| ConfigError::new(e.path().to_string(), e.into_inner().to_string()))?;
+        let server = server.validate().map_err(|e| ConfigError::new("(server)", e.to_string()))?;
+        thumbora.validate()?;
+        Ok(FileConfig { server, thumbora })
+    }
+
+    /// Read a file, or the embedded default when `path` is `None`.
+    pub fn load(path: Option<&str>) -> Result<Self, ConfigError> {
+        match path {
+            None => Self::from_yaml(EMBEDDED_DEFAULT),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError::new("(file)", format!("cannot read {p}: {e}")))?;
+                Self::from_yaml(&text)
+            }
+        }
+    }
+}
+
+/// The top-level keys Pingora's `ServerConf` understands.
+fn server_keys() -> Vec<String> {
+    match serde_norway::to_value(ServerConf::default()) {
+        Ok(serde_norway::Value::Mapping(m)) => m.keys().filter_map(|k| k.as_str().map(str::to_string)).collect(),
+        _ => vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_is_valid_and_documented_defaults_hold() {
+        let conf = FileConfig::from_yaml(EMBEDDED_DEFAULT).expect("embedded default parses");
+        assert_eq!(conf.thumbora.listen, vec!["0.0.0.0:8888".to_string()]);
+        assert!(!conf.thumbora.sources.allow_private_networks, "private networks refused by default");
+        assert_eq!(conf.thumbora.image.quality, 80);
+        assert_eq!(conf.thumbora.response.max_age, 86_400);
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let conf = FileConfig::from_yaml("").unwrap();
+        assert_eq!(conf.thumbora.image.quality, ImageConfig::default().quality);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = FileConfig::from_yaml("thumbora:\n  image:\n    qualty: 3\n").unwrap_err();
+        assert!(err.key.starts_with("thumbora.image"), "{err}");
+        assert!(err.message.contains("qualty"), "{err}");
+        let err = FileConfig::from_yaml("thredas: 3\n").unwrap_err();
+        assert_eq!(err.key, "thredas");
+    }
+
+    #[test]
+    fn wrong_types_are_named() {
+        let err = FileConfig::from_yaml("thumbora:\n  cache:\n    max_bytes: lots\n").unwrap_err();
+        assert_eq!(err.key, "thumbora.cache.max_bytes", "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let err = FileConfig::from_yaml("thumbora:\n  image:\n    quality: 0\n").unwrap_err();
+        assert_eq!(err.key, "thumbora.image.quality");
+        let err = FileConfig::from_yaml("thumbora:\n  listen: [\"nope\"]\n").unwrap_err();
+        assert_eq!(err.key, "thumbora.listen[0]");
+        let err = FileConfig::from_yaml("thumbora:\n  sources:\n    loader: file\n").unwrap_err();
+        assert_eq!(err.key, "thumbora.sources.file_root");
+    }
+
+    #[test]
+    fn pingora_keys_pass_through() {
+        let conf = FileConfig::from_yaml("threads: 3\ngrace_period_seconds: 7\n").unwrap();
+        assert_eq!(conf.server.threads, 3);
+        assert_eq!(conf.server.grace_period_seconds, Some(7));
+    }
+}

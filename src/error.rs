@@ -1,0 +1,152 @@
+//! Thumbora's error type: a kind, a one-line context and an optional source; the kind alone
+//! decides the HTTP status and the short public message (in [`ErrorKind::status`]).
+
+use std::fmt;
+
+/// What went wrong, as far as a client is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The path is not a thumbor URL (no route).
+    NoRoute,
+    /// The URL is malformed, or a segment is not valid UTF-8.
+    BadUrl,
+    /// Missing, malformed or wrong signature; `unsafe/` with a signature; unsafe URLs disabled.
+    BadSignature,
+    /// The image URL is not allowed by `sources.allowed` or points at a refused address.
+    SourceNotAllowed,
+    /// The origin has no such image (HTTP 404/403/410, missing file).
+    SourceNotFound,
+    /// The origin failed: 5xx, refused or reset connection, empty or short body, bad redirect.
+    UpstreamFailed,
+    /// The origin did not answer within the configured timeouts.
+    UpstreamTimeout,
+    /// The source bytes are not an image Thumbora decodes, or are corrupt.
+    UndecodableImage,
+    /// The source or the requested output exceeds a configured cap (bytes, pixels, frames).
+    TooLarge,
+    /// A filter argument was refused while `strict_filters` is on.
+    BadFilter,
+    /// HTTP method other than GET and HEAD on an image route.
+    MethodNotAllowed,
+    /// The render queue or memory budget is full; retry shortly.
+    Overloaded,
+    /// A bug or an unexpected failure inside Thumbora.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The one place an error kind becomes an HTTP status.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::NoRoute | ErrorKind::SourceNotFound => 404,
+            ErrorKind::BadUrl
+            | ErrorKind::BadSignature
+            | ErrorKind::SourceNotAllowed
+            | ErrorKind::UndecodableImage
+            | ErrorKind::TooLarge
+            | ErrorKind::BadFilter => 400,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::UpstreamFailed => 502,
+            ErrorKind::Overloaded => 503,
+            ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// The short text a client sees; details stay in the log.
+    pub fn public_message(self) -> &'static str {
+        match self {
+            ErrorKind::NoRoute => "not found",
+            ErrorKind::BadUrl => "malformed thumbor URL",
+            ErrorKind::BadSignature => "invalid or missing URL signature",
+            ErrorKind::SourceNotAllowed => "image source not allowed",
+            ErrorKind::SourceNotFound => "source image not found",
+            ErrorKind::UpstreamFailed => "source image could not be fetched",
+            ErrorKind::UpstreamTimeout => "source image fetch timed out",
+            ErrorKind::UndecodableImage => "source is not a supported image",
+            ErrorKind::TooLarge => "image exceeds the configured limits",
+            ErrorKind::BadFilter => "invalid filter arguments",
+            ErrorKind::MethodNotAllowed => "method not allowed",
+            ErrorKind::Overloaded => "server busy, retry shortly",
+            ErrorKind::Internal => "internal error",
+        }
+    }
+}
+
+/// An error with its kind, a one-line context for the log, and the underlying cause if any.
+pub struct Error {
+    kind: ErrorKind,
+    context: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, context: impl Into<String>) -> Self {
+        Error { kind, context: context.into(), source: None }
+    }
+
+    /// Attach the underlying cause.
+    pub fn with_source(mut self, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.context)?;
+        if let Some(source) = &self.source {
+            write!(f, ": {source}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// Thumbora's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_contract() {
+        assert_eq!(ErrorKind::BadSignature.status(), 400);
+        assert_eq!(ErrorKind::SourceNotFound.status(), 404);
+        assert_eq!(ErrorKind::UpstreamFailed.status(), 502);
+        assert_eq!(ErrorKind::UpstreamTimeout.status(), 504);
+        assert_eq!(ErrorKind::MethodNotAllowed.status(), 405);
+        assert_eq!(ErrorKind::Overloaded.status(), 503);
+    }
+
+    #[test]
+    fn display_carries_context_and_source() {
+        let io = std::io::Error::other("boom");
+        let e = Error::new(ErrorKind::UpstreamFailed, "fetching h/i.jpg").with_source(io);
+        assert_eq!(e.to_string(), "UpstreamFailed: fetching h/i.jpg: boom");
+    }
+}

@@ -1,0 +1,261 @@
+//! thumbor's filters: one table of argument patterns (ported from each filter's
+//! `@filter_method`), one file per filter named as in the URL, and the phase each runs in.
+//!
+//! Parsing follows thumbor: an item whose name is unknown, or whose arguments do not match the
+//! filter's pattern, is ignored (or refused with `strict_filters`). Patterns are compiled with the
+//! `regex` crate, which runs in linear time: no argument can make parsing slow.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::url::FilterCall;
+
+pub mod focal;
+pub mod format;
+pub mod max_age;
+pub mod no_upscale;
+pub mod quality;
+pub mod stretch;
+pub mod upscale;
+
+/// When a filter runs (thumbor's `PHASE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the source is loaded: changes the request (`focal`, `stretch`).
+    PreLoad,
+    /// After loading, before the transformer (`no_upscale`).
+    AfterLoad,
+    /// On the transformed image, in URL order.
+    PostTransform,
+}
+
+/// One argument's pattern, as thumbor's `BaseFilter` defines them.
+#[derive(Debug, Clone, Copy)]
+pub enum Param {
+    PositiveNumber,
+    PositiveNonZeroNumber,
+    Number,
+    DecimalNumber,
+    Boolean,
+    String,
+    /// A filter-specific pattern.
+    Custom(&'static str),
+}
+
+impl Param {
+    fn pattern(self) -> &'static str {
+        match self {
+            Param::PositiveNumber => r"[\d]+",
+            Param::PositiveNonZeroNumber => r"[\d]*[1-9][\d]*",
+            Param::Number => r"[-]?[\d]+",
+            Param::DecimalNumber => r"[-]?(?:(?:[\d]+\.?[\d]*)|(?:[\d]*\.?[\d]+))",
+            Param::Boolean => r"[Tt]rue|[Ff]alse|1|0",
+            Param::String => r"(?:'.+?')|(?:[^,]+?)",
+            Param::Custom(p) => p,
+        }
+    }
+}
+
+/// A filter's name, argument patterns and constructor.
+pub struct Spec {
+    pub name: &'static str,
+    pub params: &'static [Param],
+    /// Arguments from this index on are optional (they have defaults in thumbor).
+    pub required: usize,
+    pub phase: Phase,
+    /// Build the filter from the matched arguments (missing optional ones are absent); `None`
+    /// when the values are out of range.
+    pub build: fn(&Args) -> Option<Filter>,
+}
+
+/// The argument strings a filter's pattern captured, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    values: Vec<String>,
+}
+
+impl Args {
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn raw(&self, i: usize) -> Option<&str> {
+        self.values.get(i).map(String::as_str)
+    }
+
+    /// An integer argument (saturating: thumbor's ints are unbounded).
+    pub fn int(&self, i: usize) -> Option<i64> {
+        let s = self.raw(i)?;
+        s.parse::<i64>().ok().or_else(|| {
+            // Out of range: saturate in the number's direction.
+            Some(if s.starts_with('-') { i64::MIN } else { i64::MAX })
+        })
+    }
+
+    pub fn float(&self, i: usize) -> Option<f64> {
+        self.raw(i)?.parse::<f64>().ok()
+    }
+
+    /// thumbor's Boolean: `true`, `True` and `1` are true.
+    pub fn boolean(&self, i: usize) -> Option<bool> {
+        self.raw(i).map(|v| matches!(v, "true" | "True" | "1"))
+    }
+
+    /// thumbor's String: surrounding single quotes removed.
+    pub fn string(&self, i: usize) -> Option<String> {
+        let v = self.raw(i)?;
+        Some(match v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+            Some(inner) if !inner.is_empty() => inner.to_string(),
+            _ => v.to_string(),
+        })
+    }
+}
+
+/// A parsed filter. Request-changing filters carry their value; pixel filters carry their
+/// arguments and are applied by their module.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Focal(focal::Focal),
+    Format(format::FormatFilter),
+    MaxAge(u64),
+    NoUpscale,
+    Quality(u8),
+    Stretch,
+    Upscale,
+}
+
+impl Filter {
+    pub fn phase(&self) -> Phase {
+        match self {
+            Filter::Focal(_) | Filter::Stretch => Phase::PreLoad,
+            Filter::NoUpscale => Phase::AfterLoad,
+            _ => Phase::PostTransform,
+        }
+    }
+}
+
+/// Every filter Thumbora knows: the one table.
+const SPECS: &[&Spec] =
+    &[&focal::SPEC, &format::SPEC, &max_age::SPEC, &no_upscale::SPEC, &quality::SPEC, &stretch::SPEC, &upscale::SPEC];
+
+struct Compiled {
+    spec: &'static Spec,
+    regex: Regex,
+}
+
+static REGISTRY: LazyLock<HashMap<&'static str, Compiled>> = LazyLock::new(|| {
+    SPECS
+        .iter()
+        .map(|spec| {
+            let regex = Regex::new(&spec_pattern(spec)).expect("filter patterns compile");
+            (spec.name, Compiled { spec, regex })
+        })
+        .collect()
+});
+
+/// thumbor's `compile_regex`: `name\((?:\s*(p1)\s*)(?:,\s*(p2)\s*)?\)`, matched at the start
+/// of the item only (`re.match`).
+fn spec_pattern(spec: &Spec) -> String {
+    let mut pattern = format!("^{}\\(", regex::escape(spec.name));
+    for (i, param) in spec.params.iter().enumerate() {
+        let comma = if i > 0 { "," } else { "" };
+        let optional = if i >= spec.required { "?" } else { "" };
+        pattern.push_str(&format!("(?:{comma}\\s*({})\\s*){optional}", param.pattern()));
+    }
+    pattern.push_str("\\)");
+    pattern
+}
+
+/// Why a filter item was not used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    #[error("unknown filter `{0}`")]
+    Unknown(String),
+    #[error("invalid arguments for `{0}`")]
+    BadArguments(String),
+}
+
+/// Parse one `filters:` item.
+pub fn parse_one(call: &FilterCall) -> Result<Filter, FilterError> {
+    let compiled = REGISTRY.get(call.name.as_str()).ok_or_else(|| FilterError::Unknown(call.name.clone()))?;
+    let caps = compiled.regex.captures(&call.raw).ok_or_else(|| FilterError::BadArguments(call.name.clone()))?;
+    let values = caps.iter().skip(1).flatten().map(|m| m.as_str().to_string()).filter(|v| !v.is_empty()).collect();
+    (compiled.spec.build)(&Args { values }).ok_or_else(|| FilterError::BadArguments(call.name.clone()))
+}
+
+/// Parse the filter items of a request in URL order. Items thumbor would ignore are skipped,
+/// or reported when `strict` is set.
+pub fn parse_all(calls: &[FilterCall], strict: bool) -> Result<Vec<Filter>, FilterError> {
+    let mut filters = Vec::with_capacity(calls.len());
+    for call in calls {
+        match parse_one(call) {
+            Ok(f) => filters.push(f),
+            // `cover()` is not a registered filter: thumbor looks for the text itself.
+            Err(FilterError::Unknown(name)) if name == "cover" => {}
+            Err(e) if strict => return Err(e),
+            Err(e) => log::debug!("filter ignored: {e}"),
+        }
+    }
+    Ok(filters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::url::split_filters;
+
+    fn parse(raw: &str) -> Vec<Filter> {
+        parse_all(&split_filters(raw), false).unwrap()
+    }
+
+    #[test]
+    fn thumbor_patterns() {
+        assert_eq!(spec_pattern(&quality::SPEC), r"^quality\((?:\s*([\d]+)\s*)\)");
+        assert_eq!(parse("quality(80)"), vec![Filter::Quality(80)]);
+        assert_eq!(parse("quality( 80 )"), vec![Filter::Quality(80)]);
+        assert_eq!(parse("quality(-1)"), vec![]);
+        assert_eq!(parse("quality(abc)"), vec![]);
+        assert_eq!(parse("unknown(1):max_age(60)"), vec![Filter::MaxAge(60)]);
+    }
+
+    #[test]
+    fn prefix_match_like_re_match() {
+        // thumbor's `re.match` only anchors at the start: trailing text is ignored.
+        assert_eq!(parse("quality(80)x:format(png)"), vec![Filter::Quality(80)]);
+    }
+
+    #[test]
+    fn strict_mode_reports() {
+        let calls = split_filters("quality(x)");
+        assert_eq!(parse_all(&calls, true), Err(FilterError::BadArguments("quality".into())));
+        let calls = split_filters("nope()");
+        assert_eq!(parse_all(&calls, true), Err(FilterError::Unknown("nope".into())));
+        assert!(parse_all(&split_filters("cover()"), true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn crafted_arguments_parse_fast() {
+        // thumbor's ReDoS: long runs against backtracking patterns. The regex crate is linear.
+        let long = format!("focal({}x)", "1".repeat(100_000));
+        let start = std::time::Instant::now();
+        let _ = parse(&long);
+        let evil = format!("watermark({})", "a,".repeat(50_000));
+        let _ = parse(&evil);
+        assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn args_helpers() {
+        let a = Args { values: vec!["'quoted'".into(), "True".into(), "99999999999999999999".into()] };
+        assert_eq!(a.string(0).as_deref(), Some("quoted"));
+        assert_eq!(a.boolean(1), Some(true));
+        assert_eq!(a.int(2), Some(i64::MAX));
+        assert_eq!(a.raw(3), None);
+    }
+}

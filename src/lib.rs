@@ -1,0 +1,23 @@
+//! Thumbora: a thumbor-compatible image server on Cloudflare's Pingora.
+//!
+//! A request goes `url` (parse the thumbor grammar) -> `security` (signature, sources) ->
+//! `cache` (pingora-cache, keyed by the canonical request) -> on a miss `render` (fetch through
+//! `loader`, then `pipeline` on the bounded render pool) -> `response`. `proxy` is the Pingora
+//! glue; `server` builds the whole from a `config`.
+//!
+//! The entry points are [`config::FileConfig::load`] and [`server::build_server`].
+
+pub mod cache;
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod filters;
+pub mod loader;
+pub mod negotiate;
+pub mod pipeline;
+pub mod proxy;
+pub mod render;
+pub mod response;
+pub mod security;
+pub mod server;
+pub mod url;

@@ -1,0 +1,285 @@
+//! The HTTP(S) loader: thumbor's URL normalisation, the allow-list, and an SSRF guard that checks
+//! every address at resolution time and every redirect hop; every timeout set; bodies capped.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::{redirect, StatusCode, Url};
+
+use crate::config::SourcesConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::security::ssrf::{self, AddressPolicy, Blocked};
+use crate::security::SourcePolicy;
+
+/// Raised inside reqwest (resolver, redirect policy) when an address or host is refused, and
+/// recognised again on the way out.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused origin: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// A resolver that drops every address the policy refuses, so a name can never lead to a
+/// private address (including through a redirect: every hop resolves here).
+struct GuardedResolver {
+    policy: AddressPolicy,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let mut refused: Option<Blocked> = None;
+            let allowed: Vec<SocketAddr> = resolved
+                .filter(|addr| match policy.check(addr.ip()) {
+                    Ok(()) => true,
+                    Err(b) => {
+                        refused = Some(b);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let why = refused.map(|b| b.to_string()).unwrap_or_else(|| "no address".into());
+                return Err(Box::new(Refused(format!("{host} resolves to a refused address ({why})")))
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+pub struct HttpLoader {
+    client: reqwest::Client,
+    policy: Arc<SourcePolicy>,
+    max_bytes: u64,
+    thumbor_statuses: bool,
+}
+
+static CRYPTO: Once = Once::new();
+
+impl HttpLoader {
+    pub fn new(cfg: &SourcesConfig, policy: SourcePolicy) -> Result<Self> {
+        CRYPTO.call_once(|| {
+            // Another part of the process may have installed one already: either is fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        });
+        let policy = Arc::new(policy);
+        let redirect_policy = if cfg.follow_redirects {
+            let max = cfg.max_redirects;
+            let policy = policy.clone();
+            redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() > max {
+                    return attempt.error(Refused(format!("more than {max} redirects")));
+                }
+                match check_url(&policy, attempt.url()) {
+                    Ok(()) => attempt.follow(),
+                    Err(e) => attempt.error(Refused(e.context().to_string())),
+                }
+            })
+        } else {
+            redirect::Policy::none()
+        };
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
+            .timeout(Duration::from_millis(cfg.request_timeout_ms))
+            .read_timeout(Duration::from_millis(cfg.request_timeout_ms))
+            .redirect(redirect_policy)
+            .dns_resolver(Arc::new(GuardedResolver { policy: policy.addresses().clone() }))
+            .user_agent(cfg.user_agent.clone())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(32)
+            .build()
+            .map_err(|e| Error::new(ErrorKind::Internal, "building the HTTP client").with_source(e))?;
+        Ok(HttpLoader { client, policy, max_bytes: cfg.max_bytes, thumbor_statuses: cfg.thumbor_error_statuses })
+    }
+
+    /// Normalise and check an image URL without fetching it.
+    pub fn precheck(&self, image: &str) -> Result<Url> {
+        let url = Url::parse(&normalize_url(image))
+            .map_err(|e| Error::new(ErrorKind::SourceNotAllowed, format!("bad image URL {image}")).with_source(e))?;
+        check_url(&self.policy, &url)?;
+        Ok(url)
+    }
+
+    /// Fetch `image` (a thumbor image URL, percent-decoded once).
+    pub async fn load(&self, image: &str) -> Result<Bytes> {
+        let url = self.precheck(image)?;
+        let response = self
+            .client
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "image/*;q=0.9,*/*;q=0.1")
+            .send()
+            .await
+            .map_err(|e| self.classify(e, &url))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(self.status_error(status, &url));
+        }
+        if let Some(len) = response.content_length() {
+            if len > self.max_bytes {
+                return Err(Error::new(ErrorKind::TooLarge, format!("{url}: {len} bytes, above sources.max_bytes")));
+            }
+        }
+        let mut body = BytesMut::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e, &url))? {
+            if (body.len() + chunk.len()) as u64 > self.max_bytes {
+                return Err(Error::new(ErrorKind::TooLarge, format!("{url}: body above sources.max_bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if body.is_empty() {
+            return Err(Error::new(ErrorKind::UpstreamFailed, format!("{url}: empty body")));
+        }
+        Ok(body.freeze())
+    }
+
+    /// An origin's error status as Thumbora answers it (or as thumbor does, when configured).
+    fn status_error(&self, status: StatusCode, url: &Url) -> Error {
+        let kind = if self.thumbor_statuses || status.is_client_error() || status.is_redirection() {
+            ErrorKind::SourceNotFound
+        } else {
+            ErrorKind::UpstreamFailed
+        };
+        Error::new(kind, format!("{url}: origin answered {status}"))
+    }
+
+    fn classify(&self, e: reqwest::Error, url: &Url) -> Error {
+        let refused = std::iter::successors(Some(&e as &dyn std::error::Error), |err| err.source())
+            .find_map(|err| err.downcast_ref::<Refused>());
+        let kind = if let Some(Refused(_)) = refused {
+            ErrorKind::SourceNotAllowed
+        } else if e.is_timeout() {
+            ErrorKind::UpstreamTimeout
+        } else if self.thumbor_statuses && e.is_connect() {
+            ErrorKind::Internal
+        } else {
+            ErrorKind::UpstreamFailed
+        };
+        Error::new(kind, format!("fetching {url}")).with_source(e)
+    }
+}
+
+/// Scheme, allow-list and literal-address checks for a URL (the first and every redirect).
+fn check_url(policy: &SourcePolicy, url: &Url) -> Result<()> {
+    let refuse = |why: String| Err(Error::new(ErrorKind::SourceNotAllowed, why));
+    if !matches!(url.scheme(), "http" | "https") {
+        return refuse(format!("scheme {} not allowed", url.scheme()));
+    }
+    let Some(host) = url.host_str() else {
+        return refuse("image URL has no host".into());
+    };
+    if !policy.host_allowed(host) {
+        return refuse(format!("host {host} is not in sources.allowed"));
+    }
+    let literal: Option<IpAddr> = match url.host() {
+        Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+        Some(url::Host::Domain(d)) => ssrf::parse_host_ip(d),
+        None => None,
+    };
+    if let Some(ip) = literal {
+        if let Err(blocked) = policy.addresses().check(ip) {
+            return refuse(format!("address {ip} refused ({blocked})"));
+        }
+    }
+    Ok(())
+}
+
+/// thumbor's `_normalize_url`: quote the URL unless it already carries escapes, and default the
+/// scheme to `http://`.
+pub fn normalize_url(image: &str) -> String {
+    const SAFE: &[u8] = b"~@#$&()*!+=:;,.?/'_-";
+    let already_escaped = crate::url::percent_decode_utf8(image).is_none_or(|d| d != image);
+    let quoted = if already_escaped {
+        image.to_string()
+    } else {
+        let mut out = String::with_capacity(image.len());
+        for b in image.bytes() {
+            if b.is_ascii_alphanumeric() || SAFE.contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
+    };
+    if super::has_http_scheme(&quoted) {
+        quoted
+    } else {
+        format!("http://{quoted}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_matches_thumbor() {
+        assert_eq!(normalize_url("host/a b.jpg"), "http://host/a%20b.jpg");
+        assert_eq!(normalize_url("http://host/a.jpg?x=1"), "http://host/a.jpg?x=1");
+        assert_eq!(normalize_url("host/a%20b.jpg"), "http://host/a%20b.jpg");
+        assert_eq!(normalize_url("https://host:8080/caf\u{e9}.jpg"), "https://host:8080/caf%C3%A9.jpg");
+    }
+
+    fn loader(allowed: &[&str], allow_private: bool) -> HttpLoader {
+        let cfg = SourcesConfig {
+            allowed: allowed.iter().map(|s| s.to_string()).collect(),
+            allow_private_networks: allow_private,
+            ..SourcesConfig::default()
+        };
+        HttpLoader::new(&cfg, SourcePolicy::new(&cfg)).unwrap()
+    }
+
+    #[test]
+    fn literal_private_addresses_are_refused_before_connecting() {
+        let l = loader(&[], false);
+        for evil in [
+            "127.0.0.1/x.jpg",
+            "http://2130706433/x.jpg",
+            "http://0x7f.1/x.jpg",
+            "127.1/x.jpg",
+            "169.254.169.254/latest/meta-data",
+            "[::1]/x.jpg",
+            "[::ffff:127.0.0.1]/x.jpg",
+            "0.0.0.0/x.jpg",
+            "10.0.0.1:8080/x.jpg",
+        ] {
+            let err = l.precheck(evil).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::SourceNotAllowed, "{evil}: {err}");
+        }
+        assert!(l.precheck("example.com/x.jpg").is_ok());
+        // Like thumbor, anything without an http(s) scheme is a host: `ftp:` is never a scheme.
+        assert_eq!(l.precheck("ftp://example.com/x").unwrap().scheme(), "http");
+    }
+
+    #[test]
+    fn allow_list_and_private_switch() {
+        let l = loader(&["127.0.0.1"], false);
+        assert!(l.precheck("127.0.0.1:9000/x.jpg").is_ok());
+        assert!(l.precheck("example.com/x.jpg").is_err());
+        let open = loader(&[], true);
+        assert!(open.precheck("127.0.0.1/x.jpg").is_ok());
+        assert!(open.precheck("169.254.169.254/x").is_err(), "metadata stays refused");
+    }
+
+    #[tokio::test]
+    async fn names_resolving_to_refused_addresses_are_refused() {
+        let l = loader(&[], false);
+        let err = l.load("localhost:1/x.jpg").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SourceNotAllowed, "{err}");
+    }
+}

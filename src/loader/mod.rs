@@ -1,0 +1,72 @@
+//! Loaders fetch a source image by its URL: HTTP(S) origins behind the source policy, and files
+//! under a root that cannot be escaped. `Loaders` picks one as thumbor's `LOADER` setting would.
+
+pub mod file;
+pub mod http;
+
+use bytes::Bytes;
+
+use crate::config::{LoaderKind, SourcesConfig};
+use crate::error::{ErrorKind, Result};
+use crate::security::SourcePolicy;
+
+/// The configured loaders.
+pub struct Loaders {
+    kind: LoaderKind,
+    http: http::HttpLoader,
+    file: Option<file::FileLoader>,
+}
+
+impl Loaders {
+    pub fn new(cfg: &SourcesConfig, policy: SourcePolicy) -> Result<Self> {
+        let file = match (&cfg.file_root, cfg.loader) {
+            (Some(root), LoaderKind::File | LoaderKind::FileThenHttp) => {
+                Some(file::FileLoader::new(root.clone(), cfg.max_bytes))
+            }
+            _ => None,
+        };
+        Ok(Loaders { kind: cfg.loader, http: http::HttpLoader::new(cfg, policy)?, file })
+    }
+
+    /// Load the image URL of a request (percent-decoded once, as the URL parser gives it).
+    pub async fn load(&self, image: &str) -> Result<Bytes> {
+        let explicit_http = has_http_scheme(image);
+        match (self.kind, &self.file) {
+            (LoaderKind::File, Some(file)) => file.load(image).await,
+            (LoaderKind::FileThenHttp, Some(file)) if !explicit_http => match file.load(image).await {
+                Err(e) if e.kind() == ErrorKind::SourceNotFound => self.http.load(image).await,
+                other => other,
+            },
+            _ => self.http.load(image).await,
+        }
+    }
+
+    /// Check an image URL against the source policy without fetching (for early refusal).
+    pub fn precheck(&self, image: &str) -> Result<()> {
+        match self.kind {
+            LoaderKind::File => Ok(()),
+            // A file may exist under that name: only explicit URLs can be judged up front.
+            LoaderKind::FileThenHttp if !has_http_scheme(image) => Ok(()),
+            _ => self.http.precheck(image).map(|_| ()),
+        }
+    }
+}
+
+/// `http://` or `https://`, any case.
+pub fn has_http_scheme(image: &str) -> bool {
+    let lower = image.get(..8).unwrap_or(image).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes() {
+        assert!(has_http_scheme("http://a/b"));
+        assert!(has_http_scheme("HTTPS://a/b"));
+        assert!(!has_http_scheme("httpbin.org/b"));
+        assert!(!has_http_scheme("a"));
+    }
+}

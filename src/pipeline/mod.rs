@@ -1,0 +1,322 @@
+//! The render pipeline: source bytes + parsed request -> encoded image (or `meta/` JSON).
+//!
+//! Steps, in thumbor's order: probe the header and check limits -> request options from the
+//! pre-load and after-load filters -> plan the geometry on the header's size -> decode (JPEG
+//! shrink-on-load when the plan allows) -> orientation -> trim -> manual crop, auto-crop or
+//! fit-in, resize, flips -> post-transform filters in URL order -> output format and encode.
+//! Each step lives in its own module; this file only sequences them.
+
+pub mod debug;
+pub mod geometry;
+pub mod meta;
+pub mod orient;
+pub mod output;
+pub mod resize;
+pub mod transform;
+pub mod trim;
+
+use crate::codec::decode::{self, DecodeOptions};
+use crate::codec::probe::{self, Probe};
+use crate::codec::{Bitmap, Format, FormatChoice, Frame};
+use crate::config::ImageConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::filters::Filter;
+use crate::url::{Crop, Dim, ImageRequest};
+use geometry::{FocalPoint, GeometryRequest, Plan, Size};
+
+/// What the client's `Accept` header allows, for automatic format selection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Accepts {
+    pub webp: bool,
+    pub avif: bool,
+}
+
+/// One render: the request, its parsed filters, and the negotiated formats.
+#[derive(Debug, Clone)]
+pub struct RenderJob {
+    pub request: ImageRequest,
+    pub filters: Vec<Filter>,
+    pub accepts: Accepts,
+    /// JSONP callback for `meta/` (already checked to be an identifier).
+    pub meta_callback: Option<String>,
+}
+
+/// A finished response body.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    /// Seconds for `Cache-Control`/`Expires`; 0 sends neither (and is not cached).
+    pub max_age: u64,
+    /// Send `Vary: Accept`.
+    pub vary_accept: bool,
+}
+
+/// The settings a render reads.
+#[derive(Debug, Clone)]
+pub struct RenderSettings {
+    pub image: ImageConfig,
+    /// Default `max_age` when no `max_age()` filter is given.
+    pub max_age: u64,
+}
+
+/// Options the request-changing filters set, folded in URL order (the last one wins).
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    pub quality: Option<u8>,
+    pub format: Option<FormatChoice>,
+    pub max_age: Option<u64>,
+    pub stretch: bool,
+    pub no_upscale: bool,
+    pub focal_points: Vec<FocalPoint>,
+}
+
+impl RequestOptions {
+    pub fn from_filters(filters: &[Filter]) -> Self {
+        let mut o = RequestOptions::default();
+        for f in filters {
+            match f {
+                Filter::Quality(q) => o.quality = Some(*q),
+                Filter::Format(f) => o.format = f.0,
+                Filter::MaxAge(s) => o.max_age = Some(*s),
+                Filter::Stretch => o.stretch = true,
+                Filter::NoUpscale => o.no_upscale = true,
+                Filter::Focal(f) => o.focal_points.extend(f.point()),
+                Filter::Upscale => {}
+            }
+        }
+        o
+    }
+}
+
+/// The working image: its frames (all the same size) and what travels with them.
+#[derive(Debug, Clone)]
+pub struct Canvas {
+    pub frames: Vec<Frame>,
+    pub loop_count: u16,
+    pub icc: Option<Vec<u8>>,
+}
+
+impl Canvas {
+    pub fn size(&self) -> Size {
+        self.frames[0].bitmap.size()
+    }
+
+    /// Apply `f` to every frame.
+    pub fn map_frames(&mut self, mut f: impl FnMut(Bitmap) -> Result<Bitmap>) -> Result<()> {
+        for frame in &mut self.frames {
+            let placeholder = Bitmap { width: 0, height: 0, channels: frame.bitmap.channels, pixels: Vec::new() };
+            let bitmap = std::mem::replace(&mut frame.bitmap, placeholder);
+            frame.bitmap = f(bitmap)?;
+        }
+        Ok(())
+    }
+}
+
+fn too_large(context: String) -> Error {
+    Error::new(ErrorKind::TooLarge, context)
+}
+
+/// Refuse sources over the configured pixel and frame limits, from the header alone.
+pub fn check_source_limits(probe: &Probe, cfg: &ImageConfig) -> Result<()> {
+    if probe.size.pixels() > cfg.max_source_pixels {
+        return Err(too_large(format!(
+            "source is {}x{}, above max_source_pixels {}",
+            probe.size.width, probe.size.height, cfg.max_source_pixels
+        )));
+    }
+    if probe.frames > cfg.max_frames {
+        return Err(too_large(format!("source has more than {} frames", cfg.max_frames)));
+    }
+    Ok(())
+}
+
+/// Refuse outputs over the configured caps (thumbor has none: `99999x0` exhausts memory).
+fn check_output_limits(size: Size, cfg: &ImageConfig) -> Result<()> {
+    let side = cfg.max_output_side;
+    if side > 0 && (size.width > side || size.height > side) {
+        return Err(too_large(format!("output {}x{} above max_output_side {side}", size.width, size.height)));
+    }
+    if cfg.max_output_pixels > 0 && size.pixels() > cfg.max_output_pixels {
+        return Err(too_large(format!(
+            "output {}x{} above max_output_pixels {}",
+            size.width, size.height, cfg.max_output_pixels
+        )));
+    }
+    Ok(())
+}
+
+/// `MAX_WIDTH`/`MAX_HEIGHT` also clamp the requested sides.
+fn clamp_side(d: Dim, max: u32) -> Dim {
+    match d {
+        Dim::Px(n) if max > 0 && n > max => Dim::Px(max),
+        other => other,
+    }
+}
+
+/// Everything decided before decoding: sizes, crop and the plan on the header's dimensions.
+struct Prepared {
+    opts: RequestOptions,
+    /// The size the transformer works on (oriented, normalised).
+    base: Size,
+    /// Stored pixels per base pixel (the `MAX_WIDTH` reduction), per axis.
+    norm_scale: (f64, f64),
+    geometry: GeometryRequest,
+    /// First frame only (`cover()` on a GIF, or an output format without animation).
+    first_frame_only: bool,
+}
+
+fn prepare(job: &RenderJob, probe: &Probe, cfg: &ImageConfig) -> Prepared {
+    let req = &job.request;
+    let opts = RequestOptions::from_filters(&job.filters);
+    let oriented = probe.oriented_size(cfg.respect_orientation);
+    let normalized = geometry::normalize_size(oriented, cfg.max_width, cfg.max_height);
+    let base = normalized.unwrap_or(oriented);
+    let norm_scale =
+        (f64::from(oriented.width) / f64::from(base.width), f64::from(oriented.height) / f64::from(base.height));
+    let mut width = clamp_side(req.width, cfg.max_width);
+    let mut height = clamp_side(req.height, cfg.max_height);
+    let crop = match normalized {
+        Some(n) => geometry::translate_crop(req.crop, oriented, n, width, height),
+        None => req.crop,
+    };
+    if opts.no_upscale {
+        // `min(request.width, image_size)`; 0 (proportional) stays 0.
+        if let Dim::Px(w) = width {
+            width = Dim::Px(w.min(base.width));
+        }
+        if let Dim::Px(h) = height {
+            height = Dim::Px(h.min(base.height));
+        }
+    }
+    let cover = probe.format == Format::Gif && req.filters_raw.as_deref().is_some_and(|f| f.contains("cover()"));
+    let geometry = GeometryRequest {
+        width,
+        height,
+        crop,
+        fit_in: req.fit_in,
+        stretch: opts.stretch,
+        debug: req.debug,
+        halign: req.halign,
+        valign: req.valign,
+        flip_h: req.flip_h,
+        flip_v: req.flip_v,
+        focal_points: opts.focal_points.clone(),
+    };
+    let first_frame_only = cover || !output::keeps_animation(output::choose_format(job, &opts, probe, cfg, 2));
+    Prepared { opts, base, norm_scale, geometry, first_frame_only }
+}
+
+fn planned(size: Size, req: &GeometryRequest) -> Result<Plan> {
+    geometry::plan(size, req).map_err(|e| Error::new(ErrorKind::Internal, format!("geometry: {e}")))
+}
+
+/// Render `source` for `job`.
+pub fn render(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Result<Rendered> {
+    let cfg = &settings.image;
+    let probe = probe::probe(source, cfg.max_frames)?;
+    check_source_limits(&probe, cfg)?;
+    let prep = prepare(job, &probe, cfg);
+    let req = &job.request;
+
+    // Plan on the header's size to learn the output size and how small a decode may be.
+    let header_plan = planned(prep.base, &prep.geometry)?;
+    check_output_limits(header_plan.output, cfg)?;
+    let needs_full_pixels = req.trim.is_some();
+    let shrink = if needs_full_pixels || probe.format != Format::Jpeg {
+        1
+    } else {
+        transform::choose_shrink(&header_plan, prep.base, prep.norm_scale)
+    };
+
+    let decoded = decode::decode(
+        source,
+        &probe,
+        DecodeOptions { shrink, all_frames: !prep.first_frame_only, max_frames: cfg.max_frames },
+    )?;
+    let orientation = if cfg.respect_orientation { probe.orientation } else { 1 };
+    let mut canvas = Canvas { frames: decoded.frames, loop_count: decoded.loop_count, icc: decoded.icc };
+    if orientation != 1 {
+        canvas.map_frames(|b| Ok(orient::apply(b, orientation)))?;
+    }
+
+    // Coordinates: the plan speaks in `base` pixels; the canvas may be larger or smaller.
+    let mut base = prep.base;
+    let mut geometry_req = prep.geometry.clone();
+    if let Some(trim) = &req.trim {
+        if canvas.size() != base {
+            let full = resize::RectF::full(canvas.size());
+            canvas.map_frames(|b| resize::resize(&b, full, base))?;
+        }
+        if let Some(rect) = trim::bounding_box(&canvas.frames[0].bitmap, trim) {
+            canvas.map_frames(|b| Ok(b.crop(rect.left, rect.top, rect.width(), rect.height())))?;
+            base = rect.size();
+            geometry_req.crop = shift_crop(geometry_req.crop, rect.left, rect.top);
+        }
+    }
+
+    let plan = planned(base, &geometry_req)?;
+    check_output_limits(plan.output, cfg)?;
+    transform::execute(&mut canvas, &plan, base)?;
+    if req.debug {
+        let points = &geometry_req.focal_points;
+        if !points.is_empty() {
+            canvas.map_frames(|mut b| {
+                debug::draw_focal_points(&mut b, points);
+                Ok(b)
+            })?;
+        }
+    }
+
+    output::apply_post_filters(&mut canvas, job, &plan, cfg)?;
+
+    if req.meta {
+        let info =
+            meta::MetaInfo { url: &req.image, final_size: canvas.size(), frame_count: probe.frames, plan: &plan };
+        let callback = job.meta_callback.as_deref();
+        return Ok(Rendered {
+            body: meta::render(&info, callback).into_bytes(),
+            content_type: if callback.is_some() { "text/javascript" } else { "application/json" },
+            max_age: prep.opts.max_age.unwrap_or(settings.max_age),
+            vary_accept: false,
+        });
+    }
+
+    output::encode(canvas, job, &prep.opts, &probe, settings)
+}
+
+/// Bytes a render of `source` may hold at its peak (decoded frames, an oriented copy, the
+/// resampled output and its encoding), estimated from the header; also refuses over-limit sources
+/// and outputs before any pixel is decoded.
+pub fn estimate_memory(source: &[u8], job: &RenderJob, settings: &RenderSettings) -> Result<u64> {
+    let cfg = &settings.image;
+    let probe = probe::probe(source, cfg.max_frames)?;
+    check_source_limits(&probe, cfg)?;
+    let prep = prepare(job, &probe, cfg);
+    let plan = planned(prep.base, &prep.geometry)?;
+    check_output_limits(plan.output, cfg)?;
+    let shrink = if job.request.trim.is_some() || probe.format != Format::Jpeg {
+        1
+    } else {
+        transform::choose_shrink(&plan, prep.base, prep.norm_scale)
+    };
+    let decoded = u64::from(decode::shrunk_dimension(probe.size.width, shrink))
+        * u64::from(decode::shrunk_dimension(probe.size.height, shrink));
+    let frames = if prep.first_frame_only { 1 } else { u64::from(probe.frames.max(1)) };
+    let per_frame = decoded * 4 * 2 + plan.output.pixels() * 4 * 3;
+    Ok(source.len() as u64 + frames * per_frame)
+}
+
+/// thumbor's trim adjustment of the manual crop: coordinates move by the trimmed offset and
+/// are clamped at zero.
+fn shift_crop(crop: Crop, dx: u32, dy: u32) -> Crop {
+    if !crop.is_set() {
+        return crop;
+    }
+    Crop {
+        left: crop.left.saturating_sub(dx),
+        top: crop.top.saturating_sub(dy),
+        right: crop.right.saturating_sub(dx),
+        bottom: crop.bottom.saturating_sub(dy),
+    }
+}

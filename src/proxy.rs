@@ -1,0 +1,281 @@
+//! The Pingora `ProxyHttp` implementation: thin glue between pingora's hooks and Thumbora.
+//!
+//! Request flow (see ARCHITECTURE.md):
+//! - `request_filter`: healthcheck; method check; parse the thumbor URL; signature and source
+//!   checks; filters; `Accept` negotiation. Anything refused is answered here, before any I/O.
+//! - `request_cache_filter` / `cache_key_callback`: enable pingora-cache for the image, keyed by
+//!   the canonical request. A hit is served from memory and never reaches the hooks below.
+//! - `upstream_peer` (miss): the peer is the in-process renderer (`render::connector`), which
+//!   fetches, renders and answers with a complete response.
+//! - `response_cache_filter`: successful renders with a max-age are stored; errors never are.
+//! - `logging`: one access-log line.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use pingora_cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error as PingoraError, ErrorType, Result as PingoraResult};
+use pingora_http::ResponseHeader;
+use pingora_proxy::{ProxyHttp, Session};
+
+use crate::cache::{self, ResultCache};
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::filters;
+use crate::loader::Loaders;
+use crate::pipeline::meta::safe_callback;
+use crate::pipeline::{Accepts, RenderJob};
+use crate::render::connector::{peer_for, PendingRender};
+use crate::render::Services;
+use crate::response::Reply;
+use crate::security::UrlPolicy;
+use crate::url;
+
+/// Per-request state.
+pub struct RequestCtx {
+    started: Instant,
+    pending: Option<Arc<PendingRender>>,
+    cache_key: Option<CacheKey>,
+}
+
+/// Thumbora's proxy.
+pub struct ThumboraProxy {
+    config: Arc<Config>,
+    url_policy: UrlPolicy,
+    services: Arc<Services>,
+    cache: Option<ResultCache>,
+}
+
+impl ThumboraProxy {
+    pub fn new(
+        config: Arc<Config>,
+        url_policy: UrlPolicy,
+        services: Arc<Services>,
+        cache: Option<ResultCache>,
+    ) -> Self {
+        ThumboraProxy { config, url_policy, services, cache }
+    }
+
+    fn loaders(&self) -> &Loaders {
+        &self.services.loaders
+    }
+
+    /// Turn an image request into a render job, or the error that refuses it (no I/O here).
+    fn admit(&self, raw_target: &str, accept: Option<&str>) -> Result<RenderJob> {
+        let (path, query) = raw_target.split_once('?').unwrap_or((raw_target, ""));
+        let request = url::parse(path).map_err(|e| match e {
+            url::ParseError::NoMatch => Error::new(ErrorKind::NoRoute, "no thumbor route"),
+            url::ParseError::InvalidUtf8(_) => Error::new(ErrorKind::BadUrl, e.to_string()),
+        })?;
+        if request.image.is_empty() {
+            return Err(Error::new(ErrorKind::BadUrl, "no image URL"));
+        }
+        // thumbor's order: the loader validates the image URL, then unsafe/signature.
+        self.loaders().precheck(&request.image)?;
+        self.url_policy.check(&request, path)?;
+        let parsed_filters = filters::parse_all(&request.filters, self.config.image.strict_filters)
+            .map_err(|e| Error::new(ErrorKind::BadFilter, e.to_string()))?;
+        let accepts = match accept {
+            Some(a) if self.config.image.auto_webp || self.config.image.auto_avif => crate::negotiate::accepts(a),
+            _ => Accepts::default(),
+        };
+        let meta_callback = request
+            .meta
+            .then(|| query_param(query, "callback"))
+            .flatten()
+            .and_then(|cb| safe_callback(&cb).map(str::to_string));
+        Ok(RenderJob { request, filters: parsed_filters, accepts, meta_callback })
+    }
+}
+
+/// The first value of `name` in a query string, percent-decoded.
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then(|| url::percent_decode_utf8(&v.replace('+', " ")).unwrap_or_default())
+    })
+}
+
+/// Write `reply` as the whole response.
+async fn send(session: &mut Session, reply: &Reply) -> PingoraResult<()> {
+    let mut header = ResponseHeader::build(reply.status, Some(reply.headers.len() + 2))?;
+    for (name, value) in &reply.headers {
+        header.insert_header(*name, value.as_str())?;
+    }
+    header.insert_header("Content-Length", reply.body.len().to_string())?;
+    let head_only = session.req_header().method == http::Method::HEAD;
+    session.write_response_header(Box::new(header), head_only).await?;
+    if !head_only {
+        session.write_response_body(Some(reply.body.clone()), true).await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ProxyHttp for ThumboraProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> Self::CTX {
+        RequestCtx { started: Instant::now(), pending: None, cache_key: None }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<bool> {
+        let req = session.req_header();
+        let raw = String::from_utf8_lossy(req.raw_path()).into_owned();
+        let path = raw.split('?').next().unwrap_or_default();
+        let health = &self.config.healthcheck_path;
+        if path == health || path.strip_suffix('/') == Some(health.as_str()) {
+            send(session, &Reply::healthcheck()).await?;
+            return Ok(true);
+        }
+        let method = req.method.clone();
+        let accept = req.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let job = if matches!(method, http::Method::GET | http::Method::HEAD) {
+            self.admit(&raw, accept.as_deref())
+        } else if url::parse(path).is_ok() {
+            // A route exists for every image path: other methods are 405 there, 404 elsewhere.
+            Err(Error::new(ErrorKind::MethodNotAllowed, format!("{method} on an image route")))
+        } else {
+            Err(Error::new(ErrorKind::NoRoute, "no thumbor route"))
+        };
+        match job {
+            Ok(job) => {
+                ctx.cache_key = Some(cache::key_for(&job));
+                ctx.pending = Some(Arc::new(PendingRender {
+                    job,
+                    head: method == http::Method::HEAD,
+                    services: self.services.clone(),
+                }));
+                Ok(false)
+            }
+            Err(err) => {
+                log::info!("{method} {raw} -> {}: {err}", err.status());
+                send(session, &Reply::error(&err)).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<()> {
+        if let (Some(cache), Some(_)) = (&self.cache, &ctx.pending) {
+            session.cache.enable(cache.storage, Some(cache.eviction), None, Some(cache.lock), None);
+            session.cache.set_max_file_size_bytes(cache.max_object_bytes);
+        }
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, _session: &Session, ctx: &mut Self::CTX) -> PingoraResult<CacheKey> {
+        ctx.cache_key
+            .clone()
+            .ok_or_else(|| PingoraError::explain(ErrorType::InternalError, "no cache key for this request"))
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<Box<HttpPeer>> {
+        let pending = ctx
+            .pending
+            .clone()
+            .ok_or_else(|| PingoraError::explain(ErrorType::InternalError, "no render for this request"))?;
+        Ok(Box::new(peer_for(pending)))
+    }
+
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        resp: &ResponseHeader,
+        _ctx: &mut Self::CTX,
+    ) -> PingoraResult<RespCacheable> {
+        if resp.status != http::StatusCode::OK {
+            return Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache));
+        }
+        let max_age = resp
+            .headers
+            .get(http::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_max_age)
+            .unwrap_or(0);
+        if max_age == 0 {
+            return Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache));
+        }
+        let now = SystemTime::now();
+        let fresh_until = now + Duration::from_secs(max_age);
+        Ok(RespCacheable::Cacheable(CacheMeta::new(fresh_until, now, 0, 0, resp.clone())))
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        _ctx: &mut Self::CTX,
+    ) -> PingoraResult<()> {
+        // The virtual upstream closes each connection; the client's connection stays open.
+        upstream_response.remove_header("Connection");
+        if upstream_response.status == http::StatusCode::OK && self.config.response.etags {
+            let inm = session
+                .req_header()
+                .headers
+                .get(http::header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let etag =
+                upstream_response.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
+            if let (Some(inm), Some(etag)) = (inm, etag) {
+                if etag_matches(&inm, &etag) {
+                    pingora_core::protocols::http::conditional_filter::to_304(upstream_response);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&PingoraError>, ctx: &mut Self::CTX) {
+        let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
+        let cache = format!("{:?}", session.cache.phase());
+        let req = session.req_header();
+        log::info!(
+            target: "access",
+            "{} {} {} {:.1}ms cache={} {}",
+            req.method,
+            String::from_utf8_lossy(req.raw_path()),
+            status,
+            ctx.started.elapsed().as_secs_f64() * 1000.0,
+            cache,
+            e.map(|e| e.to_string()).unwrap_or_default()
+        );
+    }
+}
+
+/// `max-age=N` from a Cache-Control value.
+fn parse_max_age(value: &str) -> Option<u64> {
+    value.split(',').find_map(|d| d.trim().strip_prefix("max-age=")).and_then(|n| n.trim().parse().ok())
+}
+
+/// tornado's `check_etag_header`: `*` or any listed tag equal to ours, weak or strong.
+fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let ours = strip(etag);
+    if_none_match.trim() == "*" || if_none_match.split(',').any(|t| strip(t) == ours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags() {
+        assert!(etag_matches("\"abc\"", "\"abc\""));
+        assert!(etag_matches("W/\"abc\", \"x\"", "\"abc\""));
+        assert!(etag_matches("*", "\"abc\""));
+        assert!(!etag_matches("\"abd\"", "\"abc\""));
+    }
+
+    #[test]
+    fn max_age_and_query() {
+        assert_eq!(parse_max_age("max-age=86400,public"), Some(86400));
+        assert_eq!(parse_max_age("public"), None);
+        assert_eq!(query_param("a=1&callback=cb", "callback").as_deref(), Some("cb"));
+        assert_eq!(query_param("callback", "callback").as_deref(), Some(""));
+        assert_eq!(query_param("x=1", "callback"), None);
+    }
+}

@@ -1,0 +1,215 @@
+//! The render pool: a fixed set of OS threads (one per core by default, lowered in priority so
+//! the proxy threads serving cache hits get the CPU first), a bounded queue, and a memory budget.
+//! Past the queue a render is refused at once (503) instead of waiting without bound.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Semaphore};
+
+use crate::error::{Error, ErrorKind, Result};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Budget units are MiB so that the semaphore's permit count stays small.
+const UNIT: u64 = 1024 * 1024;
+
+pub struct RenderPool {
+    sender: crossbeam_channel::Sender<Job>,
+    /// Renders admitted and not finished (running or waiting).
+    admitted: Arc<AtomicUsize>,
+    capacity: usize,
+    threads: usize,
+    memory: Arc<Semaphore>,
+    memory_units: u32,
+    memory_wait: Duration,
+}
+
+/// What the pool is doing now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    pub admitted: usize,
+    pub capacity: usize,
+    pub memory_free_mib: usize,
+}
+
+impl RenderPool {
+    /// `threads` render threads, `queue` renders waiting beyond them, `memory_budget` bytes shared
+    /// by the renders in flight, `nice` added to the threads' niceness.
+    pub fn new(threads: usize, queue: usize, memory_budget: u64, nice: i32) -> Self {
+        let threads = threads.max(1);
+        let capacity = threads + queue;
+        let (sender, receiver) = crossbeam_channel::bounded::<Job>(capacity);
+        for i in 0..threads {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("thumbora-render-{i}"))
+                .spawn(move || {
+                    lower_priority(nice);
+                    for job in receiver {
+                        job();
+                    }
+                })
+                .expect("spawning a render thread");
+        }
+        let memory_units = (memory_budget / UNIT).clamp(1, u64::from(u32::MAX >> 4)) as u32;
+        RenderPool {
+            sender,
+            admitted: Arc::new(AtomicUsize::new(0)),
+            capacity,
+            threads,
+            memory: Arc::new(Semaphore::new(memory_units as usize)),
+            memory_units,
+            memory_wait: Duration::from_secs(30),
+        }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            admitted: self.admitted.load(Ordering::Relaxed),
+            capacity: self.capacity,
+            memory_free_mib: self.memory.available_permits(),
+        }
+    }
+
+    /// Run `work` on a render thread once `cost` bytes of the memory budget are free.
+    /// Refused with [`ErrorKind::Overloaded`] when the queue is full, when the budget stays
+    /// taken too long, and with [`ErrorKind::TooLarge`] when `cost` exceeds the whole budget.
+    pub async fn run<T, F>(&self, cost: u64, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T> + Send + 'static,
+    {
+        let units = cost.div_ceil(UNIT).max(1);
+        if units > u64::from(self.memory_units) {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("render needs {} MiB, above render.memory_budget_bytes", units),
+            ));
+        }
+        let admission = Admission::try_new(&self.admitted, self.capacity)
+            .ok_or_else(|| Error::new(ErrorKind::Overloaded, "render queue full"))?;
+        let permit = tokio::time::timeout(self.memory_wait, self.memory.clone().acquire_many_owned(units as u32))
+            .await
+            .map_err(|_| Error::new(ErrorKind::Overloaded, "render memory budget busy"))?
+            .map_err(|_| Error::new(ErrorKind::Internal, "render pool closed"))?;
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let result = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                log::error!("render panicked: {what}");
+                Err(Error::new(ErrorKind::Internal, format!("render panicked: {what}")))
+            });
+            drop(permit);
+            drop(admission);
+            let _ = tx.send(result);
+        });
+        self.sender.try_send(job).map_err(|_| Error::new(ErrorKind::Overloaded, "render queue full"))?;
+        rx.await.map_err(|_| Error::new(ErrorKind::Internal, "render thread gone"))?
+    }
+}
+
+/// A slot in the pool, released on drop.
+struct Admission {
+    counter: Arc<AtomicUsize>,
+}
+
+impl Admission {
+    fn try_new(counter: &Arc<AtomicUsize>, capacity: usize) -> Option<Self> {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < capacity).then_some(n + 1))
+            .ok()
+            .map(|_| Admission { counter: counter.clone() })
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Raise this thread's niceness (Linux applies `setpriority` per thread id).
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain syscalls on the calling thread's own id; no memory is shared.
+        #[allow(unsafe_code)]
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+            libc::setpriority(libc::PRIO_PROCESS, tid, current + nice);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_work_and_returns_results() {
+        let pool = RenderPool::new(2, 2, 64 * UNIT, 0);
+        let v = pool.run(UNIT, || Ok(21 * 2)).await.unwrap();
+        assert_eq!(v, 42);
+        assert_eq!(pool.stats().admitted, 0);
+    }
+
+    #[tokio::test]
+    async fn a_panic_fails_only_its_request() {
+        let pool = RenderPool::new(1, 1, 64 * UNIT, 0);
+        let err = pool.run(UNIT, || -> Result<()> { panic!("boom") }).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert_eq!(pool.run(UNIT, || Ok(1)).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn overflow_is_refused_at_once() {
+        let pool = Arc::new(RenderPool::new(1, 1, 64 * UNIT, 0));
+        let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
+        let mut running = Vec::new();
+        for _ in 0..2 {
+            let pool = pool.clone();
+            let rx = release_rx.clone();
+            running.push(tokio::spawn(async move {
+                pool.run(UNIT, move || {
+                    let _ = rx.recv_timeout(Duration::from_secs(10));
+                    Ok(())
+                })
+                .await
+            }));
+        }
+        // Wait until both are admitted (bounded).
+        for _ in 0..200 {
+            if pool.stats().admitted == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let err = pool.run(UNIT, || Ok(())).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Overloaded);
+        drop(release_tx);
+        for r in running {
+            r.await.unwrap().unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn cost_above_budget_is_too_large() {
+        let pool = RenderPool::new(1, 1, 16 * UNIT, 0);
+        assert_eq!(pool.run(17 * UNIT, || Ok(())).await.unwrap_err().kind(), ErrorKind::TooLarge);
+    }
+}

@@ -1,0 +1,141 @@
+//! HTTP responses as thumbor sends them: image headers (`Content-Type`, `Cache-Control`,
+//! `Expires`, `ETag`, `Vary`), short error bodies, and their HTTP/1.1 serialisation.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use sha1::{Digest, Sha1};
+
+use crate::config::ResponseConfig;
+use crate::error::{Error, ErrorKind};
+use crate::pipeline::Rendered;
+
+/// A complete response: status, headers and body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// A rendered image (or `meta/` JSON) with thumbor's headers.
+    pub fn image(rendered: Rendered, cfg: &ResponseConfig) -> Reply {
+        let mut headers: Vec<(&'static str, String)> = vec![("Content-Type", rendered.content_type.to_string())];
+        if rendered.max_age > 0 {
+            headers.push(("Cache-Control", format!("max-age={},public", rendered.max_age)));
+            let expires = SystemTime::now() + Duration::from_secs(rendered.max_age.min(10 * 365 * 86_400));
+            headers.push(("Expires", httpdate::fmt_http_date(expires)));
+        }
+        if cfg.etags {
+            headers.push(("ETag", etag(&rendered.body)));
+        }
+        if rendered.vary_accept {
+            headers.push(("Vary", "Accept".to_string()));
+        }
+        if let Some(origin) = &cfg.cors_allow_origin {
+            headers.push(("Access-Control-Allow-Origin", origin.clone()));
+        }
+        Reply { status: 200, headers, body: Bytes::from(rendered.body) }
+    }
+
+    /// An error: its status from the kind, a one-line public message, never cached by a CDN
+    /// when the failure is ours or the origin's (5xx).
+    pub fn error(err: &Error) -> Reply {
+        let kind = err.kind();
+        let mut headers: Vec<(&'static str, String)> = vec![("Content-Type", "text/plain; charset=utf-8".into())];
+        if kind.status() >= 500 {
+            headers.push(("Cache-Control", "no-store".into()));
+        }
+        if kind == ErrorKind::Overloaded {
+            headers.push(("Retry-After", "1".into()));
+        }
+        Reply { status: kind.status(), headers, body: Bytes::from(format!("{}\n", kind.public_message())) }
+    }
+
+    /// `/healthcheck`: thumbor's `200 WORKING`.
+    pub fn healthcheck() -> Reply {
+        Reply {
+            status: 200,
+            headers: vec![("Content-Type", "text/plain; charset=utf-8".into()), ("Cache-Control", "no-cache".into())],
+            body: Bytes::from_static(b"WORKING"),
+        }
+    }
+
+    /// The value of a header, if set.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The response as HTTP/1.1 bytes on a connection that closes after it. A reply to HEAD keeps
+    /// its `Content-Length` and omits the body.
+    pub fn to_http1(&self, head_only: bool) -> Vec<u8> {
+        let reason =
+            http::StatusCode::from_u16(self.status).ok().and_then(|s| s.canonical_reason()).unwrap_or("Unknown");
+        let mut out = Vec::with_capacity(256 + if head_only { 0 } else { self.body.len() });
+        out.extend_from_slice(format!("HTTP/1.1 {} {reason}\r\n", self.status).as_bytes());
+        for (name, value) in &self.headers {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        out.extend_from_slice(format!("Content-Length: {}\r\nConnection: close\r\n\r\n", self.body.len()).as_bytes());
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+        out
+    }
+}
+
+/// tornado's ETag: the SHA-1 of the body, quoted.
+pub fn etag(body: &[u8]) -> String {
+    let digest = Sha1::digest(body);
+    let mut s = String::with_capacity(42);
+    s.push('"');
+    for b in digest {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s.push('"');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_headers() {
+        let r = Reply::image(
+            Rendered { body: b"abc".to_vec(), content_type: "image/jpeg", max_age: 86400, vary_accept: true },
+            &ResponseConfig::default(),
+        );
+        assert_eq!(r.header("Cache-Control"), Some("max-age=86400,public"));
+        assert!(r.header("Expires").unwrap().ends_with("GMT"));
+        assert_eq!(r.header("ETag"), Some("\"a9993e364706816aba3e25717850c26c9cd0d89d\""));
+        assert_eq!(r.header("Vary"), Some("Accept"));
+        let no_age = Reply::image(
+            Rendered { body: vec![], content_type: "image/png", max_age: 0, vary_accept: false },
+            &ResponseConfig::default(),
+        );
+        assert_eq!(no_age.header("Cache-Control"), None);
+        assert_eq!(no_age.header("Expires"), None);
+    }
+
+    #[test]
+    fn errors_are_short_and_typed() {
+        let r = Reply::error(&Error::new(ErrorKind::Overloaded, "queue"));
+        assert_eq!(r.status, 503);
+        assert_eq!(r.header("Retry-After"), Some("1"));
+        assert_eq!(r.header("Cache-Control"), Some("no-store"));
+        let r = Reply::error(&Error::new(ErrorKind::BadSignature, "secret detail"));
+        assert_eq!(r.status, 400);
+        assert!(!String::from_utf8_lossy(&r.body).contains("secret"));
+    }
+
+    #[test]
+    fn http1_serialisation() {
+        let text = String::from_utf8(Reply::healthcheck().to_http1(false)).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(text.ends_with("Content-Length: 7\r\nConnection: close\r\n\r\nWORKING"));
+        let head = String::from_utf8(Reply::healthcheck().to_http1(true)).unwrap();
+        assert!(head.ends_with("\r\n\r\n"));
+    }
+}

@@ -1,0 +1,54 @@
+//! Building the Pingora server from a configuration: services, listeners, cache, render pool.
+
+use std::sync::Arc;
+
+use pingora_core::server::configuration::Opt;
+use pingora_core::server::Server;
+
+use crate::cache::ResultCache;
+use crate::config::FileConfig;
+use crate::error::Result;
+use crate::loader::Loaders;
+use crate::pipeline::RenderSettings;
+use crate::proxy::ThumboraProxy;
+use crate::render::pool::RenderPool;
+use crate::render::Services;
+use crate::security::{SourcePolicy, UrlPolicy};
+
+/// The proxy and everything it shares, built from Thumbora's section of the configuration.
+pub fn build_proxy(config: &crate::config::Config) -> Result<ThumboraProxy> {
+    let policy = SourcePolicy::new(&config.sources);
+    let loaders = Loaders::new(&config.sources, policy)?;
+    if let Some(root) = &config.sources.file_root {
+        if !root.is_dir() {
+            log::warn!("sources.file_root {} is not a directory: the file loader finds nothing", root.display());
+        }
+    }
+    let pool = RenderPool::new(
+        config.render.effective_threads(),
+        config.render.effective_queue(),
+        config.render.memory_budget_bytes,
+        config.render.nice,
+    );
+    let services = Arc::new(Services {
+        loaders,
+        pool,
+        settings: Arc::new(RenderSettings { image: config.image.clone(), max_age: config.response.max_age }),
+        response: config.response.clone(),
+    });
+    let cache = config.cache.enabled.then(|| ResultCache::new(&config.cache));
+    Ok(ThumboraProxy::new(Arc::new(config.clone()), UrlPolicy::new(&config.security), services, cache))
+}
+
+/// A ready-to-run Pingora server with Thumbora listening on every configured address.
+pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
+    let mut server = Server::new_with_opt_and_conf(opt, file.server);
+    server.bootstrap();
+    let proxy = build_proxy(&file.thumbora)?;
+    let mut service = pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "thumbora");
+    for addr in &file.thumbora.listen {
+        service.add_tcp(addr);
+    }
+    server.add_service(service);
+    Ok(server)
+}
