@@ -20,6 +20,9 @@ pub enum ErrorKind {
     UpstreamFailed,
     /// The origin did not answer within the configured timeouts.
     UpstreamTimeout,
+    /// The image URL's host does not resolve, or is not a valid host (thumbor: 504, as tornado
+    /// reports both as a timeout).
+    SourceUnresolved,
     /// The source bytes are not an image Thumbora decodes, or are corrupt.
     UndecodableImage,
     /// The source or the requested output exceeds a configured cap (bytes, pixels, frames).
@@ -48,7 +51,7 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::UpstreamFailed => 502,
             ErrorKind::Overloaded => 503,
-            ErrorKind::UpstreamTimeout => 504,
+            ErrorKind::UpstreamTimeout | ErrorKind::SourceUnresolved => 504,
             ErrorKind::Internal => 500,
         }
     }
@@ -63,6 +66,7 @@ impl ErrorKind {
             ErrorKind::SourceNotFound => "source image not found",
             ErrorKind::UpstreamFailed => "source image could not be fetched",
             ErrorKind::UpstreamTimeout => "source image fetch timed out",
+            ErrorKind::SourceUnresolved => "source image host could not be resolved",
             ErrorKind::UndecodableImage => "source is not a supported image",
             ErrorKind::TooLarge => "image exceeds the configured limits",
             ErrorKind::BadFilter => "invalid filter arguments",

@@ -86,7 +86,9 @@ impl ThumboraProxy {
             .then(|| query_param(query, "callback"))
             .flatten()
             .and_then(|cb| safe_callback(&cb).map(str::to_string));
-        Ok(RenderJob { request, filters: parsed_filters, accepts, meta_callback })
+        let job = RenderJob { request, filters: parsed_filters, accepts, meta_callback };
+        crate::pipeline::check_request_limits(&job, &self.config.image)?;
+        Ok(job)
     }
 }
 
@@ -126,13 +128,19 @@ impl ProxyHttp for ThumboraProxy {
         let raw = String::from_utf8_lossy(req.raw_path()).into_owned();
         let path = raw.split('?').next().unwrap_or_default();
         let health = &self.config.healthcheck_path;
+        let method = req.method.clone();
+        let get_or_head = matches!(method, http::Method::GET | http::Method::HEAD);
         if path == health || path.strip_suffix('/') == Some(health.as_str()) {
-            send(session, &Reply::healthcheck()).await?;
+            let reply = if get_or_head {
+                Reply::healthcheck()
+            } else {
+                Reply::error(&Error::new(ErrorKind::MethodNotAllowed, "healthcheck"))
+            };
+            send(session, &reply).await?;
             return Ok(true);
         }
-        let method = req.method.clone();
         let accept = req.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let job = if matches!(method, http::Method::GET | http::Method::HEAD) {
+        let job = if get_or_head {
             self.admit(&raw, accept.as_deref())
         } else if url::parse(path).is_ok() {
             // A route exists for every image path: other methods are 405 there, 404 elsewhere.

@@ -39,25 +39,22 @@ impl Reply {
         Reply { status: 200, headers, body: Bytes::from(rendered.body) }
     }
 
-    /// An error: its status from the kind, a one-line public message, never cached by a CDN
-    /// when the failure is ours or the origin's (5xx).
+    /// An error: its status from the kind and a one-line public message. Like thumbor, no
+    /// `Cache-Control` (CDNs do not cache 5xx without one; Thumbora's own cache never stores errors).
     pub fn error(err: &Error) -> Reply {
         let kind = err.kind();
         let mut headers: Vec<(&'static str, String)> = vec![("Content-Type", "text/plain; charset=utf-8".into())];
-        if kind.status() >= 500 {
-            headers.push(("Cache-Control", "no-store".into()));
-        }
         if kind == ErrorKind::Overloaded {
             headers.push(("Retry-After", "1".into()));
         }
         Reply { status: kind.status(), headers, body: Bytes::from(format!("{}\n", kind.public_message())) }
     }
 
-    /// `/healthcheck`: thumbor's `200 WORKING`.
+    /// `/healthcheck`: thumbor's `200 WORKING` (with tornado's default content type).
     pub fn healthcheck() -> Reply {
         Reply {
             status: 200,
-            headers: vec![("Content-Type", "text/plain; charset=utf-8".into()), ("Cache-Control", "no-cache".into())],
+            headers: vec![("Content-Type", "text/html; charset=UTF-8".into()), ("Cache-Control", "no-cache".into())],
             body: Bytes::from_static(b"WORKING"),
         }
     }
@@ -124,7 +121,7 @@ mod tests {
         let r = Reply::error(&Error::new(ErrorKind::Overloaded, "queue"));
         assert_eq!(r.status, 503);
         assert_eq!(r.header("Retry-After"), Some("1"));
-        assert_eq!(r.header("Cache-Control"), Some("no-store"));
+        assert_eq!(r.header("Cache-Control"), None);
         let r = Reply::error(&Error::new(ErrorKind::BadSignature, "secret detail"));
         assert_eq!(r.status, 400);
         assert!(!String::from_utf8_lossy(&r.body).contains("secret"));

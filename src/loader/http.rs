@@ -14,18 +14,40 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::security::ssrf::{self, AddressPolicy, Blocked};
 use crate::security::SourcePolicy;
 
-/// Raised inside reqwest (resolver, redirect policy) when an address or host is refused, and
-/// recognised again on the way out.
+/// Raised inside reqwest (resolver, redirect policy) and recognised again on the way out, so the
+/// client sees the right status rather than a generic connection failure.
 #[derive(Debug)]
-struct Refused(String);
+enum Refused {
+    /// The address or host is refused by the source policy.
+    Policy(String),
+    /// The name does not resolve.
+    Unresolved(String),
+    /// The redirect chain is longer than `max_redirects`.
+    TooManyRedirects(usize),
+}
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "refused origin: {}", self.0)
+        match self {
+            Refused::Policy(why) => write!(f, "refused origin: {why}"),
+            Refused::Unresolved(host) => write!(f, "{host} does not resolve"),
+            Refused::TooManyRedirects(max) => write!(f, "more than {max} redirects"),
+        }
     }
 }
 
 impl std::error::Error for Refused {}
+
+impl Refused {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Refused::Policy(_) => ErrorKind::SourceNotAllowed,
+            Refused::Unresolved(_) => ErrorKind::SourceUnresolved,
+            // thumbor (tornado) reports an over-long chain as the last 3xx: not found.
+            Refused::TooManyRedirects(_) => ErrorKind::SourceNotFound,
+        }
+    }
+}
 
 /// A resolver that drops every address the policy refuses, so a name can never lead to a
 /// private address (including through a redirect: every hop resolves here).
@@ -38,7 +60,9 @@ impl Resolve for GuardedResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let resolved = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|_| Box::new(Refused::Unresolved(host.clone())) as Box<dyn std::error::Error + Send + Sync>)?;
             let mut refused: Option<Blocked> = None;
             let allowed: Vec<SocketAddr> = resolved
                 .filter(|addr| match policy.check(addr.ip()) {
@@ -51,7 +75,7 @@ impl Resolve for GuardedResolver {
                 .collect();
             if allowed.is_empty() {
                 let why = refused.map(|b| b.to_string()).unwrap_or_else(|| "no address".into());
-                return Err(Box::new(Refused(format!("{host} resolves to a refused address ({why})")))
+                return Err(Box::new(Refused::Policy(format!("{host} resolves to a refused address ({why})")))
                     as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
@@ -80,11 +104,11 @@ impl HttpLoader {
             let policy = policy.clone();
             redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > max {
-                    return attempt.error(Refused(format!("more than {max} redirects")));
+                    return attempt.error(Refused::TooManyRedirects(max));
                 }
                 match check_url(&policy, attempt.url()) {
                     Ok(()) => attempt.follow(),
-                    Err(e) => attempt.error(Refused(e.context().to_string())),
+                    Err(e) => attempt.error(Refused::Policy(e.context().to_string())),
                 }
             })
         } else {
@@ -105,17 +129,34 @@ impl HttpLoader {
         Ok(HttpLoader { client, policy, max_bytes: cfg.max_bytes, thumbor_statuses: cfg.thumbor_error_statuses })
     }
 
-    /// Normalise and check an image URL without fetching it.
-    pub fn precheck(&self, image: &str) -> Result<Url> {
-        let url = Url::parse(&normalize_url(image))
-            .map_err(|e| Error::new(ErrorKind::SourceNotAllowed, format!("bad image URL {image}")).with_source(e))?;
-        check_url(&self.policy, &url)?;
-        Ok(url)
+    /// Normalise and check an image URL without fetching it. A URL that only Python's lenient
+    /// parser accepts (a host with an invalid port, say) passes here and fails at fetch time with
+    /// 504, as in thumbor; one with no host at all is refused (thumbor's `validate`: 400).
+    pub fn precheck(&self, image: &str) -> Result<Target> {
+        let normalized = normalize_url(image);
+        match Url::parse(&normalized) {
+            Ok(url) => {
+                check_url(&self.policy, &url)?;
+                Ok(Target::Url(url))
+            }
+            Err(e) => match python_hostname(&normalized) {
+                Some(host) if self.policy.host_allowed(&host) => Ok(Target::Unreachable(host)),
+                Some(host) => Err(Error::new(ErrorKind::SourceNotAllowed, format!("host {host} is not allowed"))),
+                None => {
+                    Err(Error::new(ErrorKind::SourceNotAllowed, format!("no host in image URL {image}")).with_source(e))
+                }
+            },
+        }
     }
 
     /// Fetch `image` (a thumbor image URL, percent-decoded once).
     pub async fn load(&self, image: &str) -> Result<Bytes> {
-        let url = self.precheck(image)?;
+        let url = match self.precheck(image)? {
+            Target::Url(url) => url,
+            Target::Unreachable(host) => {
+                return Err(Error::new(ErrorKind::SourceUnresolved, format!("{host}: not a reachable host")))
+            }
+        };
         let response = self
             .client
             .get(url.clone())
@@ -159,8 +200,8 @@ impl HttpLoader {
     fn classify(&self, e: reqwest::Error, url: &Url) -> Error {
         let refused = std::iter::successors(Some(&e as &dyn std::error::Error), |err| err.source())
             .find_map(|err| err.downcast_ref::<Refused>());
-        let kind = if let Some(Refused(_)) = refused {
-            ErrorKind::SourceNotAllowed
+        let kind = if let Some(refused) = refused {
+            refused.kind()
         } else if e.is_timeout() {
             ErrorKind::UpstreamTimeout
         } else if self.thumbor_statuses && e.is_connect() {
@@ -170,6 +211,27 @@ impl HttpLoader {
         };
         Error::new(kind, format!("fetching {url}")).with_source(e)
     }
+}
+
+/// Where an image URL leads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Url(Url),
+    /// A host Python's `urlparse` sees but no HTTP client can reach (e.g. `h:notaport`).
+    Unreachable(String),
+}
+
+/// The host Python's `urlparse(url).hostname` would report for a URL the `url` crate rejects.
+fn python_hostname(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 /// Scheme, allow-list and literal-address checks for a URL (the first and every redirect).
@@ -258,18 +320,27 @@ mod tests {
             "0.0.0.0/x.jpg",
             "10.0.0.1:8080/x.jpg",
         ] {
-            let err = l.precheck(evil).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::SourceNotAllowed, "{evil}: {err}");
+            // Refused, or (bracketed IPv6, which thumbor's quoting mangles) unreachable: never a
+            // URL that would be fetched.
+            match l.precheck(evil) {
+                Err(err) => assert_eq!(err.kind(), ErrorKind::SourceNotAllowed, "{evil}: {err}"),
+                Ok(Target::Unreachable(_)) if evil.starts_with('[') => {}
+                Ok(target) => panic!("{evil} would be fetched: {target:?}"),
+            }
         }
         assert!(l.precheck("example.com/x.jpg").is_ok());
-        // Like thumbor, anything without an http(s) scheme is a host: `ftp:` is never a scheme.
-        assert_eq!(l.precheck("ftp://example.com/x").unwrap().scheme(), "http");
+        // Like thumbor, anything not starting with `http` gets `http://`: `ftp:` is never a scheme.
+        assert!(matches!(l.precheck("ftp://example.com/x").unwrap(), Target::Url(u) if u.scheme() == "http"));
+        // Python's urlparse sees a host in `h:notaport`: fetched, it fails (504), not refused.
+        assert_eq!(l.precheck("10x10:-200x200/h/i.jpg").unwrap(), Target::Unreachable("10x10".into()));
+        assert_eq!(l.precheck("/").unwrap_err().kind(), ErrorKind::SourceNotAllowed);
     }
 
     #[test]
     fn allow_list_and_private_switch() {
         let l = loader(&["127.0.0.1"], false);
         assert!(l.precheck("127.0.0.1:9000/x.jpg").is_ok());
+        assert_eq!(python_hostname("http://u@[::1]:80/x"), Some("::1".into()));
         assert!(l.precheck("example.com/x.jpg").is_err());
         let open = loader(&[], true);
         assert!(open.precheck("127.0.0.1/x.jpg").is_ok());

@@ -47,15 +47,16 @@ impl Loaders {
             LoaderKind::File => Ok(()),
             // A file may exist under that name: only explicit URLs can be judged up front.
             LoaderKind::FileThenHttp if !has_http_scheme(image) => Ok(()),
-            _ => self.http.precheck(image).map(|_| ()),
+            _ => self.http.precheck(image).map(drop),
         }
     }
 }
 
-/// `http://` or `https://`, any case.
+/// Whether thumbor treats the image URL as carrying its scheme: it tests `startswith("http")`,
+/// case-sensitively (so `HTTP://h/i` becomes `http://HTTP://h/i`, and `httpbin.org/i` is left
+/// without one and refused); Thumbora keeps that rule so the same URLs reach the same origins.
 pub fn has_http_scheme(image: &str) -> bool {
-    let lower = image.get(..8).unwrap_or(image).to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
+    image.starts_with("http")
 }
 
 #[cfg(test)]
@@ -65,8 +66,8 @@ mod tests {
     #[test]
     fn schemes() {
         assert!(has_http_scheme("http://a/b"));
-        assert!(has_http_scheme("HTTPS://a/b"));
-        assert!(!has_http_scheme("httpbin.org/b"));
+        assert!(!has_http_scheme("HTTPS://a/b"));
+        assert!(has_http_scheme("httpbin.org/b"));
         assert!(!has_http_scheme("a"));
     }
 }

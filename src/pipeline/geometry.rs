@@ -177,6 +177,8 @@ pub enum GeometryError {
     OrigProportional,
     #[error("division by zero in the size arithmetic")]
     ZeroDivision,
+    #[error("fit-in rounds a side to zero pixels")]
+    ZeroSize,
 }
 
 /// Python's `round(x)` / `round(x, 0)`: half to even.
@@ -341,6 +343,10 @@ fn fit_in(size: Size, target: (f64, f64), req: &GeometryRequest) -> Result<FitIn
         Dim::Orig => source,
         Dim::Px(n) => f64::from(n),
     };
+    // PIL refuses to resize to a zero side (thumbor: 500); plain resizes use `or 1` instead.
+    if resize_w.pixels() == 0 || resize_h.pixels() == 0 {
+        return Err(GeometryError::ZeroSize);
+    }
     let box_w = requested(req_w, sw).max(resize_w.as_f64()) as u32;
     let box_h = requested(req_h, sh).max(resize_h.as_f64()) as u32;
     Ok(FitInResult { resize: Some((resize_w, resize_h)), box_width: Some(box_w), box_height: Some(box_h) })
@@ -639,6 +645,13 @@ mod tests {
     fn tiny_proportional_side_becomes_one_pixel() {
         let p = plan(Size::new(2000, 50), &req(px(10), px(0))).unwrap();
         assert_eq!(p.output, Size::new(10, 1));
+    }
+
+    #[test]
+    fn fit_in_to_a_zero_side_fails_like_thumbor() {
+        let mut r = req(px(10), px(10));
+        r.fit_in.enabled = true;
+        assert_eq!(plan(Size::new(2000, 50), &r), Err(GeometryError::ZeroSize));
     }
 
     #[test]

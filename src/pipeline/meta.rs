@@ -12,6 +12,8 @@ pub struct MetaInfo<'a> {
     /// The image size after every operation and filter (thumbor reports the final size here).
     pub final_size: Size,
     pub frame_count: u32,
+    /// Operations before the transformer's (the trim crop), reported first as thumbor does.
+    pub pre_ops: &'a [Op],
     pub plan: &'a Plan,
 }
 
@@ -26,7 +28,7 @@ pub fn render(info: &MetaInfo, callback: Option<&str>) -> String {
         info.final_size.width, info.final_size.height, info.frame_count
     );
     let mut target = (PyNum::Int(i64::from(info.final_size.width)), PyNum::Int(i64::from(info.final_size.height)));
-    for (i, op) in info.plan.ops.iter().enumerate() {
+    for (i, op) in info.pre_ops.iter().chain(&info.plan.ops).enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
@@ -159,7 +161,13 @@ mod tests {
             focal_points: vec![],
         };
         let p = plan(Size::new(800, 600), &req).unwrap();
-        let info = MetaInfo { url: "127.0.0.1:8901/landscape.jpg", final_size: p.output, frame_count: 1, plan: &p };
+        let info = MetaInfo {
+            url: "127.0.0.1:8901/landscape.jpg",
+            final_size: p.output,
+            frame_count: 1,
+            pre_ops: &[],
+            plan: &p,
+        };
         assert_eq!(
             render(&info, None),
             r#"{"thumbor": {"source": {"url": "127.0.0.1%3A8901/landscape.jpg", "width": 300, "height": 200, "frameCount": 1}, "operations": [{"type": "crop", "left": 0, "top": 34, "right": 800, "bottom": 567}, {"type": "resize", "width": 300.0, "height": 200.0}], "target": {"width": 300.0, "height": 200.0}, "focal_points": [{"x": 400, "y": 300, "z": 1.0, "height": 1, "width": 1, "origin": "alignment"}]}}"#

@@ -132,7 +132,7 @@ pub fn check_source_limits(probe: &Probe, cfg: &ImageConfig) -> Result<()> {
 }
 
 /// Refuse outputs over the configured caps (thumbor has none: `99999x0` exhausts memory).
-fn check_output_limits(size: Size, cfg: &ImageConfig) -> Result<()> {
+pub(crate) fn check_output_limits(size: Size, cfg: &ImageConfig) -> Result<()> {
     let side = cfg.max_output_side;
     if side > 0 && (size.width > side || size.height > side) {
         return Err(too_large(format!("output {}x{} above max_output_side {side}", size.width, size.height)));
@@ -142,6 +142,24 @@ fn check_output_limits(size: Size, cfg: &ImageConfig) -> Result<()> {
             "output {}x{} above max_output_pixels {}",
             size.width, size.height, cfg.max_output_pixels
         )));
+    }
+    Ok(())
+}
+
+/// Refuse, from the URL alone, requests whose output must exceed the caps: a plain `WxH`
+/// produces exactly W or H pixels on that side, and `upscale()` grows into the fit-in box. Checked
+/// before the source is fetched.
+pub fn check_request_limits(job: &RenderJob, cfg: &ImageConfig) -> Result<()> {
+    let side = cfg.max_output_side;
+    if side == 0 {
+        return Ok(());
+    }
+    let req = &job.request;
+    let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale));
+    let exact = !req.fit_in.enabled || req.fit_in.full || grows;
+    let over = |d: Dim, max: u32| matches!(d, Dim::Px(n) if n > side && (max == 0 || n <= max));
+    if exact && !req.debug && (over(req.width, cfg.max_width) || over(req.height, cfg.max_height)) {
+        return Err(too_large(format!("requested side above max_output_side {side}")));
     }
     Ok(())
 }
@@ -203,7 +221,8 @@ fn prepare(job: &RenderJob, probe: &Probe, cfg: &ImageConfig) -> Prepared {
         flip_v: req.flip_v,
         focal_points: opts.focal_points.clone(),
     };
-    let first_frame_only = cover || !output::keeps_animation(output::choose_format(job, &opts, probe, cfg, 2));
+    // thumbor keeps the frames of GIFs only (an animated WebP comes out as its first frame).
+    let first_frame_only = cover || !(probe.format == Format::Gif && probe.is_animated());
     Prepared { opts, base, norm_scale, geometry, first_frame_only }
 }
 
@@ -243,6 +262,7 @@ pub fn render(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Resu
     // Coordinates: the plan speaks in `base` pixels; the canvas may be larger or smaller.
     let mut base = prep.base;
     let mut geometry_req = prep.geometry.clone();
+    let mut pre_ops = Vec::new();
     if let Some(trim) = &req.trim {
         if canvas.size() != base {
             let full = resize::RectF::full(canvas.size());
@@ -250,6 +270,7 @@ pub fn render(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Resu
         }
         if let Some(rect) = trim::bounding_box(&canvas.frames[0].bitmap, trim) {
             canvas.map_frames(|b| Ok(b.crop(rect.left, rect.top, rect.width(), rect.height())))?;
+            pre_ops.push(geometry::Op::Crop(rect));
             base = rect.size();
             geometry_req.crop = shift_crop(geometry_req.crop, rect.left, rect.top);
         }
@@ -271,8 +292,14 @@ pub fn render(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Resu
     output::apply_post_filters(&mut canvas, job, &plan, cfg)?;
 
     if req.meta {
-        let info =
-            meta::MetaInfo { url: &req.image, final_size: canvas.size(), frame_count: probe.frames, plan: &plan };
+        let info = meta::MetaInfo {
+            url: &req.image,
+            final_size: canvas.size(),
+            // thumbor counts frames of GIFs only.
+            frame_count: if probe.format == Format::Gif { probe.frames } else { 1 },
+            pre_ops: &pre_ops,
+            plan: &plan,
+        };
         let callback = job.meta_callback.as_deref();
         return Ok(Rendered {
             body: meta::render(&info, callback).into_bytes(),
@@ -303,7 +330,16 @@ pub fn estimate_memory(source: &[u8], job: &RenderJob, settings: &RenderSettings
     let decoded = u64::from(decode::shrunk_dimension(probe.size.width, shrink))
         * u64::from(decode::shrunk_dimension(probe.size.height, shrink));
     let frames = if prep.first_frame_only { 1 } else { u64::from(probe.frames.max(1)) };
-    let per_frame = decoded * 4 * 2 + plan.output.pixels() * 4 * 3;
+    // Filters that grow the image to the requested box (upscale) need the box's pixels.
+    let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale));
+    let boxed = match (grows, plan.box_width, plan.box_height) {
+        (true, Some(w), Some(h)) => {
+            check_output_limits(Size::new(w, h), cfg)?;
+            Size::new(w, h).pixels()
+        }
+        _ => 0,
+    };
+    let per_frame = decoded * 4 * 2 + plan.output.pixels().max(boxed) * 4 * 3;
     Ok(source.len() as u64 + frames * per_frame)
 }
 

@@ -21,8 +21,13 @@ pub fn keeps_animation(format: Format) -> bool {
 }
 
 /// thumbor's `define_image_type`: the `format()` filter, else automatic WebP/AVIF by `Accept`
-/// (never for animations), else the source's format. `frames` is the output's frame count.
+/// (never for animations), else the source's format. `frames` is the output's frame count: an
+/// animation stays in its source format whatever `format()` asks (thumbor writes all frames
+/// back as a GIF).
 pub fn choose_format(job: &RenderJob, opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig, frames: u32) -> Format {
+    if frames > 1 {
+        return probe.format;
+    }
     match opts.format {
         Some(FormatChoice::Format(f)) if encoder_available(f) => return f,
         Some(_) => return probe.format,
@@ -43,8 +48,9 @@ pub fn encoder_available(format: Format) -> bool {
     !matches!(format, Format::Avif)
 }
 
-/// Post-transform filters, in URL order.
-pub fn apply_post_filters(canvas: &mut Canvas, job: &RenderJob, plan: &Plan, _cfg: &ImageConfig) -> Result<()> {
+/// Post-transform filters, in URL order. Filters that grow the image are checked against the
+/// output caps before anything is allocated.
+pub fn apply_post_filters(canvas: &mut Canvas, job: &RenderJob, plan: &Plan, cfg: &ImageConfig) -> Result<()> {
     for filter in &job.filters {
         if filter.phase() != filters::Phase::PostTransform {
             continue;
@@ -52,6 +58,7 @@ pub fn apply_post_filters(canvas: &mut Canvas, job: &RenderJob, plan: &Plan, _cf
         if let Filter::Upscale = filter {
             let (Some(bw), Some(bh)) = (plan.box_width, plan.box_height) else { continue };
             if let Some(target) = filters::upscale::target(canvas.size(), bw, bh) {
+                super::check_output_limits(target, cfg)?;
                 let full = RectF::full(canvas.size());
                 canvas.map_frames(|b| resize::resize(&b, full, target))?;
             }

@@ -11,7 +11,32 @@ const PATH_UNSAFE: &AsciiSet =
 
 /// The path after the signature: what libthumbor signs, and Thumbora's canonical cache identity.
 /// Defaults are omitted (`center/`, `middle/`, `0x0`), so equivalent URLs compose alike.
+///
+/// The grammar is ambiguous: an image URL that starts like a segment (`filters:...`, `smart/...`,
+/// `300x200/...`) would be read back as that segment. Such an image gets its first character
+/// percent-encoded, so that `parse(compose(r)) == r` always holds and two different requests
+/// never share a cache key.
 pub fn compose_unsigned(req: &ImageRequest) -> String {
+    let head = compose_segments(req);
+    let image = utf8_percent_encode(&req.image, PATH_UNSAFE).to_string();
+    let plain = format!("{head}{image}");
+    let reparsed = super::parse(&format!("/unsafe/{plain}"));
+    if reparsed.is_ok_and(|r| r.image == req.image) {
+        return plain;
+    }
+    let mut chars = image.chars();
+    match chars.next() {
+        Some(first) if first != '%' => {
+            let mut buf = [0u8; 4];
+            let escaped: String = first.encode_utf8(&mut buf).bytes().map(|b| format!("%{b:02X}")).collect();
+            format!("{head}{escaped}{}", chars.as_str())
+        }
+        _ => plain,
+    }
+}
+
+/// Every segment before the image URL, each followed by `/`.
+fn compose_segments(req: &ImageRequest) -> String {
     let mut parts: Vec<String> = Vec::with_capacity(12);
     if req.debug {
         parts.push("debug".into());
@@ -70,8 +95,12 @@ pub fn compose_unsigned(req: &ImageRequest) -> String {
     if let Some(filters) = &req.filters_raw {
         parts.push(format!("filters:{}", utf8_percent_encode(filters, PATH_UNSAFE)));
     }
-    parts.push(utf8_percent_encode(&req.image, PATH_UNSAFE).to_string());
-    parts.join("/")
+    let mut out = String::new();
+    for part in parts {
+        out.push_str(&part);
+        out.push('/');
+    }
+    out
 }
 
 /// The full path: `/unsafe/...` or `/<signature>/...`.
@@ -107,6 +136,14 @@ mod tests {
         "/unsafe/300x200/http%3A%2F%2Fh%2Fa%2520b%3Fc.png",
         "/unsafe/300x200/h/caf%C3%A9.png",
         "/8ammJH8D-7tXy6kU3lTvoXlhu4o=/300x200/my.server.com/some/path/to/image.jpg",
+        // Images that look like segments (the parser saw them as images: an earlier segment or
+        // the order made them so).
+        "/unsafe/300x200/filters:format%28png%29/h/i.jpg",
+        "/unsafe/smart/300x200/h/i.jpg",
+        "/unsafe/filters:a(1)/smart/h/i.jpg",
+        "/unsafe/top/left/h/i.jpg",
+        "/unsafe/meta/debug/h/i.jpg",
+        "/unsafe/-/h/i.jpg",
     ];
 
     #[test]

@@ -1,0 +1,61 @@
+//! The result cache: hits never touch the origin or the renderer; keys separate what differs.
+
+use std::sync::Arc;
+
+use super::harness::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_requests_are_served_from_the_cache() {
+    let origin = Origin::start().await;
+    let server = Server::start().await;
+    let o = origin.host();
+    let path = format!("/unsafe/300x200/{o}/landscape.jpg");
+    let first = server.get(&path).await;
+    for _ in 0..5 {
+        let again = server.get(&path).await;
+        assert_eq!((again.status, &again.body), (200, &first.body));
+        assert_eq!(again.header("etag"), first.header("etag"));
+    }
+    assert_eq!(origin.hits("/landscape.jpg"), 1, "one origin request for six responses");
+    // The same image signed, or written with default segments, is the same cache entry.
+    let signed_path = signed(&format!("300x200/center/middle/{o}/landscape.jpg"));
+    assert_eq!(server.get(&signed_path).await.body, first.body);
+    assert_eq!(origin.hits("/landscape.jpg"), 1);
+    // A different output is a different entry.
+    assert_eq!(server.get(&format!("/unsafe/301x200/{o}/landscape.jpg")).await.dims(), (301, 200));
+    assert_eq!(origin.hits("/landscape.jpg"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_render_once() {
+    let origin = Origin::start().await;
+    let server = Arc::new(Server::start().await);
+    let path = format!("/unsafe/200x100/{}/delay/500/landscape.jpg", origin.host());
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let server = server.clone();
+            let path = path.clone();
+            tokio::spawn(async move { server.get(&path).await })
+        })
+        .collect();
+    for task in tasks {
+        let r = task.await.unwrap();
+        assert_eq!((r.status, r.dims()), (200, (200, 100)));
+    }
+    assert_eq!(origin.hits("/delay/500/landscape.jpg"), 1, "the cache lock coalesced the misses");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negotiated_formats_do_not_share_entries() {
+    let origin = Origin::start().await;
+    let settings = Settings { thumbora: "  image:\n    auto_webp: true\n".into(), ..Default::default() };
+    let server = Server::start_with(settings).await;
+    let path = format!("/unsafe/300x200/{}/landscape.jpg", origin.host());
+    let webp = server.request(reqwest::Method::GET, &path, &[("Accept", "image/webp")]).await;
+    let jpeg = server.request(reqwest::Method::GET, &path, &[("Accept", "image/jpeg")]).await;
+    assert_eq!(webp.content_type(), "image/webp");
+    assert_eq!(jpeg.content_type(), "image/jpeg");
+    let webp2 = server.request(reqwest::Method::GET, &path, &[("Accept", "image/webp")]).await;
+    assert_eq!(webp2.body, webp.body);
+    assert_eq!(origin.hits("/landscape.jpg"), 2);
+}

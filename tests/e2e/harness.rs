@@ -1,0 +1,246 @@
+//! The test harness: the real `thumbora` binary on an ephemeral loopback port with a generated
+//! configuration, an HTTP client, signing, image inspection and a perceptual hash.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use super::origin::Origin;
+
+pub const KEY: &str = "my-security-key";
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Settings a test wants; `to_yaml` writes the configuration file.
+#[derive(Clone, Default)]
+pub struct Settings {
+    /// Extra YAML lines under `thumbora:` (two-space indented keys like `  image:`).
+    pub thumbora: String,
+    /// Extra top-level YAML lines (Pingora keys).
+    pub server: String,
+}
+
+/// The defaults every test server gets: a signing key, loopback origins allowed, short timeouts.
+const BASE: &str = "  security:\n    keys: [\"my-security-key\"]\n  sources:\n    loader: http\n    allow_private_networks: true\n    connect_timeout_ms: 1000\n    request_timeout_ms: 2000\n";
+
+/// A running Thumbora; killed when dropped.
+pub struct Server {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Self::start_with(Settings::default()).await
+    }
+
+    /// Start with `thumbora:` sections merged over the base (a later section of the same name
+    /// replaces the base one, so tests may restate `sources:` completely).
+    pub async fn start_with(settings: Settings) -> Server {
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap();
+        let mut yaml = format!(
+            "threads: 2\npid_file: {pid}\nupgrade_sock: {sock}\n{server}thumbora:\n  listen: [\"127.0.0.1:{port}\"]\n",
+            pid = dir.path().join("pid").display(),
+            sock = dir.path().join("upgrade.sock").display(),
+            server = settings.server,
+        );
+        yaml.push_str(&merge_sections(BASE, &settings.thumbora));
+        let conf = dir.path().join("thumbora.yaml");
+        std::fs::File::create(&conf).unwrap().write_all(yaml.as_bytes()).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_thumbora"))
+            .arg("-c")
+            .arg(&conf)
+            .env("RUST_LOG", std::env::var("THUMBORA_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::null())
+            .stderr(if std::env::var("THUMBORA_TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+            .spawn()
+            .expect("start thumbora");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let server = Server { port, child, _dir: dir, client };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = self.client.get(self.url("/healthcheck")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("thumbora did not become ready on port {}", self.port);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.request(reqwest::Method::GET, path, &[]).await
+    }
+
+    pub async fn request(&self, method: reqwest::Method, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.client.request(method, self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap_or_else(|e| panic!("request {path}: {e}"));
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let body = r.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        Resp { status, headers, body }
+    }
+
+    /// Resident memory high-water mark of the server process, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Merge `extra` YAML sections into `base`: a top-level key (two-space indent) present in
+/// `extra` replaces the same key of `base`.
+fn merge_sections(base: &str, extra: &str) -> String {
+    fn sections(text: &str) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for line in text.lines() {
+            if line.starts_with("  ") && !line.starts_with("   ") {
+                let key = line.trim().split(':').next().unwrap_or_default().to_string();
+                out.push((key, format!("{line}\n")));
+            } else if let Some(last) = out.last_mut() {
+                last.1.push_str(line);
+                last.1.push('\n');
+            }
+        }
+        out
+    }
+    let extra_sections = sections(extra);
+    let mut out = String::new();
+    for (key, text) in sections(base) {
+        if !extra_sections.iter().any(|(k, _)| *k == key) {
+            out.push_str(&text);
+        }
+    }
+    for (_, text) in extra_sections {
+        out.push_str(&text);
+    }
+    out
+}
+
+/// A response.
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    pub fn content_type(&self) -> String {
+        self.header("content-type").unwrap_or_default()
+    }
+
+    /// Decoded size of the body (panics with the body text when it is not an image).
+    pub fn dims(&self) -> (u32, u32) {
+        let img = image::load_from_memory(&self.body).unwrap_or_else(|e| {
+            panic!("not an image ({e}), status {}: {}", self.status, String::from_utf8_lossy(&self.body))
+        });
+        (img.width(), img.height())
+    }
+
+    pub fn image(&self) -> image::DynamicImage {
+        image::load_from_memory(&self.body).expect("image body")
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Frames of a GIF body.
+    pub fn gif_frames(&self) -> u32 {
+        thumbora::codec::probe::count_gif_frames(&self.body, 10_000)
+    }
+}
+
+/// `/<signature>/<payload>` with the test key.
+pub fn signed(payload: &str) -> String {
+    format!("/{}/{payload}", thumbora::security::signature::sign(KEY.as_bytes(), payload))
+}
+
+/// 64-bit difference hash: grayscale 9x8, one bit per horizontal gradient.
+pub fn dhash(img: &image::DynamicImage) -> u64 {
+    let small = img.grayscale().resize_exact(9, 8, image::imageops::FilterType::Triangle).to_luma8();
+    let mut hash = 0u64;
+    for y in 0..8 {
+        for x in 0..8 {
+            hash <<= 1;
+            if small.get_pixel(x, y)[0] < small.get_pixel(x + 1, y)[0] {
+                hash |= 1;
+            }
+        }
+    }
+    hash
+}
+
+/// Hamming distance between two hashes.
+pub fn distance(a: u64, b: u64) -> u32 {
+    (a ^ b).count_ones()
+}
+
+/// A photo-like test image (smooth gradients and discs), encoded as `format`.
+pub fn photo(width: u32, height: u32, format: image::ImageFormat) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        let fx = x as f32 / width as f32;
+        let fy = y as f32 / height as f32;
+        let disc = ((fx - 0.3).powi(2) + (fy - 0.4).powi(2)).sqrt() < 0.2;
+        if disc {
+            image::Rgb([230, 60, 40])
+        } else {
+            image::Rgb([(255.0 * fx) as u8, (200.0 * fy) as u8, (120.0 + 100.0 * fx * fy) as u8])
+        }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img).write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+/// The path of a committed fixture.
+pub fn fixture(name: &str) -> PathBuf {
+    super::origin::fixture_dir().join(name)
+}

@@ -1,0 +1,12 @@
+//! Thumbora's end-to-end tests: one integration binary. Each test starts the real `thumbora`
+//! binary on an ephemeral loopback port and an in-process origin, and asserts what a client sees.
+
+mod cache;
+mod compat;
+mod errors;
+mod grammar;
+mod harness;
+mod http;
+mod origin;
+mod security;
+mod signing;
