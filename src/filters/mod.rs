@@ -10,15 +10,41 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::codec::Bitmap;
+use crate::error::{Error, ErrorKind, Result};
 use crate::url::FilterCall;
 
+pub mod autojpg;
+pub mod background_color;
+pub mod blur;
+pub mod brightness;
+pub mod colorize;
+pub mod contrast;
+pub mod convolution;
+pub mod curve;
+pub mod equalize;
+pub mod extract_focal;
+pub mod fill;
 pub mod focal;
 pub mod format;
+pub mod frame;
+pub mod grayscale;
 pub mod max_age;
+pub mod max_bytes;
 pub mod no_upscale;
+pub mod noise;
+pub mod proportion;
 pub mod quality;
+pub mod rgb;
+pub mod rotate;
+pub mod round_corner;
+pub mod saturation;
+pub mod sharpen;
 pub mod stretch;
+pub mod strip_exif;
+pub mod strip_icc;
 pub mod upscale;
+pub mod watermark;
 
 /// When a filter runs (thumbor's `PHASE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,28 +147,169 @@ impl Args {
 /// arguments and are applied by their module.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
+    Autojpg(autojpg::Autojpg),
+    BackgroundColor(background_color::BackgroundColor),
+    Blur(blur::Blur),
+    Brightness(brightness::Brightness),
+    Colorize(colorize::Colorize),
+    Contrast(contrast::Contrast),
+    Convolution(convolution::Convolution),
+    Curve(curve::Curve),
+    Equalize(equalize::Equalize),
+    ExtractFocal(extract_focal::ExtractFocal),
+    Fill(fill::Fill),
     Focal(focal::Focal),
     Format(format::FormatFilter),
+    Frame(frame::Frame),
+    Grayscale(grayscale::Grayscale),
     MaxAge(u64),
+    MaxBytes(max_bytes::MaxBytes),
     NoUpscale,
+    Noise(noise::Noise),
+    Proportion(proportion::Proportion),
     Quality(u8),
+    Rgb(rgb::Rgb),
+    Rotate(rotate::Rotate),
+    RoundCorner(round_corner::RoundCorner),
+    Saturation(saturation::Saturation),
+    Sharpen(sharpen::Sharpen),
     Stretch,
+    StripExif(strip_exif::StripExif),
+    StripIcc(strip_icc::StripIcc),
     Upscale,
+    Watermark(watermark::Watermark),
 }
 
 impl Filter {
     pub fn phase(&self) -> Phase {
         match self {
-            Filter::Focal(_) | Filter::Stretch => Phase::PreLoad,
+            Filter::Focal(_) | Filter::Stretch | Filter::ExtractFocal(_) => Phase::PreLoad,
             Filter::NoUpscale => Phase::AfterLoad,
             _ => Phase::PostTransform,
         }
     }
+
+    /// Apply a post-transform pixel filter to one frame. Filters that only change the request
+    /// (quality, format, ...) or are handled by the pipeline (upscale) return the frame as is.
+    pub fn apply(&self, bitmap: Bitmap, ctx: &PostContext) -> Result<Bitmap> {
+        match self {
+            Filter::BackgroundColor(f) => f.apply(bitmap, ctx),
+            Filter::Blur(f) => f.apply(bitmap, ctx),
+            Filter::Brightness(f) => f.apply(bitmap, ctx),
+            Filter::Colorize(f) => f.apply(bitmap, ctx),
+            Filter::Contrast(f) => f.apply(bitmap, ctx),
+            Filter::Convolution(f) => f.apply(bitmap, ctx),
+            Filter::Curve(f) => f.apply(bitmap, ctx),
+            Filter::Equalize(f) => f.apply(bitmap, ctx),
+            Filter::Fill(f) => f.apply(bitmap, ctx),
+            Filter::Frame(f) => f.apply(bitmap, ctx),
+            Filter::Grayscale(f) => f.apply(bitmap, ctx),
+            Filter::Noise(f) => f.apply(bitmap, ctx),
+            Filter::Proportion(f) => f.apply(bitmap, ctx),
+            Filter::Rgb(f) => f.apply(bitmap, ctx),
+            Filter::Rotate(f) => f.apply(bitmap, ctx),
+            Filter::RoundCorner(f) => f.apply(bitmap, ctx),
+            Filter::Saturation(f) => f.apply(bitmap, ctx),
+            Filter::Sharpen(f) => f.apply(bitmap, ctx),
+            Filter::Watermark(f) => f.apply(bitmap, ctx),
+            _ => Ok(bitmap),
+        }
+    }
+
+    /// The image URL this filter loads (watermark, frame), fetched before rendering.
+    pub fn asset_url(&self) -> Option<&str> {
+        match self {
+            Filter::Watermark(w) => Some(&w.url),
+            Filter::Frame(f) => Some(&f.url),
+            _ => None,
+        }
+    }
+}
+
+/// Images that filters load (watermarks, frames), fetched before the render starts, keyed by the
+/// URL as written in the filter.
+#[derive(Debug, Default)]
+pub struct Assets {
+    fetched: HashMap<String, std::result::Result<bytes::Bytes, Error>>,
+}
+
+impl Assets {
+    pub fn insert(&mut self, url: String, result: std::result::Result<bytes::Bytes, Error>) {
+        self.fetched.insert(url, result);
+    }
+
+    /// The fetched bytes of `url`, or the error its fetch ran into.
+    pub fn bytes(&self, url: &str) -> std::result::Result<&bytes::Bytes, Error> {
+        match self.fetched.get(url) {
+            Some(Ok(bytes)) => Ok(bytes),
+            Some(Err(e)) => Err(Error::new(e.kind(), e.context().to_string())),
+            None => Err(Error::new(ErrorKind::Internal, format!("asset {url} was not fetched"))),
+        }
+    }
+}
+
+/// What post-transform filters may read besides the frame they change.
+pub struct PostContext<'a> {
+    /// `request.width`/`height` as thumbor holds them after fit-in (0: proportional; `None`:
+    /// `orig`). `fill()` pads to this box.
+    pub box_width: Option<u32>,
+    pub box_height: Option<u32>,
+    /// Images loaded by watermark() and frame().
+    pub assets: &'a Assets,
+    /// Limits for anything a filter allocates (output caps, source limits of assets).
+    pub image: &'a crate::config::ImageConfig,
+}
+
+impl PostContext<'_> {
+    /// Decode an asset (first frame), within the configured source limits.
+    pub fn asset_bitmap(&self, url: &str) -> Result<Bitmap> {
+        let bytes = self.assets.bytes(url)?;
+        let probe = crate::codec::probe::probe(bytes, self.image.max_frames)?;
+        crate::pipeline::check_source_limits(&probe, self.image)?;
+        let options = crate::codec::decode::DecodeOptions { all_frames: false, ..Default::default() };
+        let decoded = crate::codec::decode::decode(bytes, &probe, options)?;
+        let orientation = if self.image.respect_orientation { probe.orientation } else { 1 };
+        let first = decoded.frames.into_iter().next().map(|f| f.bitmap);
+        first
+            .map(|b| crate::pipeline::orient::apply(b, orientation))
+            .ok_or_else(|| Error::new(ErrorKind::UndecodableImage, format!("asset {url} has no frame")))
+    }
 }
 
 /// Every filter Thumbora knows: the one table.
-const SPECS: &[&Spec] =
-    &[&focal::SPEC, &format::SPEC, &max_age::SPEC, &no_upscale::SPEC, &quality::SPEC, &stretch::SPEC, &upscale::SPEC];
+const SPECS: &[&Spec] = &[
+    &autojpg::SPEC,
+    &background_color::SPEC,
+    &blur::SPEC,
+    &brightness::SPEC,
+    &colorize::SPEC,
+    &contrast::SPEC,
+    &convolution::SPEC,
+    &curve::SPEC,
+    &equalize::SPEC,
+    &extract_focal::SPEC,
+    &fill::SPEC,
+    &focal::SPEC,
+    &format::SPEC,
+    &frame::SPEC,
+    &grayscale::SPEC,
+    &max_age::SPEC,
+    &max_bytes::SPEC,
+    &no_upscale::SPEC,
+    &noise::SPEC,
+    &proportion::SPEC,
+    &quality::SPEC,
+    &rgb::SPEC,
+    &rotate::SPEC,
+    &round_corner::SPEC,
+    &saturation::SPEC,
+    &sharpen::SPEC,
+    &stretch::SPEC,
+    &strip_exif::SPEC,
+    &strip_icc::SPEC,
+    &upscale::SPEC,
+    &watermark::SPEC,
+];
 
 struct Compiled {
     spec: &'static Spec,

@@ -20,7 +20,7 @@ use crate::codec::probe::{self, Probe};
 use crate::codec::{Bitmap, Format, FormatChoice, Frame};
 use crate::config::ImageConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::filters::Filter;
+use crate::filters::{Assets, Filter};
 use crate::url::{Crop, Dim, ImageRequest};
 use geometry::{FocalPoint, GeometryRequest, Plan, Size};
 
@@ -69,6 +69,12 @@ pub struct RequestOptions {
     pub stretch: bool,
     pub no_upscale: bool,
     pub focal_points: Vec<FocalPoint>,
+    /// `max_bytes()`: re-encode with lower quality until the result fits.
+    pub max_bytes: Option<u64>,
+    /// `strip_icc()`: no ICC profile in the result.
+    pub strip_icc: bool,
+    /// `autojpg([bool])`: thumbor's per-request override of AUTO_PNG_TO_JPG.
+    pub autojpg: Option<bool>,
 }
 
 impl RequestOptions {
@@ -82,7 +88,10 @@ impl RequestOptions {
                 Filter::Stretch => o.stretch = true,
                 Filter::NoUpscale => o.no_upscale = true,
                 Filter::Focal(f) => o.focal_points.extend(f.point()),
-                Filter::Upscale => {}
+                Filter::MaxBytes(m) => o.max_bytes = Some(m.bytes),
+                Filter::StripIcc(_) => o.strip_icc = true,
+                Filter::Autojpg(a) => o.autojpg = Some(a.enabled),
+                _ => {}
             }
         }
         o
@@ -230,8 +239,8 @@ fn planned(size: Size, req: &GeometryRequest) -> Result<Plan> {
     geometry::plan(size, req).map_err(|e| Error::new(ErrorKind::Internal, format!("geometry: {e}")))
 }
 
-/// Render `source` for `job`.
-pub fn render(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Result<Rendered> {
+/// Render `source` for `job`; `assets` holds the images its filters load.
+pub fn render(job: &RenderJob, source: &[u8], assets: &Assets, settings: &RenderSettings) -> Result<Rendered> {
     let cfg = &settings.image;
     let probe = probe::probe(source, cfg.max_frames)?;
     check_source_limits(&probe, cfg)?;
@@ -289,7 +298,7 @@ pub fn render(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Resu
         }
     }
 
-    output::apply_post_filters(&mut canvas, job, &plan, cfg)?;
+    output::apply_post_filters(&mut canvas, job, &plan, assets, cfg)?;
 
     if req.meta {
         let info = meta::MetaInfo {

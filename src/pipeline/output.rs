@@ -13,7 +13,7 @@ use crate::codec::probe::Probe;
 use crate::codec::{Format, FormatChoice};
 use crate::config::ImageConfig;
 use crate::error::Result;
-use crate::filters::{self, Filter};
+use crate::filters::{self, Assets, Filter, PostContext};
 
 /// Whether `format` can carry an animation.
 pub fn keeps_animation(format: Format) -> bool {
@@ -48,9 +48,16 @@ pub fn encoder_available(format: Format) -> bool {
     !matches!(format, Format::Avif)
 }
 
-/// Post-transform filters, in URL order. Filters that grow the image are checked against the
-/// output caps before anything is allocated.
-pub fn apply_post_filters(canvas: &mut Canvas, job: &RenderJob, plan: &Plan, cfg: &ImageConfig) -> Result<()> {
+/// Post-transform filters, in URL order, on every frame. Filters that grow the image are checked
+/// against the output caps before anything is allocated.
+pub fn apply_post_filters(
+    canvas: &mut Canvas,
+    job: &RenderJob,
+    plan: &Plan,
+    assets: &Assets,
+    cfg: &ImageConfig,
+) -> Result<()> {
+    let ctx = PostContext { box_width: plan.box_width, box_height: plan.box_height, assets, image: cfg };
     for filter in &job.filters {
         if filter.phase() != filters::Phase::PostTransform {
             continue;
@@ -62,7 +69,10 @@ pub fn apply_post_filters(canvas: &mut Canvas, job: &RenderJob, plan: &Plan, cfg
                 let full = RectF::full(canvas.size());
                 canvas.map_frames(|b| resize::resize(&b, full, target))?;
             }
+            continue;
         }
+        canvas.map_frames(|b| filter.apply(b, &ctx))?;
+        super::check_output_limits(canvas.size(), cfg)?;
     }
     Ok(())
 }

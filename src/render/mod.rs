@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::config::ResponseConfig;
 use crate::error::Result;
+use crate::filters::Assets;
 use crate::loader::Loaders;
 use crate::pipeline::{self, RenderJob, RenderSettings, Rendered};
 use crate::response::Reply;
@@ -40,10 +41,24 @@ impl Services {
     }
 
     async fn render(&self, job: &RenderJob) -> Result<Rendered> {
-        let source = self.loaders.load(&job.request.image).await?;
+        let (source, assets) = tokio::join!(self.loaders.load(&job.request.image), self.load_assets(job));
+        let source = source?;
         let cost = pipeline::estimate_memory(&source, job, &self.settings)?;
         let job = job.clone();
         let settings = self.settings.clone();
-        self.pool.run(cost, move || pipeline::render(&job, &source, &settings)).await
+        self.pool.run(cost, move || pipeline::render(&job, &source, &assets, &settings)).await
+    }
+
+    /// Fetch the images filters load (watermark, frame) concurrently, keeping each outcome: the
+    /// filter decides what a failed fetch means.
+    async fn load_assets(&self, job: &RenderJob) -> Assets {
+        let urls: Vec<&str> = job.filters.iter().filter_map(|f| f.asset_url()).collect();
+        let fetches = urls.iter().map(|url| self.loaders.load(url));
+        let results = futures::future::join_all(fetches).await;
+        let mut assets = Assets::default();
+        for (url, result) in urls.into_iter().zip(results) {
+            assets.insert(url.to_string(), result);
+        }
+        assets
     }
 }

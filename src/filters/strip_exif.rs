@@ -1,0 +1,13 @@
+//! `strip_exif()`: drops EXIF metadata (Thumbora never copies EXIF into results: a no-op).
+
+use super::{Args, Filter, Phase, Spec};
+
+/// The arguments of one `strip_exif()` item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StripExif {}
+
+pub const SPEC: Spec = Spec { name: "strip_exif", params: &[], required: 0, phase: Phase::PostTransform, build };
+
+fn build(_args: &Args) -> Option<Filter> {
+    Some(Filter::StripExif(StripExif {}))
+}
