@@ -164,7 +164,7 @@ pub fn check_request_limits(job: &RenderJob, cfg: &ImageConfig) -> Result<()> {
         return Ok(());
     }
     let req = &job.request;
-    let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale));
+    let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
     let exact = !req.fit_in.enabled || req.fit_in.full || grows;
     let over = |d: Dim, max: u32| matches!(d, Dim::Px(n) if n > side && (max == 0 || n <= max));
     if exact && !req.debug && (over(req.width, cfg.max_width) || over(req.height, cfg.max_height)) {
@@ -339,8 +339,8 @@ pub fn estimate_memory(source: &[u8], job: &RenderJob, settings: &RenderSettings
     let decoded = u64::from(decode::shrunk_dimension(probe.size.width, shrink))
         * u64::from(decode::shrunk_dimension(probe.size.height, shrink));
     let frames = if prep.first_frame_only { 1 } else { u64::from(probe.frames.max(1)) };
-    // Filters that grow the image to the requested box (upscale) need the box's pixels.
-    let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale));
+    // Filters that grow the image to the requested box (upscale, fill) need the box's pixels.
+    let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
     let boxed = match (grows, plan.box_width, plan.box_height) {
         (true, Some(w), Some(h)) => {
             check_output_limits(Size::new(w, h), cfg)?;
