@@ -230,7 +230,8 @@ impl Default for CacheConfig {
 pub struct RenderConfig {
     /// Render threads; 0 = the number of cores.
     pub threads: usize,
-    /// Renders waiting for a thread beyond which requests get 503; 0 = 8 per thread.
+    /// Renders admitted beyond the running ones (waiting for their source or a thread) before
+    /// requests get 503; 0 = 64 per thread. Fetched sources held in memory are bounded by it.
     pub queue: usize,
     /// Memory the renders in flight may hold together, in bytes (estimated from image sizes).
     pub memory_budget_bytes: u64,
@@ -259,7 +260,7 @@ impl RenderConfig {
         if self.queue > 0 {
             self.queue
         } else {
-            8 * self.effective_threads()
+            64 * self.effective_threads()
         }
     }
 }

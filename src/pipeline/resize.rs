@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use fast_image_resize::images::Image;
+use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{PixelType, ResizeOptions, Resizer};
 
 use crate::codec::{Bitmap, Channels};
@@ -61,9 +61,7 @@ pub fn resize(src: &Bitmap, rect: RectF, out: Size) -> Result<Bitmap> {
         Channels::Rgb => PixelType::U8x3,
         Channels::Rgba => PixelType::U8x4,
     };
-    // The source view borrows mutably by API only; fast_image_resize does not write to it.
-    let mut src_pixels = src.pixels.clone();
-    let src_image = Image::from_slice_u8(src.width, src.height, &mut src_pixels, pixel_type)
+    let src_image = ImageRef::new(src.width, src.height, &src.pixels, pixel_type)
         .map_err(|e| Error::new(ErrorKind::Internal, "resize source").with_source(e))?;
     let mut dst = Image::new(out.width, out.height, pixel_type);
     let options = ResizeOptions::new().crop(rect.left, rect.top, rect.width, rect.height);

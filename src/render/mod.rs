@@ -41,12 +41,14 @@ impl Services {
     }
 
     async fn render(&self, job: &RenderJob) -> Result<Rendered> {
+        // The place in the queue is taken before fetching: fetched sources are bounded by it.
+        let admission = self.pool.admit()?;
         let (source, assets) = tokio::join!(self.loaders.load(&job.request.image), self.load_assets(job));
         let source = source?;
         let cost = pipeline::estimate_memory(&source, job, &self.settings)?;
         let job = job.clone();
         let settings = self.settings.clone();
-        self.pool.run(cost, move || pipeline::render(&job, &source, &assets, &settings)).await
+        self.pool.run_admitted(admission, cost, move || pipeline::render(&job, &source, &assets, &settings)).await
     }
 
     /// Fetch the images filters load (watermark, frame) concurrently, keeping each outcome: the

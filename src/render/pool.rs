@@ -78,10 +78,27 @@ impl RenderPool {
         }
     }
 
-    /// Run `work` on a render thread once `cost` bytes of the memory budget are free.
-    /// Refused with [`ErrorKind::Overloaded`] when the queue is full, when the budget stays
-    /// taken too long, and with [`ErrorKind::TooLarge`] when `cost` exceeds the whole budget.
+    /// Take a place in the queue, or fail at once with [`ErrorKind::Overloaded`] when it is full.
+    /// Taken before the source is fetched, so the sources held in memory are bounded too.
+    pub fn admit(&self) -> Result<Admission> {
+        Admission::try_new(&self.admitted, self.capacity)
+            .ok_or_else(|| Error::new(ErrorKind::Overloaded, "render queue full"))
+    }
+
+    /// Admit and run: [`RenderPool::admit`] then [`RenderPool::run_admitted`].
     pub async fn run<T, F>(&self, cost: u64, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T> + Send + 'static,
+    {
+        let admission = self.admit()?;
+        self.run_admitted(admission, cost, work).await
+    }
+
+    /// Run `work` on a render thread once `cost` bytes of the memory budget are free.
+    /// Refused with [`ErrorKind::Overloaded`] when the budget stays taken too long, and with
+    /// [`ErrorKind::TooLarge`] when `cost` exceeds the whole budget.
+    pub async fn run_admitted<T, F>(&self, admission: Admission, cost: u64, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T> + Send + 'static,
@@ -93,8 +110,6 @@ impl RenderPool {
                 format!("render needs {} MiB, above render.memory_budget_bytes", units),
             ));
         }
-        let admission = Admission::try_new(&self.admitted, self.capacity)
-            .ok_or_else(|| Error::new(ErrorKind::Overloaded, "render queue full"))?;
         let permit = tokio::time::timeout(self.memory_wait, self.memory.clone().acquire_many_owned(units as u32))
             .await
             .map_err(|_| Error::new(ErrorKind::Overloaded, "render memory budget busy"))?
@@ -119,8 +134,8 @@ impl RenderPool {
     }
 }
 
-/// A slot in the pool, released on drop.
-struct Admission {
+/// A place in the pool (running or waiting), released on drop.
+pub struct Admission {
     counter: Arc<AtomicUsize>,
 }
 

@@ -1,0 +1,254 @@
+#!/usr/bin/env bash
+# Load benchmark: Thumbora against the classic nginx + 4 thumbor 7.8 stack and libvips, on this
+# machine, with the same generated sources and the same workloads. Everything on 127.0.0.1, every
+# run bounded by DURATION.
+#
+#   scripts/bench/load.sh                 # everything available on the machine
+#   DURATION=10 SKIP_THUMBOR=1 scripts/bench/load.sh
+#
+# Workloads (imgproxy's published benchmark shape plus ours):
+#   miss_2k      distinct URLs: 2048x1536 JPEG -> fit-in 512x512, q80
+#   miss_12mp    distinct URLs: 4000x3000 JPEG -> 300x200
+#   hit          one hot URL (Thumbora serves it from its cache; thumbor re-renders: no result storage)
+#   mix          80% hits on 20 hot URLs, 20% distinct misses
+#   static       nginx serving the same rendered bytes as a file (the speed of light for hits)
+#   hit_under_miss  hits measured while 12 MP misses saturate the cores
+#   burst64      64 concurrent distinct 12 MP misses: errors and peak RSS
+# plus single-thread CPU per image: Thumbora's renderer vs `vipsthumbnail` (batch, one process)
+# vs the bare libjpeg-turbo scaled decode of the same file.
+#
+# Needs: wrk and nginx (installed with apt when missing and possible), Rust (scripts/deps.sh).
+# thumbor: THUMBOR_VENV (a venv with thumbor 7.8), else /opt/thumbor-venv, else one is created in
+# $OUT/thumbor-venv with pip (set SKIP_THUMBOR=1 to skip). vips: `vipsthumbnail` when installed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+DURATION=${DURATION:-20}
+CONNS=${CONNS:-16}
+OUT=${OUT:-$ROOT/bench-results}
+SKIP_THUMBOR=${SKIP_THUMBOR:-0}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+source scripts/deps.sh
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+echo "== building (release)"
+cargo build --release --bin thumbora --example render --example gen_sources 2>&1 | tail -1
+./target/release/examples/gen_sources "$OUT/src" >/dev/null
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# ---- origin: nginx serving the sources ------------------------------------------------------
+ORIGIN_PORT=$(free_port)
+mkdir -p "$OUT/nginx-origin"
+cat > "$OUT/nginx-origin/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $OUT/nginx-origin/nginx.pid;
+error_log $OUT/nginx-origin/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  server { listen 127.0.0.1:$ORIGIN_PORT; root $OUT/src; }
+}
+EOF
+$NGINX -c "$OUT/nginx-origin/nginx.conf" -p "$OUT/nginx-origin" &
+pids+=($!)
+ORIGIN="127.0.0.1:$ORIGIN_PORT"
+
+# ---- Thumbora -------------------------------------------------------------------------------
+start_thumbora() {
+  THUMBORA_PORT=$(free_port)
+  cat > "$OUT/thumbora.yaml" <<EOF
+threads: 2
+pid_file: $OUT/thumbora.pid
+upgrade_sock: $OUT/thumbora-upgrade.sock
+grace_period_seconds: 1
+graceful_shutdown_timeout_seconds: 1
+thumbora:
+  listen: ["127.0.0.1:$THUMBORA_PORT"]
+  sources:
+    loader: http
+    allowed: ["127.0.0.1"]
+  cache:
+    max_bytes: 268435456
+EOF
+  RUST_LOG=warn ./target/release/thumbora -c "$OUT/thumbora.yaml" >"$OUT/thumbora.log" 2>&1 &
+  THUMBORA_PID=$!
+  pids+=($THUMBORA_PID)
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$THUMBORA_PORT/healthcheck" >/dev/null && return; sleep 0.1; done
+  echo "thumbora did not start" >&2; exit 1
+}
+# SIGINT: Pingora's fast shutdown (SIGTERM would drain for the grace period).
+stop_thumbora() { kill -INT "$THUMBORA_PID" 2>/dev/null || true; wait "$THUMBORA_PID" 2>/dev/null || true; }
+
+# ---- classic stack: nginx in front of 4 thumbor processes -----------------------------------
+CLASSIC=""
+if [ "$SKIP_THUMBOR" != 1 ]; then
+  VENV=${THUMBOR_VENV:-}
+  [ -z "$VENV" ] && [ -x /opt/thumbor-venv/bin/thumbor ] && VENV=/opt/thumbor-venv
+  if [ -z "$VENV" ]; then
+    echo "== installing thumbor 7.8 in $OUT/thumbor-venv"
+    python3 -m venv "$OUT/thumbor-venv" && "$OUT/thumbor-venv/bin/pip" install -q 'thumbor==7.8.0' && VENV="$OUT/thumbor-venv" || VENV=""
+  fi
+  if [ -n "$VENV" ] && [ -x "$VENV/bin/thumbor" ]; then
+    cat > "$OUT/thumbor.conf" <<EOF
+ALLOW_UNSAFE_URL = True
+LOADER = 'thumbor.loaders.http_loader'
+STORAGE = 'thumbor.storages.no_storage'
+RESULT_STORAGE = None
+EOF
+    upstreams=""
+    for i in 0 1 2 3; do
+      p=$(free_port)
+      "$VENV/bin/thumbor" -p "$p" -c "$OUT/thumbor.conf" -l error >"$OUT/thumbor-$i.log" 2>&1 &
+      pids+=($!); THUMBOR_PIDS+=" $!"
+      upstreams+="    server 127.0.0.1:$p;"$'\n'
+    done
+    CLASSIC_PORT=$(free_port)
+    mkdir -p "$OUT/nginx-classic"
+    cat > "$OUT/nginx-classic/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $OUT/nginx-classic/nginx.pid;
+error_log $OUT/nginx-classic/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream thumbor {
+$upstreams  }
+  server { listen 127.0.0.1:$CLASSIC_PORT; location / { proxy_pass http://thumbor; } }
+}
+EOF
+    $NGINX -c "$OUT/nginx-classic/nginx.conf" -p "$OUT/nginx-classic" &
+    pids+=($!)
+    CLASSIC="http://127.0.0.1:$CLASSIC_PORT"
+    for _ in $(seq 1 100); do curl -sf "$CLASSIC/healthcheck" >/dev/null && break; sleep 0.2; done
+  else
+    echo "== thumbor not available: the classic stack is skipped"
+  fi
+fi
+
+# ---- helpers ---------------------------------------------------------------------------------
+RESULTS="$OUT/results.md"
+: > "$RESULTS"
+row() { echo "$*" | tee -a "$RESULTS"; }
+
+# run_wrk NAME BASE_URL SCRIPT CONNS THREADS DURATION ENV...: prints req/s p50 p99 errors
+run_wrk() {
+  local name=$1 base=$2 script=$3 conns=$4 threads=$5 duration=$6; shift 6
+  local log="$OUT/wrk-$name.txt"
+  env "$@" wrk -t"$threads" -c"$conns" -d"${duration}s" --timeout 30s --latency -s "scripts/bench/$script" "$base" >"$log" 2>&1 || true
+  local rps p50 p99 errs
+  rps=$(awk '/Requests\/sec/ {print $2}' "$log")
+  p50=$(awk '$1=="50%" {print $2}' "$log")
+  p99=$(awk '$1=="99%" {print $2}' "$log")
+  errs=$(awk -F= '/errors_non2xx|errors_socket/ {s+=$2} END {print s+0}' "$log")
+  echo "${rps:-0} ${p50:--} ${p99:--} ${errs:-0}"
+}
+
+SOURCES_2K="2k_0.jpg 2k_1.jpg 2k_2.jpg 2k_3.jpg 2k_4.jpg 2k_5.jpg 2k_6.jpg 2k_7.jpg 2k_8.jpg 2k_9.jpg"
+SOURCES_12MP="12mp_0.jpg 12mp_1.jpg 12mp_2.jpg 12mp_3.jpg"
+HOT_ONE="/unsafe/fit-in/512x512/$ORIGIN/2k_0.jpg"
+HOT_SET=""
+for i in $(seq 0 19); do HOT_SET+="/unsafe/fit-in/$((512 - i))x512/$ORIGIN/2k_$((i % 10)).jpg "; done
+
+cores=$(nproc)
+row "# Load benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $cores cores, ${DURATION}s per run, $CONNS connections)"
+row ""
+row "| workload | server | req/s | p50 | p99 | errors | peak RSS MiB |"
+row "|---|---|---|---|---|---|---|"
+
+scenario() {
+  local name=$1 script=$2 conns=$3 threads=$4; shift 4
+  # Thumbora, fresh process per workload so its peak RSS is the workload's.
+  start_thumbora
+  if [ "$script" = hot.lua ] || [ "$script" = mix.lua ]; then
+    for u in $HOT_SET $HOT_ONE; do curl -s -o /dev/null "http://127.0.0.1:$THUMBORA_PORT$u"; done
+  fi
+  read -r rps p50 p99 errs < <(run_wrk "thumbora-$name" "http://127.0.0.1:$THUMBORA_PORT" "$script" "$conns" "$threads" "$DURATION" "$@")
+  local rss=$(( $(rss_kib "$THUMBORA_PID") / 1024 ))
+  row "| $name | thumbora | $rps | $p50 | $p99 | $errs | $rss |"
+  stop_thumbora
+  eval "THUMBORA_RPS_$name=$rps"
+  if [ -n "$CLASSIC" ]; then
+    read -r rps p50 p99 errs < <(run_wrk "classic-$name" "$CLASSIC" "$script" "$conns" "$threads" "$DURATION" "$@")
+    local sum=0
+    for p in $THUMBOR_PIDS; do sum=$(( sum + $(rss_kib "$p") )); done
+    row "| $name | nginx + 4 thumbor | $rps | $p50 | $p99 | $errs | $(( sum / 1024 )) (4 processes) |"
+    eval "CLASSIC_RPS_$name=$rps"
+  fi
+}
+
+THUMBOR_PIDS=${THUMBOR_PIDS:-}
+scenario miss_2k unique.lua "$CONNS" 1 PREFIX=/unsafe/fit-in/512x512/filters:quality\(80\) ORIGIN="$ORIGIN" SOURCES="$SOURCES_2K"
+scenario miss_12mp unique.lua "$CONNS" 1 PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="$SOURCES_12MP"
+scenario hit hot.lua "$CONNS" 1 HOT="$HOT_ONE"
+scenario mix mix.lua "$CONNS" 1 PREFIX=/unsafe/fit-in/512x512 ORIGIN="$ORIGIN" SOURCES="$SOURCES_2K" HOT="$HOT_SET"
+
+# nginx serving the rendered bytes as a static file: what a cache hit can hope for.
+start_thumbora
+curl -s -o "$OUT/src/hot.jpg" "http://127.0.0.1:$THUMBORA_PORT$HOT_ONE"
+stop_thumbora
+read -r rps p50 p99 errs < <(run_wrk static "http://$ORIGIN" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
+row "| hit | nginx static file (same bytes) | $rps | $p50 | $p99 | $errs | - |"
+
+# Hits while 12 MP misses saturate both cores.
+start_thumbora
+for u in $HOT_SET; do curl -s -o /dev/null "http://127.0.0.1:$THUMBORA_PORT$u"; done
+env PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="$SOURCES_12MP" \
+  wrk -t1 -c8 -d"$((DURATION + 2))s" --timeout 30s -s scripts/bench/unique.lua "http://127.0.0.1:$THUMBORA_PORT" >"$OUT/wrk-background-misses.txt" 2>&1 &
+bg=$!
+sleep 2
+read -r rps p50 p99 errs < <(run_wrk hit_under_miss "http://127.0.0.1:$THUMBORA_PORT" hot.lua 4 1 "$((DURATION - 2))" HOT="$HOT_SET")
+wait $bg || true
+miss_rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk-background-misses.txt")
+row "| hit_under_miss (hits; misses at ${miss_rps:-?} req/s behind) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
+stop_thumbora
+
+# 64 concurrent distinct 12 MP misses.
+start_thumbora
+read -r rps p50 p99 errs < <(run_wrk burst64 "http://127.0.0.1:$THUMBORA_PORT" unique.lua 64 2 "$DURATION" PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="$SOURCES_12MP")
+row "| burst64 (64 concurrent 12 MP misses) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
+stop_thumbora
+
+# ---- single-thread CPU per image -----------------------------------------------------------
+row ""
+row "## CPU per image, one thread (12 MP JPEG -> 300x200 q80)"
+row ""
+T=$(./target/release/examples/render "$OUT/src/12mp_0.jpg" /unsafe/300x200/x.jpg 20 | sed -E 's/.*: ([0-9.]+) ms CPU.*/\1/')
+D=$(./target/release/examples/render "$OUT/src/12mp_0.jpg" decode:4 20 | sed -E 's/.*: ([0-9.]+) ms CPU.*/\1/')
+row "- Thumbora renderer: $T ms; bare libjpeg-turbo decode at the same 1/4 scale: $D ms (ratio $(python3 -c "print(round($T/$D, 2))"))"
+if command -v vipsthumbnail >/dev/null 2>&1; then
+  mkdir -p "$OUT/vips"
+  for i in $(seq 1 20); do ln -sf "$OUT/src/12mp_0.jpg" "$OUT/vips/c$i.jpg"; done
+  V=$( { VIPS_CONCURRENCY=1 /usr/bin/time -f "%U %S" vipsthumbnail "$OUT"/vips/c*.jpg -s 300x200 -c -o "$OUT/vips/out_%s.jpg[Q=80]" ; } 2>&1 | tail -1 | awk '{printf "%.1f", ($1+$2)*1000/20}')
+  row "- vipsthumbnail $(vips --version 2>/dev/null | head -1), 20 images in one process: $V ms per image"
+  row "- Thumbora / vips: $(python3 -c "print(round($T/$V, 2))")"
+else
+  row "- vipsthumbnail not installed (apt install libvips-tools): vips comparison skipped"
+fi
+
+if [ -n "$CLASSIC" ]; then
+  row ""
+  row "## Ratios, Thumbora / nginx + 4 thumbor (req/s)"
+  for w in miss_2k miss_12mp hit mix; do
+    a=$(eval echo "\${THUMBORA_RPS_$w:-0}"); b=$(eval echo "\${CLASSIC_RPS_$w:-0}")
+    row "- $w: $(python3 -c "print(round($a/$b, 1) if $b else 'n/a')")x"
+  done
+fi
+echo "results in $RESULTS"
