@@ -159,6 +159,10 @@ pub struct ImageConfig {
     pub max_frames: u32,
     /// Answer 400 to unknown filters and bad filter arguments instead of ignoring them.
     pub strict_filters: bool,
+    /// `smart/` looks for the subject (saliency: edges, saturated colours, skin tones). thumbor
+    /// does so only with DETECTORS configured; without, `smart/` is a centre crop. false: as
+    /// thumbor's default.
+    pub smart_detection: bool,
 }
 
 impl Default for ImageConfig {
@@ -178,6 +182,7 @@ impl Default for ImageConfig {
             max_output_side: 16_383,
             max_frames: 500,
             strict_filters: false,
+            smart_detection: true,
         }
     }
 }

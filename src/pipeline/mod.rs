@@ -12,6 +12,7 @@ pub mod meta;
 pub mod orient;
 pub mod output;
 pub mod resize;
+pub mod smart;
 pub mod transform;
 pub mod trim;
 
@@ -285,6 +286,10 @@ pub fn render(job: &RenderJob, source: &[u8], assets: &Assets, settings: &Render
         }
     }
 
+    if req.smart && cfg.smart_detection {
+        geometry_req.focal_points.extend(smart_focal_point(&canvas, base, &geometry_req));
+    }
+
     let plan = planned(base, &geometry_req)?;
     check_output_limits(plan.output, cfg)?;
     transform::execute(&mut canvas, &plan, base)?;
@@ -319,6 +324,43 @@ pub fn render(job: &RenderJob, source: &[u8], assets: &Assets, settings: &Render
     }
 
     output::encode(canvas, job, &prep.opts, &probe, settings)
+}
+
+/// `smart/`: detect where the subject is, as a focal point in `base` pixels. Only when an
+/// auto-crop will happen (plain `WxH` whose ratio differs from the image's): otherwise the crop
+/// does not depend on focal points and detection would be wasted work.
+fn smart_focal_point(canvas: &Canvas, base: Size, req: &GeometryRequest) -> Option<FocalPoint> {
+    if req.fit_in.enabled || req.stretch {
+        return None;
+    }
+    let manual = geometry::clamp_manual_crop(base, req.crop);
+    let within = manual.unwrap_or(geometry::Rect { left: 0, top: 0, right: base.width, bottom: base.height });
+    let current = within.size();
+    let target = geometry::target_dimensions(current, req.width, req.height).ok()?;
+    let alignment = [FocalPoint::from_alignment(req.halign, req.valign, current)];
+    let window = geometry::auto_crop(current, target, &alignment).ok()??.size();
+    // The canvas may be smaller (shrink-on-load) or larger (MAX_WIDTH) than `base`.
+    let size = canvas.size();
+    let (fx, fy) = (f64::from(size.width) / f64::from(base.width), f64::from(size.height) / f64::from(base.height));
+    let scale_rect = |r: geometry::Rect| geometry::Rect {
+        left: (f64::from(r.left) * fx) as u32,
+        top: (f64::from(r.top) * fy) as u32,
+        right: ((f64::from(r.right) * fx).round() as u32).min(size.width),
+        bottom: ((f64::from(r.bottom) * fy).round() as u32).min(size.height),
+    };
+    let window_c = Size::new(
+        ((f64::from(window.width) * fx).round() as u32).max(1),
+        ((f64::from(window.height) * fy).round() as u32).max(1),
+    );
+    let point = smart::detect(&canvas.frames[0].bitmap, scale_rect(within), window_c)?;
+    Some(FocalPoint {
+        x: (point.x as f64 / fx).round() as i64,
+        y: (point.y as f64 / fy).round() as i64,
+        width: i64::from(window.width),
+        height: i64::from(window.height),
+        weight: geometry::PyNum::Int(i64::from(window.width) * i64::from(window.height)),
+        origin: point.origin,
+    })
 }
 
 /// Bytes a render of `source` may hold at its peak (decoded frames, an oriented copy, the

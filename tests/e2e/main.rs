@@ -10,3 +10,4 @@ mod http;
 mod origin;
 mod security;
 mod signing;
+mod smart;
