@@ -110,6 +110,11 @@ pub struct SourcesConfig {
     /// Answer origin failures as thumbor does (every HTTP error 404, refused connection 500)
     /// instead of 502/504.
     pub thumbor_error_statuses: bool,
+    /// Memory for fetched originals, in bytes (thumbor's STORAGE): every size of one image is
+    /// rendered from one origin fetch, and concurrent fetches of one URL are coalesced. 0: off.
+    pub cache_bytes: u64,
+    /// How long a fetched original is reused, in seconds.
+    pub cache_ttl_seconds: u64,
 }
 
 impl Default for SourcesConfig {
@@ -126,6 +131,8 @@ impl Default for SourcesConfig {
             max_bytes: 64 * 1024 * 1024,
             user_agent: format!("Thumbora/{}", env!("CARGO_PKG_VERSION")),
             thumbor_error_statuses: false,
+            cache_bytes: 64 * 1024 * 1024,
+            cache_ttl_seconds: 3_600,
         }
     }
 }

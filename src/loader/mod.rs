@@ -4,17 +4,22 @@
 pub mod file;
 pub mod http;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use crate::config::{LoaderKind, SourcesConfig};
-use crate::error::{ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::security::SourcePolicy;
 
-/// The configured loaders.
+/// The configured loaders, behind a bounded cache of originals.
 pub struct Loaders {
     kind: LoaderKind,
     http: http::HttpLoader,
     file: Option<file::FileLoader>,
+    /// Originals by image URL; `None` when `sources.cache_bytes` is 0.
+    originals: Option<moka::future::Cache<String, Bytes>>,
 }
 
 impl Loaders {
@@ -25,11 +30,29 @@ impl Loaders {
             }
             _ => None,
         };
-        Ok(Loaders { kind: cfg.loader, http: http::HttpLoader::new(cfg, policy)?, file })
+        let originals = (cfg.cache_bytes > 0).then(|| {
+            moka::future::Cache::builder()
+                .max_capacity(cfg.cache_bytes)
+                .weigher(|key: &String, value: &Bytes| u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX))
+                .time_to_live(Duration::from_secs(cfg.cache_ttl_seconds.max(1)))
+                .build()
+        });
+        Ok(Loaders { kind: cfg.loader, http: http::HttpLoader::new(cfg, policy)?, file, originals })
     }
 
-    /// Load the image URL of a request (percent-decoded once, as the URL parser gives it).
+    /// Load the image URL of a request (percent-decoded once, as the URL parser gives it),
+    /// from the originals cache when it is there. Concurrent loads of one URL share one fetch;
+    /// failures are not cached.
     pub async fn load(&self, image: &str) -> Result<Bytes> {
+        let Some(cache) = &self.originals else { return self.fetch(image).await };
+        cache
+            .try_get_with(image.to_string(), self.fetch(image))
+            .await
+            .map_err(|e: Arc<Error>| Error::new(e.kind(), e.context().to_string()))
+    }
+
+    /// Load without the cache.
+    async fn fetch(&self, image: &str) -> Result<Bytes> {
         let explicit_http = has_http_scheme(image);
         match (self.kind, &self.file) {
             (LoaderKind::File, Some(file)) => file.load(image).await,

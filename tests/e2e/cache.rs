@@ -21,9 +21,9 @@ async fn repeated_requests_are_served_from_the_cache() {
     let signed_path = signed(&format!("300x200/center/middle/{o}/landscape.jpg"));
     assert_eq!(server.get(&signed_path).await.body, first.body);
     assert_eq!(origin.hits("/landscape.jpg"), 1);
-    // A different output is a different entry.
+    // A different output is a different entry (rendered from the cached original).
     assert_eq!(server.get(&format!("/unsafe/301x200/{o}/landscape.jpg")).await.dims(), (301, 200));
-    assert_eq!(origin.hits("/landscape.jpg"), 2);
+    assert_eq!(origin.hits("/landscape.jpg"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,5 +57,21 @@ async fn negotiated_formats_do_not_share_entries() {
     assert_eq!(jpeg.content_type(), "image/jpeg");
     let webp2 = server.request(reqwest::Method::GET, &path, &[("Accept", "image/webp")]).await;
     assert_eq!(webp2.body, webp.body);
-    assert_eq!(origin.hits("/landscape.jpg"), 2);
+    assert_eq!(origin.hits("/landscape.jpg"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_size_of_one_image_is_fetched_once() {
+    let origin = Origin::start().await;
+    let server = Server::start().await;
+    let o = origin.host();
+    for size in ["100x100", "200x100", "fit-in/50x50", "0x0", "10x10:200x200/50x0"] {
+        assert_eq!(server.get(&format!("/unsafe/{size}/{o}/landscape.jpg")).await.status, 200, "{size}");
+    }
+    assert_eq!(origin.hits("/landscape.jpg"), 1, "the originals cache served every size");
+    // Failed fetches are not cached.
+    for _ in 0..2 {
+        assert_eq!(server.get(&format!("/unsafe/100x100/{o}/status/500/a.jpg")).await.status, 502);
+    }
+    assert_eq!(origin.hits("/status/500/a.jpg"), 2);
 }
