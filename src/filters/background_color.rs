@@ -28,16 +28,40 @@ impl BackgroundColor {
     /// thumbor: a canvas of the colour, the image merged over it at (0, 0). The result is RGBA
     /// (thumbor's `paste` turns both images RGBA); an unknown colour is thumbor's 500.
     pub fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
-        let rgba = parse_color(&self.color)?;
+        let rgba = canvas_color(&self.color, &bitmap)?;
         let mut canvas = Bitmap::filled(bitmap.width, bitmap.height, Channels::Rgba, &rgba);
         composite(&mut canvas, &bitmap, 0, 0);
         Ok(canvas)
     }
 }
 
-/// A colour argument, or thumbor's answer to an unknown one (PIL's ValueError escapes: 500).
-pub(crate) fn parse_color(text: &str) -> Result<color::Rgba> {
-    color::parse(text).ok_or_else(|| Error::new(ErrorKind::Internal, format!("unknown colour `{text}`")))
+/// The colour of thumbor's `engine.gen_image(size, color)` canvas, as `fill()` and
+/// `background_color()` call it: `transparent` is (0, 0, 0, 0), `auto` the image's mean colour,
+/// anything else a PIL colour (retried with `#`); an unknown one is thumbor's 500 (PIL's
+/// ValueError escapes the filter).
+pub(crate) fn canvas_color(text: &str, image: &Bitmap) -> Result<color::Rgba> {
+    match text {
+        "transparent" => Ok([0, 0, 0, 0]),
+        "auto" => Ok(median_color(image)),
+        other => {
+            color::parse(other).ok_or_else(|| Error::new(ErrorKind::Internal, format!("unknown colour `{other}`")))
+        }
+    }
+}
+
+/// `_fill.c` (thumbor's `get_median_color`): the mean of each colour channel over every pixel,
+/// integer division, alpha ignored; opaque.
+fn median_color(bitmap: &Bitmap) -> color::Rgba {
+    let c = bitmap.channels.count();
+    let mut sums = [0u64; 3];
+    for p in bitmap.pixels.chunks_exact(c) {
+        for (sum, &v) in sums.iter_mut().zip(p) {
+            *sum += u64::from(v);
+        }
+    }
+    let area = (bitmap.pixels.len() / c).max(1) as u64;
+    let [r, g, b] = sums.map(|s| (s / area) as u8);
+    [r, g, b, 255]
 }
 
 /// `ADJUST_COLOR_DOUBLE`: clamp to 0..=255, then C's truncation toward zero.
@@ -190,9 +214,24 @@ mod tests {
     }
 
     #[test]
+    fn auto_and_transparent_as_thumbors_gen_image() {
+        // thumbor 7.8 on a 2x1 image, opaque blue and transparent yellow: `auto` is the mean
+        // (127, 127, 127), `transparent` leaves the transparent pixel at (0, 0, 0, 0).
+        let img =
+            Bitmap { width: 2, height: 1, channels: Channels::Rgba, pixels: vec![0, 0, 255, 255, 255, 255, 0, 0] };
+        let out = BackgroundColor { color: "auto".into() }.apply(img.clone(), &ctx()).unwrap();
+        assert_eq!(out.pixels, vec![0, 0, 255, 255, 127, 127, 127, 255]);
+        let out = BackgroundColor { color: "transparent".into() }.apply(img, &ctx()).unwrap();
+        assert_eq!(out.pixels, vec![0, 0, 255, 255, 0, 0, 0, 0]);
+    }
+
+    #[test]
     fn unknown_colour_is_thumbors_500() {
-        let err =
-            BackgroundColor { color: "notacolor".into() }.apply(Bitmap::filled(1, 1, Channels::Rgb, &[0; 3]), &ctx());
-        assert_eq!(err.unwrap_err().status(), 500);
+        // `blur` is fill()'s only; the keywords are case-sensitive (thumbor 7.8: 500 for all).
+        for color in ["notacolor", "blur", "Transparent", "AUTO"] {
+            let img = Bitmap::filled(1, 1, Channels::Rgb, &[0; 3]);
+            let err = BackgroundColor { color: color.into() }.apply(img, &ctx()).unwrap_err();
+            assert_eq!(err.status(), 500, "{color}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `fill(color[,fill_transparent])`: pads the image to the requested box with a colour, `auto` (the median colour), `blur` (a blurred copy) or `transparent`.
 
-use super::background_color::{composite, parse_color, paste};
+use super::background_color::{canvas_color, composite, paste};
 use super::{Args, Filter, Param, Phase, PostContext, Spec};
 use crate::codec::{Bitmap, Channels};
 use crate::error::{Error, ErrorKind, Result};
@@ -39,9 +39,7 @@ impl Fill {
         // before anything of its size is allocated.
         let color = match self.color.as_str() {
             "blur" => None,
-            "transparent" => Some([0, 0, 0, 0]),
-            "auto" => Some(median_color(&bitmap)),
-            other => Some(parse_color(other)?),
+            other => Some(canvas_color(other, &bitmap)?),
         };
         crate::pipeline::check_output_limits(target, ctx.image)?;
         let mut canvas = match color {
@@ -69,21 +67,6 @@ fn target_size(image: Size, ctx: &PostContext) -> Result<Size> {
         None => Err(Error::new(ErrorKind::Internal, "fill() with an `orig` side: thumbor fails on it")),
     };
     Ok(Size::new(side(ctx.box_width, image.width)?, side(ctx.box_height, image.height)?))
-}
-
-/// `_fill.c`: the mean (thumbor calls it the median) of each colour channel, integer division,
-/// alpha ignored; opaque.
-fn median_color(bitmap: &Bitmap) -> [u8; 4] {
-    let c = bitmap.channels.count();
-    let mut sums = [0u64; 3];
-    for p in bitmap.pixels.chunks_exact(c) {
-        for (sum, &v) in sums.iter_mut().zip(p) {
-            *sum += u64::from(v);
-        }
-    }
-    let area = (bitmap.pixels.len() / c).max(1) as u64;
-    let [r, g, b] = sums.map(|s| (s / area) as u8);
-    [r, g, b, 255]
 }
 
 /// `fill(blur)`'s canvas: the image merged onto a transparent canvas of its size, blurred
@@ -188,7 +171,9 @@ mod tests {
     #[test]
     fn failures_like_thumbor() {
         let img = || Bitmap::filled(2, 2, Channels::Rgb, &[0; 3]);
-        assert_eq!(fill("notacolor", false, img(), (Some(4), Some(4))).unwrap_err().status(), 500);
+        for color in ["notacolor", "Transparent", "Blur"] {
+            assert_eq!(fill(color, false, img(), (Some(4), Some(4))).unwrap_err().status(), 500, "{color}");
+        }
         assert_eq!(fill("red", false, img(), (None, Some(4))).unwrap_err().status(), 500);
         // A huge box is refused (400) before anything of its size is allocated.
         let err = fill("red", false, img(), (Some(4_000_000_000), Some(4_000_000_000))).unwrap_err();

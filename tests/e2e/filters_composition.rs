@@ -101,6 +101,9 @@ async fn background_color_flattens_transparency() {
     assert_eq!(pixels(&r, &[(5, 5), (30, 5)]), [[0, 0, 255, 255], [0, 0, 255, 255]]);
     let r = server.get(&format!("/unsafe/filters:background_color(f00)/{o}/gen/half.png")).await;
     assert_eq!(pixels(&r, &[(5, 5), (30, 5)]), [[0, 0, 255, 255], [255, 0, 0, 255]]);
+    // `auto`: the mean colour of the image (blue and yellow halves: 127, 127, 127).
+    let r = server.get(&format!("/unsafe/filters:background_color(auto)/{o}/gen/half.png")).await;
+    assert_eq!(pixels(&r, &[(5, 5), (30, 5)]), [[0, 0, 255, 255], [127, 127, 127, 255]]);
     let r = server.get(&format!("/unsafe/filters:background_color(notacolor)/{o}/gen/half.png")).await;
     assert_eq!(r.status, 500);
 }
