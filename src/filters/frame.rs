@@ -1,4 +1,5 @@
-//! `frame(url)`: draws a nine-patch frame image around the result.
+//! `frame(url)`: meant to draw a nine-patch frame around the result; thumbor 7.8 only adds the
+//! patch's padding as a white border, and so does Thumbora (why, below).
 //!
 //! What thumbor 7.8 actually does, and so what Thumbora does: it grows the image by the
 //! padding the nine-patch declares, on an opaque white canvas, and draws nothing else. Its C
