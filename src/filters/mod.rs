@@ -18,6 +18,7 @@ pub mod autojpg;
 pub mod background_color;
 pub mod blur;
 pub mod brightness;
+pub mod color;
 pub mod colorize;
 pub mod contrast;
 pub mod convolution;
