@@ -122,14 +122,7 @@ fn table(points: &[(u8, u8)]) -> [u8; 256] {
                 + b * f64::from(ny)
                 + (h * h / 6.0) * ((a * a * a - a) * sd[i] + (b * b * b - b) * sd[i + 1]);
             // `(unsigned char)MINMAX(round(y), 0, 255)`; NaN converts to 0 on x86-64.
-            let v = y.round();
-            let v = if v > 255.0 {
-                255.0
-            } else if v < 0.0 {
-                0.0
-            } else {
-                v
-            };
+            let v = y.round().clamp(0.0, 255.0);
             items[usize::from(x)] = if v.is_nan() { 0 } else { v as u8 };
         }
     }

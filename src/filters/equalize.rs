@@ -19,7 +19,7 @@ fn build(_args: &Args) -> Option<Filter> {
 
 /// C's float to `unsigned char` on x86-64 (`cvttss2si`, low byte): truncation, 0 for NaN.
 fn c_u8(x: f32) -> u8 {
-    if x.is_nan() || x >= 2_147_483_648.0 || x < -2_147_483_648.0 {
+    if !(-2_147_483_648.0..2_147_483_648.0).contains(&x) {
         0
     } else {
         x as i32 as u8

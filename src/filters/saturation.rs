@@ -22,7 +22,7 @@ fn build(args: &Args) -> Option<Filter> {
 /// C's `(int)` of a float on x86-64 (`cvttss2si`): truncation, and `INT_MIN` for NaN and values
 /// out of range (so an infinite change gives black, as in thumbor).
 fn c_int(x: f32) -> i32 {
-    if x.is_nan() || x >= 2_147_483_648.0 || x < -2_147_483_648.0 {
+    if !(-2_147_483_648.0..2_147_483_648.0).contains(&x) {
         i32::MIN
     } else {
         x as i32

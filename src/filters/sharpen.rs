@@ -130,13 +130,7 @@ fn ycbcr_to_rgb(y: f32, cb: f32, cr: f32) -> [f32; 3] {
 /// thumbor's `ADJUST_COLOR` on a float then the store into an `unsigned char` (`cvttss2si`,
 /// low byte): clamped, truncated, NaN becomes 0.
 fn to_byte(v: f32) -> u8 {
-    let v = if v > 255.0 {
-        255.0
-    } else if v < 0.0 {
-        0.0
-    } else {
-        v
-    };
+    let v = v.clamp(0.0, 255.0);
     if v.is_nan() {
         0
     } else {
