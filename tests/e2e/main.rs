@@ -4,6 +4,7 @@
 mod cache;
 mod compat;
 mod errors;
+mod filters_color;
 mod grammar;
 mod harness;
 mod http;
