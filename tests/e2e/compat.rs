@@ -24,8 +24,6 @@ const KNOWN_DIFFERENCES: &[(u32, &str)] = &[
     (379, "rotate(90) on an animated GIF: thumbor skips post-transform filters on GIFs"),
     // Filters of issue 4, not yet implemented (ignored for now).
     (390, "format(avif): AVIF encoder"),
-    (401, "convolution() with a bad kernel: thumbor 500"),
-    (443, "colorize() with a bad colour: thumbor 500"),
 ];
 
 /// Thumbora configured like the recorded thumbor: EXIF ignored, loopback origin, thumbor's

@@ -4,6 +4,7 @@
 mod cache;
 mod compat;
 mod errors;
+mod filters_color;
 mod filters_composition;
 mod grammar;
 mod harness;
