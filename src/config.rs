@@ -170,6 +170,9 @@ pub struct ImageConfig {
     /// does so only with DETECTORS configured; without, `smart/` is a centre crop. false: as
     /// thumbor's default.
     pub smart_detection: bool,
+    /// Apply post-transform filters (format, quality, max_age, pixel filters) to GIF sources.
+    /// thumbor 7.8 skips them all for GIFs (its USE_GIFSICLE_ENGINE=False path): false matches it.
+    pub gif_filters: bool,
 }
 
 impl Default for ImageConfig {
@@ -190,6 +193,7 @@ impl Default for ImageConfig {
             max_frames: 500,
             strict_filters: false,
             smart_detection: true,
+            gif_filters: false,
         }
     }
 }

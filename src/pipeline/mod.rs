@@ -79,9 +79,11 @@ pub struct RequestOptions {
 }
 
 impl RequestOptions {
-    pub fn from_filters(filters: &[Filter]) -> Self {
+    /// Fold the filters in URL order; `post_transform: false` leaves out the post-transform
+    /// ones (thumbor skips them for GIF sources).
+    pub fn from_filters(filters: &[Filter], post_transform: bool) -> Self {
         let mut o = RequestOptions::default();
-        for f in filters {
+        for f in filters.iter().filter(|f| post_transform || f.phase() != crate::filters::Phase::PostTransform) {
             match f {
                 Filter::Quality(q) => o.quality = Some(*q),
                 Filter::Format(f) => o.format = f.0,
@@ -182,6 +184,11 @@ fn clamp_side(d: Dim, max: u32) -> Dim {
     }
 }
 
+/// thumbor runs no post-transform filter on GIF sources (unless `image.gif_filters`).
+pub fn post_filters_apply(probe: &Probe, cfg: &ImageConfig) -> bool {
+    probe.format != Format::Gif || cfg.gif_filters
+}
+
 /// Everything decided before decoding: sizes, crop and the plan on the header's dimensions.
 struct Prepared {
     opts: RequestOptions,
@@ -196,7 +203,7 @@ struct Prepared {
 
 fn prepare(job: &RenderJob, probe: &Probe, cfg: &ImageConfig) -> Prepared {
     let req = &job.request;
-    let opts = RequestOptions::from_filters(&job.filters);
+    let opts = RequestOptions::from_filters(&job.filters, post_filters_apply(probe, cfg));
     let oriented = probe.oriented_size(cfg.respect_orientation);
     let normalized = geometry::normalize_size(oriented, cfg.max_width, cfg.max_height);
     let base = normalized.unwrap_or(oriented);
@@ -303,7 +310,9 @@ pub fn render(job: &RenderJob, source: &[u8], assets: &Assets, settings: &Render
         }
     }
 
-    output::apply_post_filters(&mut canvas, job, &plan, assets, cfg)?;
+    if post_filters_apply(&probe, cfg) {
+        output::apply_post_filters(&mut canvas, job, &plan, assets, cfg)?;
+    }
 
     if req.meta {
         let info = meta::MetaInfo {

@@ -17,11 +17,6 @@ const KNOWN_DIFFERENCES: &[(u32, &str)] = &[
     (285, "BMP refused (400)"),
     // Deliberate: cover() gives the first frame; thumbor 7.8 crashes (500).
     (432, "cover() implemented; thumbor answers 500"),
-    // thumbor runs no post-transform filter at all on GIF sources (handlers `after_transform`:
-    // skipped when the extension is .gif and USE_GIFSICLE_ENGINE is not None; it is False by
-    // default), so rotate() leaves the GIF as it is. Thumbora's pipeline applies the filters;
-    // matching thumbor belongs in pipeline/output.rs, not in the filters.
-    (379, "rotate(90) on an animated GIF: thumbor skips post-transform filters on GIFs"),
     // Filters of issue 4, not yet implemented (ignored for now).
     (390, "format(avif): AVIF encoder"),
 ];

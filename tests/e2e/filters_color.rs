@@ -221,12 +221,21 @@ async fn noise_is_deterministic() {
     assert_eq!(get("noise(0,5)").await, get("noise(0)").await, "noise(0) changes nothing");
 }
 
-/// Each frame of an animated GIF is filtered; the animation stays.
+/// With `image.gif_filters`, each frame of an animated GIF is filtered and the animation stays;
+/// by default, as in thumbor 7.8, post-transform filters leave GIFs alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn animated_gif_frames_are_filtered() {
     let origin = Origin::start().await;
-    let server = Server::start().await;
     let o = origin.host();
+    let thumbor_like = Server::start().await;
+    let r = thumbor_like.get(&format!("/unsafe/300x200/filters:grayscale()/{o}/animated.gif")).await;
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(r.body.clone())).unwrap();
+    let first = decoder.into_frames().next().unwrap().unwrap();
+    let coloured = first.buffer().pixels().filter(|p| p[0].abs_diff(p[1]) > 20 || p[1].abs_diff(p[2]) > 20).count();
+    assert!(coloured > 1000, "thumbor does not filter GIFs: the frames keep their colours");
+
+    let settings = Settings { thumbora: "  image:\n    gif_filters: true\n".into(), ..Default::default() };
+    let server = Server::start_with(settings).await;
     let r = server.get(&format!("/unsafe/300x200/filters:grayscale()/{o}/animated.gif")).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.content_type(), "image/gif");
