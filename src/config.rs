@@ -36,6 +36,9 @@ pub struct Config {
     pub listen: Vec<String>,
     /// Path answering `200 WORKING` (thumbor's `HEALTHCHECK_ROUTE`).
     pub healthcheck_path: String,
+    /// Idle client connections are closed after this many seconds (Pingora keeps HTTP/1.1
+    /// connections open forever otherwise).
+    pub keepalive_seconds: u64,
     pub security: SecurityConfig,
     pub sources: SourcesConfig,
     pub image: ImageConfig,
@@ -49,6 +52,7 @@ impl Default for Config {
         Config {
             listen: vec!["0.0.0.0:8888".into()],
             healthcheck_path: "/healthcheck".into(),
+            keepalive_seconds: 60,
             security: SecurityConfig::default(),
             sources: SourcesConfig::default(),
             image: ImageConfig::default(),
@@ -291,6 +295,9 @@ impl Config {
             addr.parse::<SocketAddr>().map_err(|e| {
                 ConfigError::new(format!("thumbora.listen[{i}]"), format!("`{addr}` is not host:port ({e})"))
             })?;
+        }
+        if self.keepalive_seconds == 0 {
+            return Err(ConfigError::new("thumbora.keepalive_seconds", "must be > 0"));
         }
         if !self.healthcheck_path.starts_with('/') {
             return Err(ConfigError::new("thumbora.healthcheck_path", "must start with `/`"));

@@ -123,6 +123,14 @@ impl ProxyHttp for ThumboraProxy {
         RequestCtx { started: Instant::now(), pending: None, cache_key: None }
     }
 
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> PingoraResult<()> {
+        // Bound idle keep-alive connections (Pingora's HTTP/1.1 default is to wait forever).
+        if session.req_header().version != http::Version::HTTP_10 {
+            session.set_keepalive(Some(self.config.keepalive_seconds));
+        }
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<bool> {
         let req = session.req_header();
         let raw = String::from_utf8_lossy(req.raw_path()).into_owned();
