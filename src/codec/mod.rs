@@ -4,8 +4,10 @@
 pub mod bitmap;
 pub mod decode;
 pub mod encode;
+pub mod icc;
 pub mod jpeg_markers;
 pub mod probe;
+pub mod webp_container;
 
 pub use bitmap::{Bitmap, Channels, Frame};
 
