@@ -4,6 +4,7 @@
 mod cache;
 mod compat;
 mod errors;
+mod formats;
 mod grammar;
 mod harness;
 mod http;
