@@ -1,11 +1,12 @@
 //! Decoding to 8-bit RGB(A): JPEG with libjpeg-turbo (DCT-domain shrink-on-load at 1/2, 1/4,
-//! 1/8; CMYK through its ICC profile), PNG, GIF (every frame, composited) and WebP (still and
-//! animated, every frame).
+//! 1/8; CMYK through its ICC profile), PNG, GIF (every frame, composited), WebP (still and
+//! animated, every frame) and AVIF (still).
 
 use std::io::Cursor;
 
 use image::{AnimationDecoder, DynamicImage, ImageDecoder};
 
+use super::avif;
 use super::bitmap::{Bitmap, Channels, Frame};
 use super::icc;
 use super::jpeg_markers;
@@ -68,7 +69,10 @@ pub fn decode(bytes: &[u8], probe: &Probe, options: DecodeOptions) -> Result<Dec
         Format::Png => decode_png(bytes),
         Format::Gif => decode_gif(bytes, options),
         Format::Webp => decode_webp(bytes, probe, options),
-        Format::Avif => Err(Error::new(ErrorKind::UndecodableImage, "AVIF sources are not decoded")),
+        Format::Avif => {
+            let bitmap = avif::decode(bytes, probe.size.pixels())?.without_opaque_alpha();
+            Ok(Decoded { frames: vec![Frame { bitmap, delay_ms: 0 }], loop_count: 0, icc: None })
+        }
     }
 }
 

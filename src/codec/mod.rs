@@ -1,6 +1,7 @@
 //! Image formats: the format table (name, MIME type, magic bytes), header probing, decoding and
 //! encoding. Formats are recognised by their magic bytes only, never by name or Content-Type.
 
+pub mod avif;
 pub mod bitmap;
 pub mod decode;
 pub mod encode;

@@ -1,4 +1,4 @@
-//! Formats beyond thumbor: AVIF output (explicit and by `Accept`), animated WebP, ICC profiles
+//! Formats beyond thumbor: AVIF output (explicit and by `Accept`) and sources, animated WebP, ICC profiles
 //! kept, stripped or converted to sRGB, `max_bytes()`, and AUTO_PNG_TO_JPG / `autojpg()`.
 
 use std::io::Cursor;
@@ -74,6 +74,25 @@ async fn format_avif_writes_avif_of_the_requested_size() {
     let by_filter = low.get(&format!("/unsafe/300x200/filters:format(avif):quality(90)/{host}/landscape.jpg")).await;
     assert!(by_config.body.len() < r.body.len(), "avif_quality 20 < quality 80");
     assert!(by_filter.body.len() > r.body.len(), "quality(90) > quality 80");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avif_sources_are_decoded() {
+    let origin = Origin::start().await;
+    let server = Server::start().await;
+    let host = origin.host();
+    let avif = server.get(&format!("/unsafe/400x300/filters:format(avif):quality(90)/{host}/landscape.jpg")).await;
+    origin.put("/photo.avif", avif.body);
+    let same = server.get(&format!("/unsafe/200x150/{host}/photo.avif")).await;
+    assert_eq!((same.status, same.content_type().as_str()), (200, "image/avif"), "the source's format");
+    assert_eq!(avif_size(&same.body), (200, 150));
+    let png = server.get(&format!("/unsafe/200x150/filters:format(png)/{host}/photo.avif")).await;
+    assert_eq!(png.dims(), (200, 150));
+    let reference = server.get(&format!("/unsafe/200x150/filters:format(png)/{host}/landscape.jpg")).await;
+    let d = distance(dhash(&png.image()), dhash(&reference.image()));
+    assert!(d <= 6, "the AVIF looks like its JPEG source (dhash distance {d})");
+    let meta = server.get(&format!("/unsafe/meta/{host}/photo.avif")).await.text();
+    assert!(meta.contains("\"width\": 400, \"height\": 300"), "{meta}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
