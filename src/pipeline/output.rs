@@ -67,15 +67,13 @@ pub fn choose_format(
     if animated {
         return animated_format(probe.format, opts.format, cfg).unwrap_or(probe.format);
     }
-    match opts.format {
-        Some(FormatChoice::Format(f)) if encoder_available(f) => return f,
-        Some(_) => return probe.format,
-        None => {}
+    if opts.format.is_some() {
+        return requested_format(opts.format).unwrap_or(probe.format);
     }
     if cfg.auto_webp && job.accepts.webp {
         return Format::Webp;
     }
-    if cfg.auto_avif && job.accepts.avif && encoder_available(Format::Avif) {
+    if cfg.auto_avif && job.accepts.avif {
         return Format::Avif;
     }
     if can_auto_convert_png_to_jpg(opts, probe, cfg, canvas) {
@@ -254,6 +252,29 @@ mod tests {
         |q| {
             asked.push(q);
             Ok(vec![0; usize::from(q) * 1000])
+        }
+    }
+
+    #[test]
+    fn which_animations_stay_animated() {
+        let on = ImageConfig::default();
+        let off = ImageConfig { animated_webp: false, ..ImageConfig::default() };
+        let ask = |f: Format| Some(FormatChoice::Format(f));
+        let cases = [
+            (Format::Gif, None, &on, Some(Format::Gif)),
+            (Format::Gif, ask(Format::Png), &on, Some(Format::Gif)),
+            (Format::Gif, ask(Format::Webp), &on, Some(Format::Webp)),
+            (Format::Gif, ask(Format::Webp), &off, Some(Format::Gif)),
+            (Format::Gif, Some(FormatChoice::SourceFormat), &on, Some(Format::Gif)),
+            (Format::Webp, None, &on, Some(Format::Webp)),
+            (Format::Webp, ask(Format::Gif), &on, Some(Format::Gif)),
+            (Format::Webp, ask(Format::Png), &on, None),
+            (Format::Webp, ask(Format::Avif), &on, None),
+            (Format::Webp, None, &off, None),
+            (Format::Png, None, &on, None),
+        ];
+        for (source, requested, cfg, expected) in cases {
+            assert_eq!(animated_format(source, requested, cfg), expected, "{source:?} {requested:?}");
         }
     }
 
