@@ -233,6 +233,26 @@ mod tests {
     }
 
     #[test]
+    fn ten_bit_images_decode() {
+        use rgb::FromSlice;
+        let pixels: Vec<u8> =
+            (0..32 * 16).flat_map(|i| if i % 32 < 16 { [200, 30, 90] } else { [20, 160, 240] }).collect();
+        let avif = ravif::Encoder::new()
+            .with_quality(95.0)
+            .with_speed(10)
+            .with_bit_depth(ravif::BitDepth::Ten)
+            .encode_rgb(ravif::Img::new(pixels.as_rgb(), 32, 16))
+            .unwrap()
+            .avif_file;
+        let decoded = decode(&avif, 1 << 20).unwrap();
+        assert_eq!((decoded.width, decoded.height, decoded.channels), (32, 16, Channels::Rgb));
+        for (x, expected) in [(4usize, [200u8, 30, 90]), (28, [20, 160, 240])] {
+            let p = &decoded.pixels[(8 * 32 + x) * 3..(8 * 32 + x) * 3 + 3];
+            assert!(p.iter().zip(expected).all(|(a, b)| a.abs_diff(b) <= 10), "{p:?} vs {expected:?}");
+        }
+    }
+
+    #[test]
     fn opaque_images_have_no_alpha_and_garbage_is_undecodable() {
         let avif = avif_of(Bitmap::filled(16, 8, Channels::Rgb, &[128, 128, 128]), 80);
         let decoded = decode(&avif, 1 << 20).unwrap();
