@@ -158,6 +158,18 @@ pub struct ImageConfig {
     pub auto_webp: bool,
     /// Serve AVIF to clients whose `Accept` allows it (`AUTO_AVIF`).
     pub auto_avif: bool,
+    /// rav1e speed of the AVIF encoder, 1 (slowest, smallest) to 10 (`AVIF_SPEED`).
+    pub avif_speed: u8,
+    /// Serve opaque PNG results as JPEG (`AUTO_PNG_TO_JPG`).
+    pub auto_png_to_jpg: bool,
+    /// Honour the `autojpg()` filter. thumbor 7.8 does not load it by default (it is not in
+    /// `BUILTIN_FILTERS`), so by default it is ignored as thumbor ignores it.
+    pub autojpg_filter: bool,
+    /// Keep animations of animated WebP sources, and write an animated GIF as animated WebP under
+    /// `format(webp)`. thumbor flattens animated WebP to its first frame and keeps GIFs as GIF.
+    pub animated_webp: bool,
+    /// What happens to an embedded ICC profile.
+    pub icc: IccMode,
     /// thumbor's `MAX_WIDTH`/`MAX_HEIGHT`: larger sources are reduced on load (0 = off).
     pub max_width: u32,
     pub max_height: u32,
@@ -189,6 +201,11 @@ impl Default for ImageConfig {
             respect_orientation: true,
             auto_webp: false,
             auto_avif: false,
+            avif_speed: 10,
+            auto_png_to_jpg: false,
+            autojpg_filter: false,
+            animated_webp: true,
+            icc: IccMode::Keep,
             max_width: 0,
             max_height: 0,
             max_source_pixels: 75_000_000,
@@ -200,6 +217,17 @@ impl Default for ImageConfig {
             gif_filters: false,
         }
     }
+}
+
+/// What happens to a source's embedded ICC profile (`image.icc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IccMode {
+    /// Embed it in JPEG, PNG and WebP results (thumbor's behaviour); formats that cannot carry
+    /// it (AVIF, GIF here) get their pixels converted to sRGB instead. `strip_icc()` drops it.
+    Keep,
+    /// Convert the pixels to sRGB and drop the profile.
+    Srgb,
 }
 
 /// Response headers.
@@ -373,6 +401,9 @@ impl ImageConfig {
         if let Some(q) = self.avif_quality {
             quality("avif_quality", q)?;
         }
+        if !(1..=10).contains(&self.avif_speed) {
+            return Err(ConfigError::new("thumbora.image.avif_speed", "must be between 1 and 10"));
+        }
         if self.max_source_pixels == 0 {
             return Err(ConfigError::new("thumbora.image.max_source_pixels", "must be > 0"));
         }
@@ -460,6 +491,11 @@ mod tests {
         assert!(!conf.thumbora.sources.allow_private_networks, "private networks refused by default");
         assert_eq!(conf.thumbora.image.quality, 80);
         assert_eq!(conf.thumbora.response.max_age, 86_400);
+        let image = &conf.thumbora.image;
+        let defaults = ImageConfig::default();
+        assert_eq!(image.icc, IccMode::Keep);
+        assert_eq!(image.avif_speed, defaults.avif_speed);
+        assert!(image.animated_webp && !image.auto_png_to_jpg && !image.autojpg_filter);
     }
 
     #[test]
@@ -489,6 +525,10 @@ mod tests {
         assert_eq!(err.key, "thumbora.image.quality");
         let err = FileConfig::from_yaml("thumbora:\n  listen: [\"nope\"]\n").unwrap_err();
         assert_eq!(err.key, "thumbora.listen[0]");
+        let err = FileConfig::from_yaml("thumbora:\n  image:\n    avif_speed: 11\n").unwrap_err();
+        assert_eq!(err.key, "thumbora.image.avif_speed");
+        let err = FileConfig::from_yaml("thumbora:\n  image:\n    icc: cmyk\n").unwrap_err();
+        assert!(err.key.starts_with("thumbora.image.icc"), "{err}");
         let err = FileConfig::from_yaml("thumbora:\n  sources:\n    loader: file\n").unwrap_err();
         assert_eq!(err.key, "thumbora.sources.file_root");
     }

@@ -1,11 +1,14 @@
 //! Decoding to 8-bit RGB(A): JPEG with libjpeg-turbo (DCT-domain shrink-on-load at 1/2, 1/4,
-//! 1/8), PNG, GIF (every frame, composited) and WebP (still and animated).
+//! 1/8; CMYK through its ICC profile), PNG, GIF (every frame, composited), WebP (still and
+//! animated, every frame) and AVIF (still).
 
 use std::io::Cursor;
 
 use image::{AnimationDecoder, DynamicImage, ImageDecoder};
 
+use super::avif;
 use super::bitmap::{Bitmap, Channels, Frame};
+use super::icc;
 use super::jpeg_markers;
 use super::probe::Probe;
 use super::Format;
@@ -66,7 +69,10 @@ pub fn decode(bytes: &[u8], probe: &Probe, options: DecodeOptions) -> Result<Dec
         Format::Png => decode_png(bytes),
         Format::Gif => decode_gif(bytes, options),
         Format::Webp => decode_webp(bytes, probe, options),
-        Format::Avif => Err(Error::new(ErrorKind::UndecodableImage, "AVIF sources are not decoded")),
+        Format::Avif => {
+            let bitmap = avif::decode(bytes, probe.size.pixels())?.without_opaque_alpha();
+            Ok(Decoded { frames: vec![Frame { bitmap, delay_ms: 0 }], loop_count: 0, icc: None })
+        }
     }
 }
 
@@ -88,7 +94,14 @@ fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<Decoded> {
         format,
     };
     decompressor.decompress(bytes, image.as_deref_mut()).map_err(|e| undecodable("JPEG data", e))?;
-    let pixels = if cmyk { cmyk_to_rgb(&image.pixels, meta.adobe) } else { image.pixels };
+    // CMYK becomes sRGB, through the embedded CMYK profile when there is a usable one; the
+    // profile then no longer describes the pixels and is dropped.
+    let (pixels, icc) = if cmyk {
+        let through_profile = meta.icc.as_deref().and_then(|icc| icc::cmyk_to_srgb(&image.pixels, meta.adobe, icc));
+        (through_profile.unwrap_or_else(|| cmyk_to_rgb(&image.pixels, meta.adobe)), None)
+    } else {
+        (image.pixels, meta.icc)
+    };
     Ok(Decoded {
         frames: vec![Frame {
             bitmap: Bitmap {
@@ -100,11 +113,11 @@ fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<Decoded> {
             delay_ms: 0,
         }],
         loop_count: 0,
-        icc: meta.icc,
+        icc,
     })
 }
 
-/// CMYK to RGB without a colour profile. Adobe writes CMYK inverted (0 = full ink), which most
+/// CMYK to RGB without a colour profile (or with one moxcms cannot use). Adobe writes CMYK inverted (0 = full ink), which most
 /// CMYK JPEGs in the wild are; the multiplicative formula then gives the expected colours.
 fn cmyk_to_rgb(cmyk: &[u8], adobe_inverted: bool) -> Vec<u8> {
     let mut rgb = Vec::with_capacity(cmyk.len() / 4 * 3);
@@ -238,6 +251,80 @@ mod tests {
         // Plain CMYK: 0 = no ink.
         assert_eq!(cmyk_to_rgb(&[0, 0, 0, 0], false), vec![255, 255, 255]);
         assert_eq!(cmyk_to_rgb(&[0, 0, 0, 255], false), vec![0, 0, 0]);
+    }
+
+    /// A CMYK profile (lut16, Lab PCS) where only black ink counts and paper is mid gray: no ink
+    /// is L*=50, full black L*=0. Far from the naive formula, so a result shows which path ran.
+    fn gray_paper_cmyk_profile() -> Vec<u8> {
+        use moxcms::{ColorProfile, DataColorSpace, LutDataType, LutStore, LutType, LutWarehouse, Matrix3d};
+        let linear = |channels: usize| LutStore::Store16((0..channels).flat_map(|_| [0u16, 65535]).collect());
+        // 2x2x2x2 grid, C outermost, K innermost; legacy 16-bit Lab: L 100 = 0xFF00, a = b = 0x8000.
+        let clut = (0..16u16).flat_map(|i| [if i & 1 == 0 { 0x7F80 } else { 0 }, 0x8000, 0x8000]).collect();
+        let lut = LutDataType {
+            num_input_channels: 4,
+            num_output_channels: 3,
+            num_clut_grid_points: 2,
+            matrix: Matrix3d::IDENTITY,
+            num_input_table_entries: 2,
+            num_output_table_entries: 2,
+            input_table: linear(4),
+            clut_table: LutStore::Store16(clut),
+            output_table: linear(3),
+            lut_type: LutType::Lut16,
+        };
+        let mut profile = ColorProfile::default();
+        profile.color_space = DataColorSpace::Cmyk;
+        profile.pcs = DataColorSpace::Lab;
+        profile.profile_class = moxcms::ProfileClass::OutputDevice;
+        profile.white_point = moxcms::Chromaticity::D50.to_xyzd();
+        profile.media_white_point = Some(moxcms::Chromaticity::D50.to_xyzd());
+        profile.lut_a_to_b_perceptual = Some(LutWarehouse::Lut(lut.clone()));
+        profile.lut_a_to_b_colorimetric = Some(LutWarehouse::Lut(lut));
+        profile.encode().unwrap()
+    }
+
+    /// A 16x8 Adobe CMYK JPEG: left half no ink, right half full black (stored inverted).
+    fn cmyk_jpeg(icc: Option<&[u8]>) -> Vec<u8> {
+        let mut pixels = Vec::new();
+        for _y in 0..8 {
+            for x in 0..16 {
+                pixels.extend_from_slice(if x < 8 { &[255, 255, 255, 255] } else { &[255, 255, 255, 0] });
+            }
+        }
+        let image = turbojpeg::Image {
+            pixels: pixels.as_slice(),
+            width: 16,
+            pitch: 64,
+            height: 8,
+            format: turbojpeg::PixelFormat::CMYK,
+        };
+        let mut compressor = turbojpeg::Compressor::new().unwrap();
+        compressor.set_quality(95).unwrap();
+        let jpeg = compressor.compress_to_vec(image).unwrap();
+        match icc {
+            Some(icc) => jpeg_markers::insert_icc(jpeg, icc),
+            None => jpeg,
+        }
+    }
+
+    fn decode_all(bytes: &[u8]) -> Decoded {
+        let probe = super::super::probe::probe(bytes, 10).unwrap();
+        decode(bytes, &probe, DecodeOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn cmyk_jpeg_goes_through_its_profile() {
+        let plain = decode_all(&cmyk_jpeg(None));
+        assert!(jpeg_markers::read_metadata(&cmyk_jpeg(None)).adobe);
+        let px = |d: &Decoded, x: usize| d.first().pixels[(4 * 16 + x) * 3];
+        assert!(px(&plain, 2) > 245 && px(&plain, 13) < 10, "formula: white paper, black ink");
+
+        let icc = gray_paper_cmyk_profile();
+        let managed = decode_all(&cmyk_jpeg(Some(&icc)));
+        let paper = px(&managed, 2);
+        assert!((100..140).contains(&paper), "the profile's gray paper (L*=50 is sRGB ~119): {paper}");
+        assert!(px(&managed, 13) < 10, "full black stays black");
+        assert_eq!(managed.icc, None, "the CMYK profile no longer describes the pixels");
     }
 
     #[test]

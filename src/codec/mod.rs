@@ -1,11 +1,14 @@
 //! Image formats: the format table (name, MIME type, magic bytes), header probing, decoding and
 //! encoding. Formats are recognised by their magic bytes only, never by name or Content-Type.
 
+pub mod avif;
 pub mod bitmap;
 pub mod decode;
 pub mod encode;
+pub mod icc;
 pub mod jpeg_markers;
 pub mod probe;
+pub mod webp_container;
 
 pub use bitmap::{Bitmap, Channels, Frame};
 

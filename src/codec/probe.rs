@@ -55,7 +55,10 @@ pub fn probe(bytes: &[u8], max_frames: u32) -> Result<Probe> {
         Format::Png => probe_png(bytes)?,
         Format::Gif => probe_gif(bytes, max_frames)?,
         Format::Webp => probe_webp(bytes)?,
-        Format::Avif => return Err(undecodable("AVIF sources are not decoded")),
+        Format::Avif => {
+            let (width, height) = super::avif::dimensions(bytes)?;
+            Probe { format, size: Size::new(width, height), orientation: 1, frames: 1, exif: None }
+        }
     };
     if probe.size.width == 0 || probe.size.height == 0 {
         return Err(undecodable("image has a zero dimension"));

@@ -123,13 +123,7 @@ mod tests {
     }
 
     fn png(bitmap: &Bitmap) -> bytes::Bytes {
-        let options = crate::codec::encode::EncodeOptions {
-            format: crate::codec::Format::Png,
-            quality: 80,
-            progressive_jpeg: false,
-            icc: None,
-            loop_count: 0,
-        };
+        let options = crate::codec::encode::EncodeOptions::new(crate::codec::Format::Png, 80);
         let frame = crate::codec::Frame { bitmap: bitmap.clone(), delay_ms: 0 };
         crate::codec::encode::encode(&[frame], &options).unwrap().into()
     }

@@ -224,7 +224,7 @@ fn prepare(job: &RenderJob, probe: &Probe, cfg: &ImageConfig) -> Prepared {
             height = Dim::Px(h.min(base.height));
         }
     }
-    let cover = probe.format == Format::Gif && req.filters_raw.as_deref().is_some_and(|f| f.contains("cover()"));
+    let cover = probe.is_animated() && req.filters_raw.as_deref().is_some_and(|f| f.contains("cover()"));
     let geometry = GeometryRequest {
         width,
         height,
@@ -238,8 +238,10 @@ fn prepare(job: &RenderJob, probe: &Probe, cfg: &ImageConfig) -> Prepared {
         flip_v: req.flip_v,
         focal_points: opts.focal_points.clone(),
     };
-    // thumbor keeps the frames of GIFs only (an animated WebP comes out as its first frame).
-    let first_frame_only = cover || !(probe.format == Format::Gif && probe.is_animated());
+    // Animations keep their frames when the output format can carry them (thumbor keeps those of
+    // GIFs only; Thumbora also those of animated WebP, see `output::animated_format`).
+    let first_frame_only =
+        cover || !probe.is_animated() || output::animated_format(probe.format, opts.format, cfg).is_none();
     Prepared { opts, base, norm_scale, geometry, first_frame_only }
 }
 

@@ -1,5 +1,6 @@
 //! The end of the pipeline: post-transform filters in URL order, the output format (thumbor's
-//! `define_image_type`), quality, `Vary`, and encoding.
+//! `define_image_type`, animations included), quality, the ICC profile, `Vary`, and encoding with
+//! `max_bytes()` retries.
 
 use std::sync::LazyLock;
 
@@ -9,43 +10,95 @@ use super::geometry::{Plan, Size};
 use super::resize::{self, RectF};
 use super::{Canvas, RenderJob, RenderSettings, Rendered, RequestOptions};
 use crate::codec::encode::{self, EncodeOptions};
+use crate::codec::icc;
 use crate::codec::probe::Probe;
 use crate::codec::{Format, FormatChoice};
-use crate::config::ImageConfig;
+use crate::config::{IccMode, ImageConfig};
 use crate::error::Result;
 use crate::filters::{self, Assets, Filter, PostContext};
 
-/// Whether `format` can carry an animation.
-pub fn keeps_animation(format: Format) -> bool {
-    matches!(format, Format::Gif)
+/// Whether `format` is written with every frame of an animation.
+pub fn keeps_animation(format: Format, cfg: &ImageConfig) -> bool {
+    match format {
+        Format::Gif => true,
+        Format::Webp => cfg.animated_webp,
+        _ => false,
+    }
 }
 
-/// thumbor's `define_image_type`: the `format()` filter, else automatic WebP/AVIF by `Accept`
-/// (never for animations), else the source's format. `frames` is the output's frame count: an
-/// animation stays in its source format whatever `format()` asks (thumbor writes all frames
-/// back as a GIF).
-pub fn choose_format(job: &RenderJob, opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig, frames: u32) -> Format {
-    if frames > 1 {
-        return probe.format;
+/// The format a `format()` argument asks for, when Thumbora can write it.
+fn requested_format(requested: Option<FormatChoice>) -> Option<Format> {
+    match requested {
+        Some(FormatChoice::Format(f)) if encoder_available(f) => Some(f),
+        _ => None,
     }
-    match opts.format {
-        Some(FormatChoice::Format(f)) if encoder_available(f) => return f,
-        Some(_) => return probe.format,
-        None => {}
+}
+
+/// The format an animated source is written as with all its frames, or `None` when the result is
+/// a still image of the first frame. A GIF stays an animated GIF whatever `format()` says (as in
+/// thumbor), except that `format(webp)` makes it an animated WebP; an animated WebP stays one
+/// unless `format()` asks for a still format (thumbor always flattens it). `image.animated_webp:
+/// false` restores thumbor's behaviour.
+pub fn animated_format(source: Format, requested: Option<FormatChoice>, cfg: &ImageConfig) -> Option<Format> {
+    let requested = requested_format(requested);
+    match source {
+        Format::Gif if requested == Some(Format::Webp) && cfg.animated_webp => Some(Format::Webp),
+        Format::Gif => Some(Format::Gif),
+        Format::Webp if cfg.animated_webp => match requested {
+            None | Some(Format::Webp) => Some(Format::Webp),
+            Some(Format::Gif) => Some(Format::Gif),
+            Some(_) => None,
+        },
+        _ => None,
     }
-    let animated = frames > 1;
-    if cfg.auto_webp && job.accepts.webp && !animated {
+}
+
+/// thumbor's `define_image_type`: the `format()` filter, else automatic WebP, then AVIF, by
+/// `Accept` (never for animations), else AUTO_PNG_TO_JPG, else the source's format. An animation
+/// (`canvas` with several frames) is written as [`animated_format`] decided.
+pub fn choose_format(
+    job: &RenderJob,
+    opts: &RequestOptions,
+    probe: &Probe,
+    cfg: &ImageConfig,
+    canvas: &Canvas,
+) -> Format {
+    let animated = canvas.frames.len() > 1;
+    if animated {
+        return animated_format(probe.format, opts.format, cfg).unwrap_or(probe.format);
+    }
+    if opts.format.is_some() {
+        return requested_format(opts.format).unwrap_or(probe.format);
+    }
+    if cfg.auto_webp && job.accepts.webp {
         return Format::Webp;
     }
-    if cfg.auto_avif && job.accepts.avif && !animated && encoder_available(Format::Avif) {
+    if cfg.auto_avif && job.accepts.avif {
         return Format::Avif;
+    }
+    if can_auto_convert_png_to_jpg(opts, probe, cfg, canvas) {
+        return Format::Jpeg;
     }
     probe.format
 }
 
-/// Formats Thumbora can write. Without an encoder thumbor keeps the source format; so do we.
+/// thumbor's `can_auto_convert_png_to_jpg`, condition for condition: with AUTO_PNG_TO_JPG on, only
+/// a request without `autojpg()` converts (thumbor tests `request_override is None`, so even
+/// `autojpg(true)` turns it off); with it off, `autojpg()`/`autojpg(true)` turns it on. Only PNG
+/// sources whose result has no transparent pixel convert. The filter counts only when
+/// `image.autojpg_filter` loads it (thumbor 7.8 does not by default).
+fn can_auto_convert_png_to_jpg(opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig, canvas: &Canvas) -> bool {
+    let request_override = if cfg.autojpg_filter { opts.autojpg } else { None };
+    let enabled = if cfg.auto_png_to_jpg { request_override.is_none() } else { request_override == Some(true) };
+    enabled && probe.format == Format::Png && !canvas.frames[0].bitmap.has_transparency()
+}
+
+/// Formats Thumbora can write: every [`Format`]. (`format(heic)` names no `Format`: like thumbor
+/// without pillow-heif, Thumbora then keeps the source format.)
 pub fn encoder_available(format: Format) -> bool {
-    !matches!(format, Format::Avif)
+    match format {
+        Format::Jpeg | Format::Png | Format::Gif | Format::Webp | Format::Avif => true,
+    }
 }
 
 /// Post-transform filters, in URL order, on every frame. Filters that grow the image are checked
@@ -79,17 +132,79 @@ pub fn apply_post_filters(
 
 static FORMAT_IN_FILTERS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"format\([^)]+\)").expect("format pattern"));
 
+/// Formats that embed an ICC profile.
+fn carries_icc(format: Format) -> bool {
+    matches!(format, Format::Jpeg | Format::Png | Format::Webp)
+}
+
+/// The profile to embed in a `format` result, converting the pixels to sRGB where the profile
+/// cannot travel with them: `image.icc: srgb`, formats without ICC support here (AVIF, GIF),
+/// profiles that do not describe RGB (a gray or CMYK profile on decoded RGB pixels). `strip_icc()`
+/// drops the profile without converting, as thumbor does (except that `srgb` still converts).
+fn output_icc(canvas: &mut Canvas, format: Format, strip_icc: bool, mode: IccMode) -> Option<Vec<u8>> {
+    let profile = canvas.icc.take()?;
+    let travels = carries_icc(format) && icc::describes_rgb(&profile);
+    let convert = match mode {
+        IccMode::Srgb => true,
+        IccMode::Keep => !strip_icc && !travels,
+    };
+    if convert {
+        let converted = icc::ToSrgb::new(&profile)
+            .and_then(|mut to_srgb| canvas.frames.iter_mut().try_for_each(|f| to_srgb.apply(&mut f.bitmap)));
+        if let Err(e) = converted {
+            log::debug!("{e}; pixels left as they are");
+            return (mode == IccMode::Keep && travels).then_some(profile);
+        }
+        return None;
+    }
+    (!strip_icc).then_some(profile)
+}
+
+/// thumbor's `reload_to_fit_in_kb`, for JPEG and WebP: while the result is over `max_bytes`,
+/// quality x0.75 (truncated); below 10, the first result is returned as is. Then thumbor's upsize
+/// loop, which with `max(initial, q * 1.1)` always retries the initial quality (known to be too
+/// big) and keeps the last fitting result: that retry reuses the first encoding instead of
+/// encoding again. `encode_at` re-encodes the same pixels.
+pub fn reload_to_fit_in_bytes(
+    initial: Vec<u8>,
+    initial_quality: u8,
+    max_bytes: u64,
+    mut encode_at: impl FnMut(u8) -> Result<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    let fits = |r: &[u8]| r.len() as u64 <= max_bytes;
+    if fits(&initial) {
+        return Ok(initial);
+    }
+    let mut quality = u32::from(initial_quality);
+    let mut results = None::<Vec<u8>>;
+    while !results.as_deref().is_some_and(fits) {
+        quality = quality * 3 / 4;
+        if quality < 10 {
+            log::debug!("no quality fits in {max_bytes} bytes");
+            return Ok(initial);
+        }
+        results = Some(encode_at(quality as u8)?);
+    }
+    let mut results = results.expect("a fitting result");
+    let mut prev = results.clone();
+    while fits(&results) && quality < u32::from(initial_quality) {
+        quality = u32::from(initial_quality).max(quality * 11 / 10);
+        prev = results;
+        results = if quality == u32::from(initial_quality) { initial.clone() } else { encode_at(quality as u8)? };
+    }
+    Ok(prev)
+}
+
 /// Pick the format and quality, encode, and describe the response.
 pub fn encode(
-    canvas: Canvas,
+    mut canvas: Canvas,
     job: &RenderJob,
     opts: &RequestOptions,
     probe: &Probe,
     settings: &RenderSettings,
 ) -> Result<Rendered> {
     let cfg = &settings.image;
-    let frames = canvas.frames.len() as u32;
-    let format = choose_format(job, opts, probe, cfg, frames);
+    let format = choose_format(job, opts, probe, cfg, &canvas);
     let size: Size = canvas.size();
     let format =
         if format == Format::Webp && (size.width > 16_383 || size.height > 16_383) { probe.format } else { format };
@@ -98,20 +213,89 @@ pub fn encode(
         Format::Avif => cfg.avif_quality.unwrap_or(cfg.quality),
         _ => cfg.quality,
     });
-    let frames_out = if keeps_animation(format) { &canvas.frames[..] } else { &canvas.frames[..1] };
-    let body = encode::encode(
-        frames_out,
-        &EncodeOptions {
-            format,
-            quality,
-            progressive_jpeg: cfg.progressive_jpeg,
-            icc: canvas.icc.as_deref(),
-            loop_count: canvas.loop_count,
-        },
-    )?;
+    let icc = output_icc(&mut canvas, format, opts.strip_icc, cfg.icc);
+    let frames_out = if keeps_animation(format, cfg) { &canvas.frames[..] } else { &canvas.frames[..1] };
+    let encode_at = |quality: u8| {
+        encode::encode(
+            frames_out,
+            &EncodeOptions {
+                format,
+                quality,
+                progressive_jpeg: cfg.progressive_jpeg,
+                icc: icc.as_deref(),
+                loop_count: canvas.loop_count,
+                avif_speed: cfg.avif_speed,
+            },
+        )
+    };
+    let mut body = encode_at(quality)?;
+    // Not for animations: thumbor never writes animated WebP, and re-encoding every frame up to
+    // eight times would multiply the cost of the largest renders.
+    if let Some(max_bytes) = opts.max_bytes {
+        if matches!(format, Format::Jpeg | Format::Webp) && frames_out.len() == 1 {
+            body = reload_to_fit_in_bytes(body, quality, max_bytes, encode_at)?;
+        }
+    }
     let animated_gif = format == Format::Gif && frames_out.len() > 1;
     let format_given =
         opts.format.is_some() && job.request.filters_raw.as_deref().is_some_and(|f| FORMAT_IN_FILTERS.is_match(f));
     let vary_accept = (cfg.auto_webp || cfg.auto_avif) && !format_given && !animated_gif;
     Ok(Rendered { body, content_type: format.mime(), max_age: opts.max_age.unwrap_or(settings.max_age), vary_accept })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Encodes whose size is 1000 bytes per quality point, recording the qualities asked for.
+    fn sized_by_quality(asked: &mut Vec<u8>) -> impl FnMut(u8) -> Result<Vec<u8>> + '_ {
+        |q| {
+            asked.push(q);
+            Ok(vec![0; usize::from(q) * 1000])
+        }
+    }
+
+    #[test]
+    fn which_animations_stay_animated() {
+        let on = ImageConfig::default();
+        let off = ImageConfig { animated_webp: false, ..ImageConfig::default() };
+        let ask = |f: Format| Some(FormatChoice::Format(f));
+        let cases = [
+            (Format::Gif, None, &on, Some(Format::Gif)),
+            (Format::Gif, ask(Format::Png), &on, Some(Format::Gif)),
+            (Format::Gif, ask(Format::Webp), &on, Some(Format::Webp)),
+            (Format::Gif, ask(Format::Webp), &off, Some(Format::Gif)),
+            (Format::Gif, Some(FormatChoice::SourceFormat), &on, Some(Format::Gif)),
+            (Format::Webp, None, &on, Some(Format::Webp)),
+            (Format::Webp, ask(Format::Gif), &on, Some(Format::Gif)),
+            (Format::Webp, ask(Format::Png), &on, None),
+            (Format::Webp, ask(Format::Avif), &on, None),
+            (Format::Webp, None, &off, None),
+            (Format::Png, None, &on, None),
+        ];
+        for (source, requested, cfg, expected) in cases {
+            assert_eq!(animated_format(source, requested, cfg), expected, "{source:?} {requested:?}");
+        }
+    }
+
+    #[test]
+    fn max_bytes_follows_thumbors_quality_sequence() {
+        let mut asked = Vec::new();
+        let out = reload_to_fit_in_bytes(vec![0; 80_000], 80, 20_000, sized_by_quality(&mut asked)).unwrap();
+        // 80 -> 60 -> 45 -> 33 -> 24 -> 18: the first that fits; the upsize retry at 80 is not re-encoded.
+        assert_eq!(asked, vec![60, 45, 33, 24, 18]);
+        assert_eq!(out.len(), 18_000);
+    }
+
+    #[test]
+    fn max_bytes_gives_the_original_when_nothing_fits_or_it_already_fits() {
+        let mut asked = Vec::new();
+        let out = reload_to_fit_in_bytes(vec![0; 80_000], 80, 100, sized_by_quality(&mut asked)).unwrap();
+        assert_eq!(asked, vec![60, 45, 33, 24, 18, 13]);
+        assert_eq!(out.len(), 80_000, "quality below 10: the first result");
+        asked.clear();
+        let out = reload_to_fit_in_bytes(vec![0; 80_000], 80, 80_000, sized_by_quality(&mut asked)).unwrap();
+        assert!(asked.is_empty());
+        assert_eq!(out.len(), 80_000);
+    }
 }

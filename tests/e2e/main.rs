@@ -6,6 +6,7 @@ mod compat;
 mod errors;
 mod filters_color;
 mod filters_composition;
+mod formats;
 mod grammar;
 mod harness;
 mod http;
