@@ -10,6 +10,7 @@
 //! - `response_cache_filter`: successful renders with a max-age are stored; errors never are.
 //! - `logging`: one access-log line.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -46,6 +47,8 @@ pub struct ThumboraProxy {
     url_policy: UrlPolicy,
     services: Arc<Services>,
     cache: Option<ResultCache>,
+    /// Raised during a graceful upgrade or shutdown: connections close after their response.
+    draining: Arc<AtomicBool>,
 }
 
 impl ThumboraProxy {
@@ -55,7 +58,12 @@ impl ThumboraProxy {
         services: Arc<Services>,
         cache: Option<ResultCache>,
     ) -> Self {
-        ThumboraProxy { config, url_policy, services, cache }
+        ThumboraProxy { config, url_policy, services, cache, draining: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// Share the flag the server raises when it starts draining.
+    pub fn set_draining_flag(&mut self, flag: Arc<AtomicBool>) {
+        self.draining = flag;
     }
 
     fn loaders(&self) -> &Loaders {
@@ -225,8 +233,13 @@ impl ProxyHttp for ThumboraProxy {
         upstream_response: &mut ResponseHeader,
         _ctx: &mut Self::CTX,
     ) -> PingoraResult<()> {
-        // The virtual upstream closes each connection; the client's connection stays open.
+        // The virtual upstream closes each connection; the client's connection stays open,
+        // unless this process is handing over to another one.
         upstream_response.remove_header("Connection");
+        if self.draining.load(Ordering::Relaxed) {
+            session.set_keepalive(None);
+            upstream_response.insert_header("Connection", "close")?;
+        }
         if upstream_response.status == http::StatusCode::OK && self.config.response.etags {
             let inm = session
                 .req_header()

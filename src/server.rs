@@ -1,9 +1,10 @@
 //! Building the Pingora server from a configuration: services, listeners, cache, render pool.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use pingora_core::server::configuration::Opt;
-use pingora_core::server::Server;
+use pingora_core::server::{ExecutionPhase, Server};
 
 use crate::cache::ResultCache;
 use crate::config::FileConfig;
@@ -40,11 +41,41 @@ pub fn build_proxy(config: &crate::config::Config) -> Result<ThumboraProxy> {
     Ok(ThumboraProxy::new(Arc::new(config.clone()), UrlPolicy::new(&config.security), services, cache))
 }
 
+/// A flag raised when the server starts handing its listeners to a new process (graceful
+/// upgrade) or shutting down, so that responses close their connections and clients reconnect to
+/// the process that keeps running instead of losing a request to a closing keep-alive connection.
+fn draining_flag(server: &Server) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut phases = server.watch_execution_phase();
+    let raised = flag.clone();
+    std::thread::Builder::new()
+        .name("thumbora-phase".into())
+        .spawn(move || {
+            while let Ok(phase) = phases.blocking_recv() {
+                if matches!(
+                    phase,
+                    ExecutionPhase::GracefulUpgradeTransferringFds
+                        | ExecutionPhase::GracefulUpgradeCloseTimeout
+                        | ExecutionPhase::GracefulTerminate
+                        | ExecutionPhase::ShutdownStarted
+                ) {
+                    raised.store(true, Ordering::Relaxed);
+                }
+                if matches!(phase, ExecutionPhase::Terminated) {
+                    break;
+                }
+            }
+        })
+        .expect("spawning the phase watcher");
+    flag
+}
+
 /// A ready-to-run Pingora server with Thumbora listening on every configured address.
 pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     let mut server = Server::new_with_opt_and_conf(opt, file.server);
     server.bootstrap();
-    let proxy = build_proxy(&file.thumbora)?;
+    let mut proxy = build_proxy(&file.thumbora)?;
+    proxy.set_draining_flag(draining_flag(&server));
     let mut service = pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "thumbora");
     for addr in &file.thumbora.listen {
         service.add_tcp(addr);

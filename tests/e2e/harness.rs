@@ -32,7 +32,8 @@ const BASE: &str = "  security:\n    keys: [\"my-security-key\"]\n  sources:\n  
 pub struct Server {
     pub port: u16,
     child: Child,
-    _dir: tempfile::TempDir,
+    /// Holds the configuration file (shared with an upgrade's successor).
+    dir: std::sync::Arc<tempfile::TempDir>,
     pub client: reqwest::Client,
 }
 
@@ -55,27 +56,74 @@ impl Server {
         yaml.push_str(&merge_sections(BASE, &settings.thumbora));
         let conf = dir.path().join("thumbora.yaml");
         std::fs::File::create(&conf).unwrap().write_all(yaml.as_bytes()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_thumbora"))
-            .arg("-c")
-            .arg(&conf)
-            .env("RUST_LOG", std::env::var("THUMBORA_TEST_LOG").unwrap_or_else(|_| "warn".into()))
-            .stdout(Stdio::null())
-            .stderr(if std::env::var("THUMBORA_TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
-            .spawn()
-            .expect("start thumbora");
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap();
-        let server = Server { port, child, _dir: dir, client };
+        let dir = std::sync::Arc::new(dir);
+        let child = spawn(&conf, &[]);
+        let client = test_client();
+        let server = Server { port, child, dir, client };
         server.wait_ready().await;
         server
     }
 
+    /// Start a second process with `-u` on the same configuration: it waits on the upgrade
+    /// socket for this one's listeners (send SIGQUIT to this one to hand them over).
+    pub fn start_upgrade(&self) -> Server {
+        let conf = self.dir.path().join("thumbora.yaml");
+        let child = spawn(&conf, &["-u"]);
+        Server { port: self.port, child, dir: self.dir.clone(), client: test_client() }
+    }
+
+    /// Send a signal (`libc::SIGQUIT` for a graceful upgrade, `SIGINT` for a fast stop).
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    /// Wait for the process to exit, up to `limit`; true when it did.
+    pub fn wait_exit(&mut self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if !self.is_running() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Open file descriptors of the server process.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map(|d| d.count()).unwrap_or(0)
+    }
+}
+
+/// The thumbora binary on `conf`, quiet unless THUMBORA_TEST_LOG is set.
+fn spawn(conf: &std::path::Path, extra: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_thumbora"))
+        .arg("-c")
+        .arg(conf)
+        .args(extra)
+        .env("RUST_LOG", std::env::var("THUMBORA_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .stdout(Stdio::null())
+        .stderr(if std::env::var("THUMBORA_TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+        .spawn()
+        .expect("start thumbora")
+}
+
+fn test_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+impl Server {
     async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {

@@ -13,4 +13,5 @@ mod http;
 mod origin;
 mod security;
 mod signing;
+mod slow;
 mod smart;
