@@ -189,6 +189,9 @@ pub struct ImageConfig {
     /// Apply post-transform filters (format, quality, max_age, pixel filters) to GIF sources.
     /// thumbor 7.8 skips them all for GIFs (its USE_GIFSICLE_ENGINE=False path): false matches it.
     pub gif_filters: bool,
+    /// Decode BMP and TIFF sources (pure-Rust decoders, same header limits), written as thumbor
+    /// writes them: BMP as JPEG, TIFF as PNG. Off: they are refused with 400.
+    pub legacy_formats: bool,
 }
 
 impl Default for ImageConfig {
@@ -215,6 +218,7 @@ impl Default for ImageConfig {
             strict_filters: false,
             smart_detection: true,
             gif_filters: false,
+            legacy_formats: false,
         }
     }
 }

@@ -59,6 +59,9 @@ pub fn shrunk_dimension(stored: u32, shrink: u32) -> u32 {
 
 /// Decode `bytes`, whose header is `probe`.
 pub fn decode(bytes: &[u8], probe: &Probe, options: DecodeOptions) -> Result<Decoded> {
+    if let Some(format) = probe.legacy {
+        return decode_with_image_crate(bytes, format);
+    }
     match probe.format {
         // libjpeg-turbo reports recoverable damage (a truncated file) as an error; thumbor's
         // Pillow decodes such files (LOAD_TRUNCATED_IMAGES), so fall back to a lenient decoder.

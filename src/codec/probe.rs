@@ -22,6 +22,9 @@ pub struct Probe {
     pub frames: u32,
     /// The raw EXIF payload, when the format carries one.
     pub exif: Option<Vec<u8>>,
+    /// A BMP or TIFF source (only with `image.legacy_formats`): decoded by the image crate,
+    /// `format` is then what thumbor writes it as (BMP: JPEG, TIFF: PNG).
+    pub legacy: Option<image::ImageFormat>,
 }
 
 impl Probe {
@@ -37,6 +40,11 @@ impl Probe {
     pub fn is_animated(&self) -> bool {
         self.frames > 1
     }
+
+    /// A JPEG that libjpeg-turbo decodes (and can shrink on load).
+    pub fn is_jpeg(&self) -> bool {
+        self.format == Format::Jpeg && self.legacy.is_none()
+    }
 }
 
 fn undecodable(context: impl Into<String>) -> Error {
@@ -45,8 +53,17 @@ fn undecodable(context: impl Into<String>) -> Error {
 
 /// Read the header of `bytes`. Frame counting stops after `max_frames + 1` frames.
 pub fn probe(bytes: &[u8], max_frames: u32) -> Result<Probe> {
+    probe_with(bytes, max_frames, false)
+}
+
+/// [`probe`], also accepting BMP and TIFF when `legacy_formats` is set (thumbor's Pillow opens
+/// them; Thumbora refuses them by default).
+pub fn probe_with(bytes: &[u8], max_frames: u32, legacy_formats: bool) -> Result<Probe> {
     let format = match sniff(bytes) {
         Sniffed::Supported(f) => f,
+        Sniffed::Unsupported(kind @ ("image/bmp" | "image/tiff")) if legacy_formats => {
+            return probe_legacy(bytes, kind)
+        }
         Sniffed::Unsupported(kind) => return Err(undecodable(format!("unsupported format {kind}"))),
         Sniffed::Unknown => return Err(undecodable("not an image (unknown magic bytes)")),
     };
@@ -57,13 +74,27 @@ pub fn probe(bytes: &[u8], max_frames: u32) -> Result<Probe> {
         Format::Webp => probe_webp(bytes)?,
         Format::Avif => {
             let (width, height) = super::avif::dimensions(bytes)?;
-            Probe { format, size: Size::new(width, height), orientation: 1, frames: 1, exif: None }
+            Probe { format, size: Size::new(width, height), orientation: 1, frames: 1, exif: None, legacy: None }
         }
     };
     if probe.size.width == 0 || probe.size.height == 0 {
         return Err(undecodable("image has a zero dimension"));
     }
     Ok(probe)
+}
+
+/// BMP and TIFF headers through the image crate (pure Rust); thumbor writes BMP as JPEG (its
+/// default extension) and TIFF as PNG.
+fn probe_legacy(bytes: &[u8], kind: &str) -> Result<Probe> {
+    let (source, format) = if kind == "image/bmp" {
+        (image::ImageFormat::Bmp, Format::Jpeg)
+    } else {
+        (image::ImageFormat::Tiff, Format::Png)
+    };
+    let (width, height) = image::ImageReader::with_format(std::io::Cursor::new(bytes), source)
+        .into_dimensions()
+        .map_err(|e| undecodable(format!("{kind} header")).with_source(e))?;
+    Ok(Probe { format, size: Size::new(width, height), orientation: 1, frames: 1, exif: None, legacy: Some(source) })
 }
 
 fn probe_jpeg(bytes: &[u8]) -> Result<Probe> {
@@ -76,6 +107,7 @@ fn probe_jpeg(bytes: &[u8]) -> Result<Probe> {
         orientation,
         frames: 1,
         exif: meta.exif,
+        legacy: None,
     })
 }
 
@@ -90,7 +122,7 @@ fn probe_png(bytes: &[u8]) -> Result<Probe> {
     let exif =
         image::codecs::png::PngDecoder::new(Cursor::new(bytes)).ok().and_then(|mut d| d.exif_metadata().ok().flatten());
     let orientation = exif.as_deref().map(jpeg_markers::exif_orientation).unwrap_or(1);
-    Ok(Probe { format: Format::Png, size: Size::new(width, height), orientation, frames: 1, exif })
+    Ok(Probe { format: Format::Png, size: Size::new(width, height), orientation, frames: 1, exif, legacy: None })
 }
 
 fn probe_gif(bytes: &[u8], max_frames: u32) -> Result<Probe> {
@@ -105,6 +137,7 @@ fn probe_gif(bytes: &[u8], max_frames: u32) -> Result<Probe> {
         orientation: 1,
         frames: count_gif_frames(bytes, max_frames.saturating_add(1)).max(1),
         exif: None,
+        legacy: None,
     })
 }
 
@@ -154,7 +187,7 @@ fn probe_webp(bytes: &[u8]) -> Result<Probe> {
     let frames = if decoder.is_animated() { decoder.num_frames().max(1) } else { 1 };
     let exif = decoder.exif_metadata().ok().flatten();
     let orientation = exif.as_deref().map(jpeg_markers::exif_orientation).unwrap_or(1);
-    Ok(Probe { format: Format::Webp, size: Size::new(width, height), orientation, frames, exif })
+    Ok(Probe { format: Format::Webp, size: Size::new(width, height), orientation, frames, exif, legacy: None })
 }
 
 fn to_u32(v: usize) -> Result<u32> {

@@ -252,7 +252,7 @@ fn planned(size: Size, req: &GeometryRequest) -> Result<Plan> {
 /// Render `source` for `job`; `assets` holds the images its filters load.
 pub fn render(job: &RenderJob, source: &[u8], assets: &Assets, settings: &RenderSettings) -> Result<Rendered> {
     let cfg = &settings.image;
-    let probe = probe::probe(source, cfg.max_frames)?;
+    let probe = probe::probe_with(source, cfg.max_frames, cfg.legacy_formats)?;
     check_source_limits(&probe, cfg)?;
     let prep = prepare(job, &probe, cfg);
     let req = &job.request;
@@ -261,7 +261,7 @@ pub fn render(job: &RenderJob, source: &[u8], assets: &Assets, settings: &Render
     let header_plan = planned(prep.base, &prep.geometry)?;
     check_output_limits(header_plan.output, cfg)?;
     let needs_full_pixels = req.trim.is_some();
-    let shrink = if needs_full_pixels || probe.format != Format::Jpeg {
+    let shrink = if needs_full_pixels || !probe.is_jpeg() {
         1
     } else {
         transform::choose_shrink(&header_plan, prep.base, prep.norm_scale)
@@ -379,12 +379,12 @@ fn smart_focal_point(canvas: &Canvas, base: Size, req: &GeometryRequest) -> Opti
 /// and outputs before any pixel is decoded.
 pub fn estimate_memory(source: &[u8], job: &RenderJob, settings: &RenderSettings) -> Result<u64> {
     let cfg = &settings.image;
-    let probe = probe::probe(source, cfg.max_frames)?;
+    let probe = probe::probe_with(source, cfg.max_frames, cfg.legacy_formats)?;
     check_source_limits(&probe, cfg)?;
     let prep = prepare(job, &probe, cfg);
     let plan = planned(prep.base, &prep.geometry)?;
     check_output_limits(plan.output, cfg)?;
-    let shrink = if job.request.trim.is_some() || probe.format != Format::Jpeg {
+    let shrink = if job.request.trim.is_some() || !probe.is_jpeg() {
         1
     } else {
         transform::choose_shrink(&plan, prep.base, prep.norm_scale)

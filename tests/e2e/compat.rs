@@ -9,21 +9,16 @@ use super::harness::*;
 
 /// Lines of scripts/compat/urls.txt where Thumbora answers differently from thumbor 7.8, and why.
 const KNOWN_DIFFERENCES: &[(u32, &str)] = &[
-    // Deliberate (README, "Where Thumbora deliberately differs"): BMP and TIFF are not decoded.
-    (279, "BMP refused (400); thumbor serves it as JPEG"),
-    (280, "BMP refused (400)"),
-    (281, "TIFF refused (400); thumbor serves it as PNG"),
-    (282, "TIFF refused (400)"),
-    (285, "BMP refused (400)"),
     // Deliberate: cover() gives the first frame; thumbor 7.8 crashes (500).
     (432, "cover() implemented; thumbor answers 500"),
 ];
 
-/// Thumbora configured like the recorded thumbor: EXIF ignored, loopback origin, thumbor's
-/// statuses for origin failures, 1 s / 2 s loader timeouts (the base settings).
+/// Thumbora configured like the recorded thumbor: EXIF ignored, no smart detection, BMP and TIFF
+/// decoded, loopback origin, thumbor's statuses for origin failures, 1 s / 2 s loader timeouts:
+/// every deliberate difference switched back, so what remains differs only where thumbor crashes.
 fn compat_settings() -> Settings {
     Settings {
-        thumbora: "  image:\n    respect_orientation: false\n    smart_detection: false\n  sources:\n    loader: http\n    allow_private_networks: true\n    connect_timeout_ms: 1000\n    request_timeout_ms: 2000\n    thumbor_error_statuses: true\n".into(),
+        thumbora: "  image:\n    respect_orientation: false\n    smart_detection: false\n    legacy_formats: true\n  sources:\n    loader: http\n    allow_private_networks: true\n    connect_timeout_ms: 1000\n    request_timeout_ms: 2000\n    thumbor_error_statuses: true\n".into(),
         server: String::new(),
     }
 }

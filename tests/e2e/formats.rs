@@ -238,3 +238,18 @@ async fn autojpg_and_auto_png_to_jpg() {
     assert_eq!(content_type(&both, &host, "filters:autojpg(false)/", "rgb.png").await, "image/png");
     assert_eq!(content_type(&both, &host, "filters:autojpg(true)/", "rgb.png").await, "image/png");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_formats_only_when_switched_on() {
+    let origin = Origin::start().await;
+    let host = origin.host();
+    let strict = Server::start().await;
+    assert_eq!(strict.get(&format!("/unsafe/100x100/{host}/image.bmp")).await.status, 400);
+    assert_eq!(strict.get(&format!("/unsafe/100x100/{host}/image.tiff")).await.status, 400);
+    let legacy = Server::start_with(with_image("    legacy_formats: true\n")).await;
+    let bmp = legacy.get(&format!("/unsafe/100x100/{host}/image.bmp")).await;
+    assert_eq!((bmp.status, bmp.content_type().as_str(), bmp.dims()), (200, "image/jpeg", (100, 100)));
+    let tiff = legacy.get(&format!("/unsafe/{host}/image.tiff")).await;
+    assert_eq!((tiff.status, tiff.content_type().as_str(), tiff.dims()), (200, "image/png", (120, 90)));
+    assert_eq!(legacy.get(&format!("/unsafe/100x100/{host}/image.svg")).await.status, 400, "never SVG");
+}
