@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release --example render -- FILE [THUMBOR_PATH | decode:SHRINK] [N]`
 //! e.g. `cargo run --release --example render -- photo.jpg /unsafe/300x200/x.jpg 20`, or
-//! `... photo.jpg decode:4 20` for the bare JPEG decode at 1/4 scale.
+//! `... photo.jpg decode:4 20` for the bare JPEG decode at 1/4 scale. `SHRINK_MARGIN=1` renders
+//! with `image.jpeg_shrink_margin: 1`.
 
 use std::time::Instant;
 
@@ -45,7 +46,11 @@ fn main() {
     let request = thumbora::url::parse(&path).expect("thumbor path");
     let filters = thumbora::filters::parse_all(&request.filters, false).expect("filters");
     let job = RenderJob { request, filters, accepts: Accepts::default(), meta_callback: None };
-    let settings = RenderSettings { image: ImageConfig::default(), max_age: 86_400 };
+    let mut image = ImageConfig::default();
+    if let Some(margin) = std::env::var("SHRINK_MARGIN").ok().and_then(|m| m.parse().ok()) {
+        image.jpeg_shrink_margin = margin; // compare `image.jpeg_shrink_margin` settings
+    }
+    let settings = RenderSettings { image, max_age: 86_400 };
     let assets = Assets::default();
     let out = pipeline::render(&job, &source, &assets, &settings).expect("render");
     let (cpu0, wall0) = (cpu_seconds(), Instant::now());

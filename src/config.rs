@@ -192,6 +192,10 @@ pub struct ImageConfig {
     /// Decode BMP and TIFF sources (pure-Rust decoders, same header limits), written as thumbor
     /// writes them: BMP as JPEG, TIFF as PNG. Off: they are refused with 400.
     pub legacy_formats: bool,
+    /// JPEG shrink-on-load leaves the resampler at least this factor to reduce: 2 keeps the
+    /// quality of a full decode (libvips' choice); 1 decodes as small as the output allows
+    /// (Pillow's draft mode, as thumbor does for fit-in), faster.
+    pub jpeg_shrink_margin: f64,
 }
 
 impl Default for ImageConfig {
@@ -219,6 +223,7 @@ impl Default for ImageConfig {
             smart_detection: true,
             gif_filters: false,
             legacy_formats: false,
+            jpeg_shrink_margin: 2.0,
         }
     }
 }
@@ -410,6 +415,9 @@ impl ImageConfig {
         }
         if self.max_source_pixels == 0 {
             return Err(ConfigError::new("thumbora.image.max_source_pixels", "must be > 0"));
+        }
+        if !(1.0..=8.0).contains(&self.jpeg_shrink_margin) {
+            return Err(ConfigError::new("thumbora.image.jpeg_shrink_margin", "must be between 1 and 8"));
         }
         if self.max_frames == 0 {
             return Err(ConfigError::new("thumbora.image.max_frames", "must be > 0"));

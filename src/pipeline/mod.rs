@@ -264,7 +264,7 @@ pub fn render(job: &RenderJob, source: &[u8], assets: &Assets, settings: &Render
     let shrink = if needs_full_pixels || !probe.is_jpeg() {
         1
     } else {
-        transform::choose_shrink(&header_plan, prep.base, prep.norm_scale)
+        transform::choose_shrink(&header_plan, prep.base, prep.norm_scale, cfg.jpeg_shrink_margin)
     };
 
     let decoded = decode::decode(
@@ -387,7 +387,7 @@ pub fn estimate_memory(source: &[u8], job: &RenderJob, settings: &RenderSettings
     let shrink = if job.request.trim.is_some() || !probe.is_jpeg() {
         1
     } else {
-        transform::choose_shrink(&plan, prep.base, prep.norm_scale)
+        transform::choose_shrink(&plan, prep.base, prep.norm_scale, cfg.jpeg_shrink_margin)
     };
     let decoded = u64::from(decode::shrunk_dimension(probe.size.width, shrink))
         * u64::from(decode::shrunk_dimension(probe.size.height, shrink));

@@ -28,18 +28,19 @@ fn first_resize(plan: &Plan, base: Size) -> Option<(RectF, Size)> {
     None
 }
 
-/// The largest JPEG DCT reduction (8, 4, 2, else 1) that still leaves the resampler at least
-/// twice the output's pixels on each axis, so quality matches a full decode.
-/// `stored_per_base` is how many stored pixels one plan pixel covers (MAX_WIDTH reduction).
-pub fn choose_shrink(plan: &Plan, base: Size, stored_per_base: (f64, f64)) -> u32 {
+/// The largest JPEG DCT reduction (8, 4, 2, else 1) that still leaves the resampler `margin`
+/// times the output's pixels on each axis (2: as libvips, quality matching a full decode; 1: as
+/// Pillow's draft mode, faster). `stored_per_base` is how many stored pixels one plan pixel
+/// covers (MAX_WIDTH reduction).
+pub fn choose_shrink(plan: &Plan, base: Size, stored_per_base: (f64, f64), margin: f64) -> u32 {
     let Some((rect, out)) = first_resize(plan, base) else { return 1 };
     let stored_w = rect.width * stored_per_base.0;
     let stored_h = rect.height * stored_per_base.1;
     [8u32, 4, 2]
         .into_iter()
         .find(|&s| {
-            stored_w / f64::from(s) >= 2.0 * f64::from(out.width)
-                && stored_h / f64::from(s) >= 2.0 * f64::from(out.height)
+            stored_w / f64::from(s) >= margin * f64::from(out.width)
+                && stored_h / f64::from(s) >= margin * f64::from(out.height)
         })
         .unwrap_or(1)
 }
@@ -152,11 +153,12 @@ mod tests {
     fn shrink_keeps_twice_the_output() {
         let p = plan(Size::new(4000, 3000), &request(300, 200)).unwrap();
         // Crop 4000x2667 -> 300x200: 1/8 gives 500x333 >= 600x400? No. 1/4 gives 1000x667: yes.
-        assert_eq!(choose_shrink(&p, Size::new(4000, 3000), (1.0, 1.0)), 4);
+        assert_eq!(choose_shrink(&p, Size::new(4000, 3000), (1.0, 1.0), 2.0), 4);
+        assert_eq!(choose_shrink(&p, Size::new(4000, 3000), (1.0, 1.0), 1.0), 8, "draft-like margin");
         let p = plan(Size::new(400, 300), &request(300, 200)).unwrap();
-        assert_eq!(choose_shrink(&p, Size::new(400, 300), (1.0, 1.0)), 1);
+        assert_eq!(choose_shrink(&p, Size::new(400, 300), (1.0, 1.0), 2.0), 1);
         let p = plan(Size::new(400, 300), &request(0, 0)).unwrap();
-        assert_eq!(choose_shrink(&p, Size::new(400, 300), (1.0, 1.0)), 1);
+        assert_eq!(choose_shrink(&p, Size::new(400, 300), (1.0, 1.0), 2.0), 1);
     }
 
     #[test]
