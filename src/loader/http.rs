@@ -168,12 +168,15 @@ impl HttpLoader {
         if !status.is_success() {
             return Err(self.status_error(status, &url));
         }
-        if let Some(len) = response.content_length() {
+        let announced = response.content_length();
+        if let Some(len) = announced {
             if len > self.max_bytes {
                 return Err(Error::new(ErrorKind::TooLarge, format!("{url}: {len} bytes, above sources.max_bytes")));
             }
         }
-        let mut body = BytesMut::new();
+        // The announced length (when there is one) sizes the buffer once: no doubling while the
+        // body streams in, no slack kept in memory while the source waits for its render.
+        let mut body = BytesMut::with_capacity(announced.unwrap_or(64 * 1024) as usize);
         let mut response = response;
         while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e, &url))? {
             if (body.len() + chunk.len()) as u64 > self.max_bytes {
