@@ -298,7 +298,7 @@ pub struct RenderConfig {
 
 impl Default for RenderConfig {
     fn default() -> Self {
-        RenderConfig { threads: 0, queue: 0, memory_budget_bytes: 512 * 1024 * 1024, nice: 5 }
+        RenderConfig { threads: 0, queue: 0, memory_budget_bytes: 512 * 1024 * 1024, nice: 15 }
     }
 }
 
