@@ -511,6 +511,18 @@ mod tests {
     }
 
     #[test]
+    fn embedded_default_documents_the_code_defaults() {
+        // Every value conf/thumbora.yaml shows is the struct default, except the sample file root
+        // the out-of-the-box server serves.
+        let mut embedded = FileConfig::from_yaml(EMBEDDED_DEFAULT).unwrap().thumbora;
+        assert_eq!(embedded.sources.loader, LoaderKind::FileThenHttp);
+        assert_eq!(embedded.sources.file_root.as_deref(), Some(std::path::Path::new("samples")));
+        embedded.sources.loader = LoaderKind::Http;
+        embedded.sources.file_root = None;
+        assert_eq!(format!("{embedded:?}"), format!("{:?}", Config::default()));
+    }
+
+    #[test]
     fn empty_file_is_all_defaults() {
         let conf = FileConfig::from_yaml("").unwrap();
         assert_eq!(conf.thumbora.image.quality, ImageConfig::default().quality);
