@@ -70,22 +70,7 @@ impl Blur {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::Assets;
-
-    /// `n` bytes of a 32-bit LCG (the oracle script generates the same).
-    fn lcg(n: usize, seed: u32) -> Vec<u8> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                (s >> 16) as u8
-            })
-            .collect()
-    }
-
-    fn fnv(bytes: &[u8]) -> u64 {
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
-    }
+    use crate::filters::testing::{fnv, lcg, with_context};
 
     fn blur(radius: &str, sigma: Option<&str>) -> Blur {
         let values = std::iter::once(radius).chain(sigma).map(String::from).collect();
@@ -96,9 +81,7 @@ mod tests {
     }
 
     fn run(filter: &Blur, bitmap: Bitmap) -> Result<Vec<u8>> {
-        let (assets, image) = (Assets::default(), crate::config::ImageConfig::default());
-        let ctx = PostContext { box_width: None, box_height: None, assets: &assets, image: &image };
-        Ok(filter.apply(bitmap, &ctx)?.pixels)
+        with_context(|ctx| Ok(filter.apply(bitmap, ctx)?.pixels))
     }
 
     fn noise(width: u32, height: u32, channels: Channels, seed: u32) -> Bitmap {

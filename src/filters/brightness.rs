@@ -40,7 +40,7 @@ impl Brightness {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::Assets;
+    use crate::filters::testing::with_context;
 
     const RGB: [u8; 12] = [0, 1, 2, 127, 128, 129, 250, 254, 255, 10, 100, 200];
     const RGBA: [u8; 16] = [0, 1, 2, 0, 127, 128, 129, 77, 250, 254, 255, 255, 10, 100, 200, 128];
@@ -48,9 +48,7 @@ mod tests {
     fn run(value: i64, channels: Channels, pixels: &[u8]) -> Result<Vec<u8>> {
         let width = (pixels.len() / channels.count()) as u32;
         let bitmap = Bitmap { width, height: 1, channels, pixels: pixels.to_vec() };
-        let (assets, image) = (Assets::default(), crate::config::ImageConfig::default());
-        let ctx = PostContext { box_width: None, box_height: None, assets: &assets, image: &image };
-        Ok(Brightness { value }.apply(bitmap, &ctx)?.pixels)
+        with_context(|ctx| Ok(Brightness { value }.apply(bitmap, ctx)?.pixels))
     }
 
     /// Expected bytes from thumbor 7.8's `_brightness.apply`.

@@ -155,7 +155,8 @@ impl Curve {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::Assets;
+    use crate::filters::testing::fnv;
+    use crate::filters::testing::with_context;
 
     const IDENTITY: &str = "[(0,0),(255,255)]";
 
@@ -166,18 +167,12 @@ mod tests {
     fn run(filter: &Curve, channels: Channels, pixels: &[u8]) -> Result<Vec<u8>> {
         let width = (pixels.len() / channels.count()) as u32;
         let bitmap = Bitmap { width, height: 1, channels, pixels: pixels.to_vec() };
-        let (assets, image) = (Assets::default(), crate::config::ImageConfig::default());
-        let ctx = PostContext { box_width: None, box_height: None, assets: &assets, image: &image };
-        Ok(filter.apply(bitmap, &ctx)?.pixels)
+        with_context(|ctx| Ok(filter.apply(bitmap, ctx)?.pixels))
     }
 
     /// Every level once per channel: red i, green 7i mod 256, blue 255 - i.
     fn levels() -> Vec<u8> {
         (0..=255u8).flat_map(|i| [i, i.wrapping_mul(7), 255 - i]).collect()
-    }
-
-    fn fnv(bytes: &[u8]) -> u64 {
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
     }
 
     #[test]

@@ -76,31 +76,14 @@ impl Equalize {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::Assets;
+    use crate::filters::testing::{fnv, lcg, with_context};
 
     fn run(bitmap: Bitmap) -> Vec<u8> {
-        let (assets, image) = (Assets::default(), crate::config::ImageConfig::default());
-        let ctx = PostContext { box_width: None, box_height: None, assets: &assets, image: &image };
-        Equalize {}.apply(bitmap, &ctx).unwrap().pixels
+        with_context(|ctx| Equalize {}.apply(bitmap, ctx).unwrap().pixels)
     }
 
     fn row(channels: Channels, pixels: &[u8]) -> Bitmap {
         Bitmap { width: (pixels.len() / channels.count()) as u32, height: 1, channels, pixels: pixels.to_vec() }
-    }
-
-    /// `n` bytes of a 32-bit LCG (the oracle script generates the same).
-    fn lcg(n: usize, seed: u32) -> Vec<u8> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                (s >> 16) as u8
-            })
-            .collect()
-    }
-
-    fn fnv(bytes: &[u8]) -> u64 {
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
     }
 
     /// Expected bytes from thumbor 7.8's `_equalize.apply`.

@@ -37,14 +37,12 @@ impl Grayscale {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::Assets;
+    use crate::filters::testing::with_context;
 
     fn run(channels: Channels, pixels: &[u8]) -> Vec<u8> {
         let width = (pixels.len() / channels.count()) as u32;
         let bitmap = Bitmap { width, height: 1, channels, pixels: pixels.to_vec() };
-        let (assets, image) = (Assets::default(), crate::config::ImageConfig::default());
-        let ctx = PostContext { box_width: None, box_height: None, assets: &assets, image: &image };
-        Grayscale {}.apply(bitmap, &ctx).unwrap().pixels
+        with_context(|ctx| Grayscale {}.apply(bitmap, ctx).unwrap().pixels)
     }
 
     /// Expected values from Pillow 12.3 (`Image.convert("L")` / `convert("LA")`), as thumbor 7.8 runs it.

@@ -44,6 +44,8 @@ pub mod sharpen;
 pub mod stretch;
 pub mod strip_exif;
 pub mod strip_icc;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod upscale;
 pub mod watermark;
 

@@ -95,35 +95,17 @@ impl Noise {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::Assets;
+    use crate::filters::testing::{fnv, lcg_bitmap, with_context};
 
     const RGB: [u8; 12] = [0, 1, 2, 127, 128, 129, 250, 254, 255, 10, 100, 200];
     const RGBA: [u8; 16] = [0, 1, 2, 0, 127, 128, 129, 77, 250, 254, 255, 255, 10, 100, 200, 128];
 
     fn run(amount: i64, seed: i64, bitmap: Bitmap) -> Result<Vec<u8>> {
-        let (assets, image) = (Assets::default(), crate::config::ImageConfig::default());
-        let ctx = PostContext { box_width: None, box_height: None, assets: &assets, image: &image };
-        Ok(Noise { amount, seed }.apply(bitmap, &ctx)?.pixels)
+        with_context(|ctx| Ok(Noise { amount, seed }.apply(bitmap, ctx)?.pixels))
     }
 
     fn row(channels: Channels, pixels: &[u8]) -> Bitmap {
         Bitmap { width: (pixels.len() / channels.count()) as u32, height: 1, channels, pixels: pixels.to_vec() }
-    }
-
-    /// 64x64 bytes of a 32-bit LCG (the oracle script generates the same).
-    fn lcg(channels: Channels, seed: u32) -> Bitmap {
-        let mut s = seed;
-        let pixels = (0..64 * 64 * channels.count())
-            .map(|_| {
-                s = s.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                (s >> 16) as u8
-            })
-            .collect();
-        Bitmap { width: 64, height: 64, channels, pixels }
-    }
-
-    fn fnv(bytes: &[u8]) -> u64 {
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
     }
 
     /// The first values of glibc's `random()` after `srandom(1)` and `srandom(42)`.
@@ -176,8 +158,16 @@ mod tests {
             (i64::from(i32::MAX), 123, 0xcd0ade6a66c9b775, 0x0b33b6be4549d6d8),
         ];
         for (amount, seed, rgb, rgba) in cases {
-            assert_eq!(fnv(&run(*amount, *seed, lcg(Channels::Rgb, 7)).unwrap()), *rgb, "noise({amount},{seed})");
-            assert_eq!(fnv(&run(*amount, *seed, lcg(Channels::Rgba, 9)).unwrap()), *rgba, "noise({amount},{seed})");
+            assert_eq!(
+                fnv(&run(*amount, *seed, lcg_bitmap(Channels::Rgb, 7)).unwrap()),
+                *rgb,
+                "noise({amount},{seed})"
+            );
+            assert_eq!(
+                fnv(&run(*amount, *seed, lcg_bitmap(Channels::Rgba, 9)).unwrap()),
+                *rgba,
+                "noise({amount},{seed})"
+            );
         }
     }
 

@@ -53,35 +53,17 @@ impl Saturation {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::Assets;
+    use crate::filters::testing::{fnv, lcg_bitmap, with_context};
 
     const RGB: [u8; 12] = [0, 1, 2, 127, 128, 129, 250, 254, 255, 10, 100, 200];
     const RGBA: [u8; 16] = [0, 1, 2, 0, 127, 128, 129, 77, 250, 254, 255, 255, 10, 100, 200, 128];
 
     fn run(change: f64, bitmap: Bitmap) -> Vec<u8> {
-        let (assets, image) = (Assets::default(), crate::config::ImageConfig::default());
-        let ctx = PostContext { box_width: None, box_height: None, assets: &assets, image: &image };
-        Saturation { change }.apply(bitmap, &ctx).unwrap().pixels
+        with_context(|ctx| Saturation { change }.apply(bitmap, ctx).unwrap().pixels)
     }
 
     fn row(channels: Channels, pixels: &[u8]) -> Bitmap {
         Bitmap { width: (pixels.len() / channels.count()) as u32, height: 1, channels, pixels: pixels.to_vec() }
-    }
-
-    /// 64x64 bytes of a 32-bit LCG (the oracle script generates the same).
-    fn lcg(channels: Channels, seed: u32) -> Bitmap {
-        let mut s = seed;
-        let pixels = (0..64 * 64 * channels.count())
-            .map(|_| {
-                s = s.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                (s >> 16) as u8
-            })
-            .collect();
-        Bitmap { width: 64, height: 64, channels, pixels }
-    }
-
-    fn fnv(bytes: &[u8]) -> u64 {
-        bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
     }
 
     /// Expected bytes from thumbor 7.8's `_saturation.apply`.
@@ -123,8 +105,8 @@ mod tests {
             (0.3333333333, 0x2dc2ef4f0888ef23, 0x5bcca2d85c0287e0),
         ];
         for (change, rgb, rgba) in cases {
-            assert_eq!(fnv(&run(*change, lcg(Channels::Rgb, 7))), *rgb, "saturation({change}) RGB");
-            assert_eq!(fnv(&run(*change, lcg(Channels::Rgba, 9))), *rgba, "saturation({change}) RGBA");
+            assert_eq!(fnv(&run(*change, lcg_bitmap(Channels::Rgb, 7))), *rgb, "saturation({change}) RGB");
+            assert_eq!(fnv(&run(*change, lcg_bitmap(Channels::Rgba, 9))), *rgba, "saturation({change}) RGBA");
         }
     }
 }
