@@ -91,6 +91,16 @@ impl Bitmap {
         }
     }
 
+    /// Map each colour channel through its lookup table (red, green, blue); alpha is untouched.
+    pub fn apply_luts(&mut self, tables: &[[u8; 256]; 3]) {
+        let c = self.channels.count();
+        for pixel in self.pixels.chunks_exact_mut(c) {
+            for (value, table) in pixel[..3].iter_mut().zip(tables) {
+                *value = table[usize::from(*value)];
+            }
+        }
+    }
+
     /// Drop the alpha channel when every pixel is opaque (saves work and bytes downstream).
     pub fn without_opaque_alpha(self) -> Bitmap {
         if self.channels == Channels::Rgba && !self.has_transparency() {

@@ -26,12 +26,7 @@ impl Brightness {
         // `(255 * delta) / 100` in 32-bit arithmetic: thumbor's build wraps on overflow.
         let delta = 255i32.wrapping_mul(value) / 100;
         let table: [u8; 256] = std::array::from_fn(|v| (v as i32 + delta).clamp(0, 255) as u8);
-        let channels = bitmap.channels.count();
-        for pixel in bitmap.pixels.chunks_exact_mut(channels) {
-            for c in &mut pixel[..3] {
-                *c = table[usize::from(*c)];
-            }
-        }
+        bitmap.apply_luts(&[table; 3]);
         Ok(bitmap)
     }
 }

@@ -80,12 +80,7 @@ impl Colorize {
             }
         };
         let tables = [table(self.red, fill[0])?, table(self.green, fill[1])?, table(self.blue, fill[2])?];
-        let channels = bitmap.channels.count();
-        for pixel in bitmap.pixels.chunks_exact_mut(channels) {
-            for (c, table) in pixel[..3].iter_mut().zip(&tables) {
-                *c = table[usize::from(*c)];
-            }
-        }
+        bitmap.apply_luts(&tables);
         Ok(bitmap)
     }
 }

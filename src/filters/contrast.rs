@@ -29,12 +29,7 @@ impl Contrast {
         let factor = factor.wrapping_mul(factor) / 100;
         let table: [u8; 256] =
             std::array::from_fn(|v| (factor.wrapping_mul(v as i32 - 128) / 100).wrapping_add(128).clamp(0, 255) as u8);
-        let channels = bitmap.channels.count();
-        for pixel in bitmap.pixels.chunks_exact_mut(channels) {
-            for c in &mut pixel[..3] {
-                *c = table[usize::from(*c)];
-            }
-        }
+        bitmap.apply_luts(&[table; 3]);
         Ok(bitmap)
     }
 }

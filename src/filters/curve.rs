@@ -141,12 +141,7 @@ impl Curve {
             let channel = table(points.as_deref().ok_or_else(unreadable)?);
             *table_out = std::array::from_fn(|v| all[usize::from(channel[v])]);
         }
-        let channels = bitmap.channels.count();
-        for pixel in bitmap.pixels.chunks_exact_mut(channels) {
-            for (c, table) in pixel[..3].iter_mut().zip(&tables) {
-                *c = table[usize::from(*c)];
-            }
-        }
+        bitmap.apply_luts(&tables);
         Ok(bitmap)
     }
 }

@@ -38,12 +38,7 @@ impl Rgb {
     /// Apply to one frame. A value outside C `int` is a 500, like thumbor's `OverflowError`.
     pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let tables = [table(self.red)?, table(self.green)?, table(self.blue)?];
-        let channels = bitmap.channels.count();
-        for pixel in bitmap.pixels.chunks_exact_mut(channels) {
-            for (c, table) in pixel[..3].iter_mut().zip(&tables) {
-                *c = table[usize::from(*c)];
-            }
-        }
+        bitmap.apply_luts(&tables);
         Ok(bitmap)
     }
 }

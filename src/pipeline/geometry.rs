@@ -140,7 +140,8 @@ pub enum Op {
 }
 
 /// What the transformer needs to know, taken from the request after pre- and after-load filters.
-#[derive(Debug, Clone, PartialEq)]
+/// The default is the original size, centred, with nothing else asked.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct GeometryRequest {
     pub width: Dim,
     pub height: Dim,
@@ -483,19 +484,7 @@ mod tests {
     use super::*;
 
     fn req(width: Dim, height: Dim) -> GeometryRequest {
-        GeometryRequest {
-            width,
-            height,
-            crop: Crop::default(),
-            fit_in: FitIn::default(),
-            stretch: false,
-            debug: false,
-            halign: HAlign::Center,
-            valign: VAlign::Middle,
-            flip_h: false,
-            flip_v: false,
-            focal_points: vec![],
-        }
+        GeometryRequest { width, height, ..Default::default() }
     }
 
     fn px(n: u32) -> Dim {

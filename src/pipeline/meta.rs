@@ -142,24 +142,12 @@ pub fn safe_callback(name: &str) -> Option<&str> {
 mod tests {
     use super::*;
     use crate::pipeline::geometry::{plan, GeometryRequest};
-    use crate::url::{Crop, Dim, FitIn, HAlign, VAlign};
+    use crate::url::Dim;
 
     #[test]
     fn matches_thumbor_byte_for_byte() {
         // Recorded from thumbor 7.8: /unsafe/meta/300x200/127.0.0.1:8901/landscape.jpg (800x600).
-        let req = GeometryRequest {
-            width: Dim::Px(300),
-            height: Dim::Px(200),
-            crop: Crop::default(),
-            fit_in: FitIn::default(),
-            stretch: false,
-            debug: false,
-            halign: HAlign::Center,
-            valign: VAlign::Middle,
-            flip_h: false,
-            flip_v: false,
-            focal_points: vec![],
-        };
+        let req = GeometryRequest { width: Dim::Px(300), height: Dim::Px(200), ..Default::default() };
         let p = plan(Size::new(800, 600), &req).unwrap();
         let info = MetaInfo {
             url: "127.0.0.1:8901/landscape.jpg",

@@ -123,22 +123,10 @@ mod tests {
     use super::super::geometry::{plan, GeometryRequest};
     use super::*;
     use crate::codec::{Bitmap, Channels, Frame};
-    use crate::url::{Crop, Dim, FitIn, HAlign, VAlign};
+    use crate::url::{Crop, Dim};
 
     fn request(w: u32, h: u32) -> GeometryRequest {
-        GeometryRequest {
-            width: Dim::Px(w),
-            height: Dim::Px(h),
-            crop: Crop::default(),
-            fit_in: FitIn::default(),
-            stretch: false,
-            debug: false,
-            halign: HAlign::Center,
-            valign: VAlign::Middle,
-            flip_h: false,
-            flip_v: false,
-            focal_points: vec![],
-        }
+        GeometryRequest { width: Dim::Px(w), height: Dim::Px(h), ..Default::default() }
     }
 
     fn canvas(w: u32, h: u32) -> Canvas {
