@@ -1,6 +1,9 @@
 //! [`ImageRequest`] -> canonical path, the inverse of `parse` (segment order as libthumbor writes it).
 
+use std::sync::LazyLock;
+
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+use regex::Regex;
 
 use super::{Dim, ImageRequest, TrimPos};
 
@@ -8,6 +11,16 @@ use super::{Dim, ImageRequest, TrimPos};
 /// so that `parse(compose(r)) == r`.
 const PATH_UNSAFE: &AsciiSet =
     &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}');
+
+/// A leading path segment the URL grammar could take for one of its own (`smart/`, `300x200/`,
+/// `filters:...`, ...): a superset of every optional segment of the pattern in `parse.rs`.
+static SEGMENT_LIKE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"^(?:unsafe|debug|meta|trim[^/]*|\d+x\d+:\d+x\d+|(?:adaptive-)?(?:full-)?fit-in|-?(?:\d+|orig)?x-?(?:\d+|orig)?",
+        r"|left|right|center|top|bottom|middle|smart)/|^filters:"
+    ))
+    .expect("segment pattern")
+});
 
 /// The path after the signature: what libthumbor signs, and Thumbora's canonical cache identity.
 /// Defaults are omitted (`center/`, `middle/`, `0x0`), so equivalent URLs compose alike.
@@ -20,6 +33,11 @@ pub fn compose_unsigned(req: &ImageRequest) -> String {
     let head = compose_segments(req);
     let image = utf8_percent_encode(&req.image, PATH_UNSAFE).to_string();
     let plain = format!("{head}{image}");
+    // Only an image whose first segment reads like a grammar segment can be misread: the common
+    // `host/path` skips the re-parse (this runs on every request, cache hits included).
+    if !SEGMENT_LIKE.is_match(&image) {
+        return plain;
+    }
     let reparsed = super::parse(&format!("/unsafe/{plain}"));
     if reparsed.is_ok_and(|r| r.image == req.image) {
         return plain;
@@ -153,6 +171,47 @@ mod tests {
             let composed = compose(&parsed);
             let reparsed = parse(&composed).unwrap_or_else(|e| panic!("{path} -> {composed}: {e}"));
             assert_eq!(parsed, reparsed, "{path} -> {composed}");
+        }
+    }
+
+    #[test]
+    fn any_image_round_trips_after_any_segments() {
+        let images = [
+            "a",
+            "h/i.jpg",
+            "h:80/i.png",
+            "smart/x",
+            "left/x",
+            "top/x",
+            "-/x",
+            "x/y",
+            "1x1/y",
+            "-1x-/y",
+            "orig/y",
+            "origx/y",
+            "fit-in/y",
+            "full-fit-in/y",
+            "filters:a(1)/y",
+            "filters:/y",
+            "trim/y",
+            "trim:5/y",
+            "10x10:20x20/y",
+            "meta/x",
+            "debug/x",
+            "unsafe/x",
+            "%2F/x",
+            "x",
+        ];
+        let heads = ["", "300x200/", "smart/", "filters:q(1)/", "meta/fit-in/10x10/left/"];
+        for head in heads {
+            for image in images {
+                let path = format!("/unsafe/{head}{image}");
+                let mut request = parse(&path).unwrap();
+                // Whatever the parser made of it, force this exact image and compose again.
+                request.image = crate::url::percent_decode_utf8(image).unwrap();
+                let reparsed = parse(&compose(&request)).unwrap();
+                assert_eq!(reparsed, request, "{path} -> {}", compose(&request));
+            }
         }
     }
 
