@@ -85,8 +85,13 @@ impl ThumboraProxy {
         self.url_policy.check(&request, path)?;
         let parsed_filters = filters::parse_all(&request.filters, self.config.image.strict_filters)
             .map_err(|e| Error::new(ErrorKind::BadFilter, e.to_string()))?;
+        // Negotiation only matters when automatic formats are on and no format() decides: then
+        // the Accept class is part of the cache key; otherwise all clients share one entry.
+        let format_given = parsed_filters.iter().any(|f| matches!(f, filters::Filter::Format(f) if f.0.is_some()));
         let accepts = match accept {
-            Some(a) if self.config.image.auto_webp || self.config.image.auto_avif => crate::negotiate::accepts(a),
+            Some(a) if (self.config.image.auto_webp || self.config.image.auto_avif) && !format_given => {
+                crate::negotiate::accepts(a)
+            }
             _ => Accepts::default(),
         };
         let meta_callback = request
