@@ -7,6 +7,9 @@
 //!
 //! The entry points are [`config::FileConfig::load`] and [`server::build_server`].
 
+// The one unsafe block (lowering render threads' priority with setpriority) carries its own allow.
+#![deny(unsafe_code)]
+
 pub mod cache;
 pub mod codec;
 pub mod config;

@@ -1,5 +1,7 @@
 //! `thumbora [-c FILE] [-d] [-u] [-t]`: load the configuration, build the server, run it.
 
+#![forbid(unsafe_code)]
+
 use pingora_core::server::configuration::Opt;
 
 fn main() {
