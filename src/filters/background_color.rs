@@ -91,20 +91,24 @@ fn overlap(base: &Bitmap, overlay: &Bitmap, x: i64, y: i64) -> impl Iterator<Ite
     })
 }
 
-/// thumbor's `engine.paste(other, (x, y), merge=True)`: both images made RGBA, then
-/// `_composite.c`'s "over" with its exact double arithmetic (`base` becomes RGBA).
-pub(crate) fn composite(base: &mut Bitmap, overlay: &Bitmap, x: i64, y: i64) {
+/// Both images as RGBA, as thumbor's `paste` makes them: `base` converted in place, the overlay
+/// borrowed when it already is.
+fn rgba_pair<'a>(base: &mut Bitmap, overlay: &'a Bitmap) -> std::borrow::Cow<'a, Bitmap> {
     if base.channels != Channels::Rgba {
         *base = base.to_rgba();
     }
-    let converted;
-    let overlay = if overlay.channels == Channels::Rgba {
-        overlay
+    if overlay.channels == Channels::Rgba {
+        std::borrow::Cow::Borrowed(overlay)
     } else {
-        converted = overlay.to_rgba();
-        &converted
-    };
-    let rows: Vec<_> = overlap(base, overlay, x, y).collect();
+        std::borrow::Cow::Owned(overlay.to_rgba())
+    }
+}
+
+/// thumbor's `engine.paste(other, (x, y), merge=True)`: both images made RGBA, then
+/// `_composite.c`'s "over" with its exact double arithmetic (`base` becomes RGBA).
+pub(crate) fn composite(base: &mut Bitmap, overlay: &Bitmap, x: i64, y: i64) {
+    let overlay = rgba_pair(base, overlay);
+    let rows: Vec<_> = overlap(base, &overlay, x, y).collect();
     for (b, o, len) in rows {
         let dst = &mut base.pixels[b..b + len];
         let src = &overlay.pixels[o..o + len];
@@ -129,17 +133,8 @@ pub(crate) fn composite(base: &mut Bitmap, overlay: &Bitmap, x: i64, y: i64) {
 /// thumbor's `engine.paste(other, (x, y), merge=False)`: PIL's `paste` without a mask, which
 /// replaces the pixels, alpha included (`base` becomes RGBA).
 pub(crate) fn paste(base: &mut Bitmap, overlay: &Bitmap, x: i64, y: i64) {
-    if base.channels != Channels::Rgba {
-        *base = base.to_rgba();
-    }
-    let converted;
-    let overlay = if overlay.channels == Channels::Rgba {
-        overlay
-    } else {
-        converted = overlay.to_rgba();
-        &converted
-    };
-    let rows: Vec<_> = overlap(base, overlay, x, y).collect();
+    let overlay = rgba_pair(base, overlay);
+    let rows: Vec<_> = overlap(base, &overlay, x, y).collect();
     for (b, o, len) in rows {
         base.pixels[b..b + len].copy_from_slice(&overlay.pixels[o..o + len]);
     }

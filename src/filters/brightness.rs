@@ -35,14 +35,10 @@ impl Brightness {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::testing::with_context;
-
-    const RGB: [u8; 12] = [0, 1, 2, 127, 128, 129, 250, 254, 255, 10, 100, 200];
-    const RGBA: [u8; 16] = [0, 1, 2, 0, 127, 128, 129, 77, 250, 254, 255, 255, 10, 100, 200, 128];
+    use crate::filters::testing::{row, with_context, RGB, RGBA};
 
     fn run(value: i64, channels: Channels, pixels: &[u8]) -> Result<Vec<u8>> {
-        let width = (pixels.len() / channels.count()) as u32;
-        let bitmap = Bitmap { width, height: 1, channels, pixels: pixels.to_vec() };
+        let bitmap = row(channels, pixels);
         with_context(|ctx| Ok(Brightness { value }.apply(bitmap, ctx)?.pixels))
     }
 

@@ -150,8 +150,8 @@ impl Curve {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::testing::fnv;
     use crate::filters::testing::with_context;
+    use crate::filters::testing::{fnv, row};
 
     const IDENTITY: &str = "[(0,0),(255,255)]";
 
@@ -160,8 +160,7 @@ mod tests {
     }
 
     fn run(filter: &Curve, channels: Channels, pixels: &[u8]) -> Result<Vec<u8>> {
-        let width = (pixels.len() / channels.count()) as u32;
-        let bitmap = Bitmap { width, height: 1, channels, pixels: pixels.to_vec() };
+        let bitmap = row(channels, pixels);
         with_context(|ctx| Ok(filter.apply(bitmap, ctx)?.pixels))
     }
 

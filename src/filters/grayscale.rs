@@ -37,11 +37,10 @@ impl Grayscale {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::testing::with_context;
+    use crate::filters::testing::{row, with_context};
 
     fn run(channels: Channels, pixels: &[u8]) -> Vec<u8> {
-        let width = (pixels.len() / channels.count()) as u32;
-        let bitmap = Bitmap { width, height: 1, channels, pixels: pixels.to_vec() };
+        let bitmap = row(channels, pixels);
         with_context(|ctx| Grayscale {}.apply(bitmap, ctx).unwrap().pixels)
     }
 

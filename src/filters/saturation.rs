@@ -53,10 +53,7 @@ impl Saturation {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::filters::testing::{fnv, lcg_bitmap, with_context};
-
-    const RGB: [u8; 12] = [0, 1, 2, 127, 128, 129, 250, 254, 255, 10, 100, 200];
-    const RGBA: [u8; 16] = [0, 1, 2, 0, 127, 128, 129, 77, 250, 254, 255, 255, 10, 100, 200, 128];
+    use crate::filters::testing::{fnv, lcg_bitmap, with_context, RGB, RGBA};
 
     fn run(change: f64, bitmap: Bitmap) -> Vec<u8> {
         with_context(|ctx| Saturation { change }.apply(bitmap, ctx).unwrap().pixels)

@@ -5,6 +5,16 @@ use super::{Assets, PostContext};
 use crate::codec::{Bitmap, Channels};
 use crate::config::ImageConfig;
 
+/// Four RGB pixels covering the ends and the middle of the range.
+pub const RGB: [u8; 12] = [0, 1, 2, 127, 128, 129, 250, 254, 255, 10, 100, 200];
+/// The same colours with varied alpha.
+pub const RGBA: [u8; 16] = [0, 1, 2, 0, 127, 128, 129, 77, 250, 254, 255, 255, 10, 100, 200, 128];
+
+/// A one-row bitmap of `pixels`.
+pub fn row(channels: Channels, pixels: &[u8]) -> Bitmap {
+    Bitmap { width: (pixels.len() / channels.count()) as u32, height: 1, channels, pixels: pixels.to_vec() }
+}
+
 /// `n` bytes of a 32-bit LCG (the oracle scripts generate the same).
 pub fn lcg(n: usize, seed: u32) -> Vec<u8> {
     let mut s = seed;
