@@ -11,6 +11,7 @@ mod grammar;
 mod harness;
 mod http;
 mod origin;
+mod robustness;
 mod security;
 mod signing;
 mod slow;
