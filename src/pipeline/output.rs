@@ -26,10 +26,11 @@ pub fn keeps_animation(format: Format, cfg: &ImageConfig) -> bool {
     }
 }
 
-/// The format a `format()` argument asks for, when Thumbora can write it.
+/// The format a `format()` argument asks for (every [`Format`] can be written; `format(heic)`
+/// names none: like thumbor without pillow-heif, the source format is kept).
 fn requested_format(requested: Option<FormatChoice>) -> Option<Format> {
     match requested {
-        Some(FormatChoice::Format(f)) if encoder_available(f) => Some(f),
+        Some(FormatChoice::Format(f)) => Some(f),
         _ => None,
     }
 }
@@ -91,14 +92,6 @@ fn can_auto_convert_png_to_jpg(opts: &RequestOptions, probe: &Probe, cfg: &Image
     let request_override = if cfg.autojpg_filter { opts.autojpg } else { None };
     let enabled = if cfg.auto_png_to_jpg { request_override.is_none() } else { request_override == Some(true) };
     enabled && probe.format == Format::Png && !canvas.frames[0].bitmap.has_transparency()
-}
-
-/// Formats Thumbora can write: every [`Format`]. (`format(heic)` names no `Format`: like thumbor
-/// without pillow-heif, Thumbora then keeps the source format.)
-pub fn encoder_available(format: Format) -> bool {
-    match format {
-        Format::Jpeg | Format::Png | Format::Gif | Format::Webp | Format::Avif => true,
-    }
 }
 
 /// Post-transform filters, in URL order, on every frame. Filters that grow the image are checked
