@@ -189,19 +189,68 @@ pub fn post_filters_apply(probe: &Probe, cfg: &ImageConfig) -> bool {
     probe.format != Format::Gif || cfg.gif_filters
 }
 
-/// Everything decided before decoding: sizes, crop and the plan on the header's dimensions.
-struct Prepared {
+/// Everything decided from the header, before any pixel is decoded: the sizes, the plan on the
+/// header's dimensions and the decode scale. Made once per render (cheap: no pixels), it gives
+/// the memory estimate on the async side and is then rendered on a render thread.
+pub struct Prepared {
+    probe: Probe,
     opts: RequestOptions,
     /// The size the transformer works on (oriented, normalised).
     base: Size,
-    /// Stored pixels per base pixel (the `MAX_WIDTH` reduction), per axis.
-    norm_scale: (f64, f64),
     geometry: GeometryRequest,
     /// First frame only (`cover()` on a GIF, or an output format without animation).
     first_frame_only: bool,
+    /// The plan on the header's size (before trim and smart detection).
+    header_plan: Plan,
+    /// JPEG shrink-on-load factor (1, 2, 4 or 8).
+    shrink: u32,
 }
 
-fn prepare(job: &RenderJob, probe: &Probe, cfg: &ImageConfig) -> Prepared {
+/// Read the header of `source`, refuse over-limit sources and outputs, and decide the sizes, the
+/// plan and the decode scale for `job`.
+pub fn prepare(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Result<Prepared> {
+    let cfg = &settings.image;
+    let probe = probe::probe_with(source, cfg.max_frames, cfg.legacy_formats)?;
+    check_source_limits(&probe, cfg)?;
+    let (opts, base, norm_scale, geometry, first_frame_only) = decide(job, &probe, cfg);
+    let header_plan = planned(base, &geometry)?;
+    check_output_limits(header_plan.output, cfg)?;
+    // trim needs every pixel; only libjpeg-turbo decodes at a reduced scale.
+    let shrink = if job.request.trim.is_some() || !probe.is_jpeg() {
+        1
+    } else {
+        transform::choose_shrink(&header_plan, base, norm_scale, cfg.jpeg_shrink_margin)
+    };
+    Ok(Prepared { probe, opts, base, geometry, first_frame_only, header_plan, shrink })
+}
+
+impl Prepared {
+    /// Bytes the render may hold at its peak (the source, decoded frames, an oriented copy, the
+    /// resampled output and its encoding); refuses a box that filters would grow past the caps.
+    pub fn memory_estimate(&self, job: &RenderJob, source_len: usize, cfg: &ImageConfig) -> Result<u64> {
+        let decoded = u64::from(decode::shrunk_dimension(self.probe.size.width, self.shrink))
+            * u64::from(decode::shrunk_dimension(self.probe.size.height, self.shrink));
+        let frames = if self.first_frame_only { 1 } else { u64::from(self.probe.frames.max(1)) };
+        // Filters that grow the image to the requested box (upscale, fill) need the box's pixels.
+        let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
+        let boxed = match (grows, self.header_plan.box_width, self.header_plan.box_height) {
+            (true, Some(w), Some(h)) => {
+                check_output_limits(Size::new(w, h), cfg)?;
+                Size::new(w, h).pixels()
+            }
+            _ => 0,
+        };
+        let per_frame = decoded * 4 * 2 + self.header_plan.output.pixels().max(boxed) * 4 * 3;
+        Ok(source_len as u64 + frames * per_frame)
+    }
+}
+
+/// Request options, working size, geometry request and frame policy for `job` on `probe`.
+fn decide(
+    job: &RenderJob,
+    probe: &Probe,
+    cfg: &ImageConfig,
+) -> (RequestOptions, Size, (f64, f64), GeometryRequest, bool) {
     let req = &job.request;
     let opts = RequestOptions::from_filters(&job.filters, post_filters_apply(probe, cfg));
     let oriented = probe.oriented_size(cfg.respect_orientation);
@@ -242,7 +291,7 @@ fn prepare(job: &RenderJob, probe: &Probe, cfg: &ImageConfig) -> Prepared {
     // GIFs only; Thumbora also those of animated WebP, see `output::animated_format`).
     let first_frame_only =
         cover || !probe.is_animated() || output::animated_format(probe.format, opts.format, cfg).is_none();
-    Prepared { opts, base, norm_scale, geometry, first_frame_only }
+    (opts, base, norm_scale, geometry, first_frame_only)
 }
 
 fn planned(size: Size, req: &GeometryRequest) -> Result<Plan> {
@@ -251,25 +300,25 @@ fn planned(size: Size, req: &GeometryRequest) -> Result<Plan> {
 
 /// Render `source` for `job`; `assets` holds the images its filters load.
 pub fn render(job: &RenderJob, source: &[u8], assets: &Assets, settings: &RenderSettings) -> Result<Rendered> {
-    let cfg = &settings.image;
-    let probe = probe::probe_with(source, cfg.max_frames, cfg.legacy_formats)?;
-    check_source_limits(&probe, cfg)?;
-    let prep = prepare(job, &probe, cfg);
-    let req = &job.request;
+    render_prepared(prepare(job, source, settings)?, job, source, assets, settings)
+}
 
-    // Plan on the header's size to learn the output size and how small a decode may be.
-    let header_plan = planned(prep.base, &prep.geometry)?;
-    check_output_limits(header_plan.output, cfg)?;
-    let needs_full_pixels = req.trim.is_some();
-    let shrink = if needs_full_pixels || !probe.is_jpeg() {
-        1
-    } else {
-        transform::choose_shrink(&header_plan, prep.base, prep.norm_scale, cfg.jpeg_shrink_margin)
-    };
+/// Render what [`prepare`] decided.
+pub fn render_prepared(
+    prep: Prepared,
+    job: &RenderJob,
+    source: &[u8],
+    assets: &Assets,
+    settings: &RenderSettings,
+) -> Result<Rendered> {
+    let cfg = &settings.image;
+    let probe = &prep.probe;
+    let req = &job.request;
+    let shrink = prep.shrink;
 
     let decoded = decode::decode(
         source,
-        &probe,
+        probe,
         DecodeOptions { shrink, all_frames: !prep.first_frame_only, max_frames: cfg.max_frames },
     )?;
     let orientation = if cfg.respect_orientation { probe.orientation } else { 1 };
@@ -312,7 +361,7 @@ pub fn render(job: &RenderJob, source: &[u8], assets: &Assets, settings: &Render
         }
     }
 
-    if post_filters_apply(&probe, cfg) {
+    if post_filters_apply(probe, cfg) {
         output::apply_post_filters(&mut canvas, job, &plan, assets, cfg)?;
     }
 
@@ -334,7 +383,7 @@ pub fn render(job: &RenderJob, source: &[u8], assets: &Assets, settings: &Render
         });
     }
 
-    output::encode(canvas, job, &prep.opts, &probe, settings)
+    output::encode(canvas, job, &prep.opts, probe, settings)
 }
 
 /// `smart/`: detect where the subject is, as a focal point in `base` pixels. Only when an
@@ -374,35 +423,10 @@ fn smart_focal_point(canvas: &Canvas, base: Size, req: &GeometryRequest) -> Opti
     })
 }
 
-/// Bytes a render of `source` may hold at its peak (decoded frames, an oriented copy, the
-/// resampled output and its encoding), estimated from the header; also refuses over-limit sources
-/// and outputs before any pixel is decoded.
+/// [`prepare`] then [`Prepared::memory_estimate`]: refuses over-limit sources and outputs from
+/// the header and estimates the render's peak memory.
 pub fn estimate_memory(source: &[u8], job: &RenderJob, settings: &RenderSettings) -> Result<u64> {
-    let cfg = &settings.image;
-    let probe = probe::probe_with(source, cfg.max_frames, cfg.legacy_formats)?;
-    check_source_limits(&probe, cfg)?;
-    let prep = prepare(job, &probe, cfg);
-    let plan = planned(prep.base, &prep.geometry)?;
-    check_output_limits(plan.output, cfg)?;
-    let shrink = if job.request.trim.is_some() || !probe.is_jpeg() {
-        1
-    } else {
-        transform::choose_shrink(&plan, prep.base, prep.norm_scale, cfg.jpeg_shrink_margin)
-    };
-    let decoded = u64::from(decode::shrunk_dimension(probe.size.width, shrink))
-        * u64::from(decode::shrunk_dimension(probe.size.height, shrink));
-    let frames = if prep.first_frame_only { 1 } else { u64::from(probe.frames.max(1)) };
-    // Filters that grow the image to the requested box (upscale, fill) need the box's pixels.
-    let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
-    let boxed = match (grows, plan.box_width, plan.box_height) {
-        (true, Some(w), Some(h)) => {
-            check_output_limits(Size::new(w, h), cfg)?;
-            Size::new(w, h).pixels()
-        }
-        _ => 0,
-    };
-    let per_frame = decoded * 4 * 2 + plan.output.pixels().max(boxed) * 4 * 3;
-    Ok(source.len() as u64 + frames * per_frame)
+    prepare(job, source, settings)?.memory_estimate(job, source.len(), &settings.image)
 }
 
 /// thumbor's trim adjustment of the manual crop: coordinates move by the trimmed offset and

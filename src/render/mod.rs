@@ -45,10 +45,16 @@ impl Services {
         let admission = self.pool.admit()?;
         let (source, assets) = tokio::join!(self.loaders.load(&job.request.image), self.load_assets(job));
         let source = source?;
-        let cost = pipeline::estimate_memory(&source, job, &self.settings)?;
+        // The header decides sizes, decode scale and memory once, here; the render thread reuses it.
+        let prepared = pipeline::prepare(job, &source, &self.settings)?;
+        let cost = prepared.memory_estimate(job, source.len(), &self.settings.image)?;
         let job = job.clone();
         let settings = self.settings.clone();
-        self.pool.run_admitted(admission, cost, move || pipeline::render(&job, &source, &assets, &settings)).await
+        self.pool
+            .run_admitted(admission, cost, move || {
+                pipeline::render_prepared(prepared, &job, &source, &assets, &settings)
+            })
+            .await
     }
 
     /// Fetch the images filters load (watermark, frame) concurrently, keeping each outcome: the
