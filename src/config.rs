@@ -45,6 +45,7 @@ pub struct Config {
     pub response: ResponseConfig,
     pub cache: CacheConfig,
     pub render: RenderConfig,
+    pub site: SiteConfig,
 }
 
 impl Default for Config {
@@ -59,6 +60,7 @@ impl Default for Config {
             response: ResponseConfig::default(),
             cache: CacheConfig::default(),
             render: RenderConfig::default(),
+            site: SiteConfig::default(),
         }
     }
 }
@@ -322,6 +324,80 @@ impl RenderConfig {
     }
 }
 
+/// The rest of the site: requests that are not image requests are reverse-proxied to app
+/// servers over plain HTTP/1.1, as nginx's `location / { proxy_pass http://app; }` beside
+/// thumbor's location.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SiteConfig {
+    /// App servers (`host:port`), chosen round robin among those passing the health check.
+    /// Empty: no site; every request is an image request (as in thumbor).
+    pub upstreams: Vec<String>,
+    /// Image requests are those under this path prefix (`/img`: `/img/unsafe/300x200/a.jpg`),
+    /// which is removed before the thumbor URL is parsed and signatures are checked. "": none.
+    pub image_prefix: String,
+    /// Every request whose `Host` (without port) is one of these is an image request.
+    pub image_hosts: Vec<String>,
+    pub connect_timeout_ms: u64,
+    /// Longest wait for the app server's response or any read of its body.
+    pub read_timeout_ms: u64,
+    /// Seconds between TCP health checks of each app server; 0: no health check.
+    pub health_check_seconds: u64,
+}
+
+impl Default for SiteConfig {
+    fn default() -> Self {
+        SiteConfig {
+            upstreams: vec![],
+            image_prefix: String::new(),
+            image_hosts: vec![],
+            connect_timeout_ms: 5_000,
+            read_timeout_ms: 60_000,
+            health_check_seconds: 5,
+        }
+    }
+}
+
+impl SiteConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (i, upstream) in self.upstreams.iter().enumerate() {
+            let port_ok =
+                upstream.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok || upstream.contains('/') {
+                return Err(ConfigError::new(
+                    format!("thumbora.site.upstreams[{i}]"),
+                    format!("`{upstream}` is not host:port"),
+                ));
+            }
+        }
+        let prefix = &self.image_prefix;
+        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['?', '#'])) {
+            return Err(ConfigError::new(
+                "thumbora.site.image_prefix",
+                "must be empty or a path like `/img` (leading slash, no trailing slash)",
+            ));
+        }
+        if !self.upstreams.is_empty() && prefix.is_empty() && self.image_hosts.is_empty() {
+            return Err(ConfigError::new(
+                "thumbora.site.upstreams",
+                "need `image_prefix` or `image_hosts` to tell image requests from the site's (any path is a thumbor URL)",
+            ));
+        }
+        for (i, host) in self.image_hosts.iter().enumerate() {
+            if host.trim().is_empty() || host.contains(['/', ':']) {
+                return Err(ConfigError::new(
+                    format!("thumbora.site.image_hosts[{i}]"),
+                    "must be a host name without port",
+                ));
+            }
+        }
+        if self.connect_timeout_ms == 0 || self.read_timeout_ms == 0 {
+            return Err(ConfigError::new("thumbora.site.read_timeout_ms", "timeouts must be > 0"));
+        }
+        Ok(())
+    }
+}
+
 impl Config {
     /// Checks values serde cannot: each error names its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -346,6 +422,7 @@ impl Config {
         }
         self.sources.validate()?;
         self.image.validate()?;
+        self.site.validate()?;
         if self.cache.enabled && self.cache.max_bytes == 0 {
             return Err(ConfigError::new("thumbora.cache.max_bytes", "must be > 0 when the cache is enabled"));
         }
@@ -555,6 +632,13 @@ mod tests {
         assert!(err.key.starts_with("thumbora.image.icc"), "{err}");
         let err = FileConfig::from_yaml("thumbora:\n  sources:\n    loader: file\n").unwrap_err();
         assert_eq!(err.key, "thumbora.sources.file_root");
+        let site = |body: &str| FileConfig::from_yaml(&format!("thumbora:\n  site:\n{body}")).map(|_| ());
+        assert_eq!(site("    upstreams: [\"127.0.0.1:8000\"]\n").unwrap_err().key, "thumbora.site.upstreams");
+        let err = site("    upstreams: [\"app\"]\n    image_prefix: /img\n").unwrap_err();
+        assert_eq!(err.key, "thumbora.site.upstreams[0]");
+        assert_eq!(site("    image_prefix: img/\n").unwrap_err().key, "thumbora.site.image_prefix");
+        assert_eq!(site("    image_hosts: [\"a:80\"]\n").unwrap_err().key, "thumbora.site.image_hosts[0]");
+        site("    upstreams: [\"app.internal:8000\", \"[::1]:8001\"]\n    image_hosts: [img.example.com]\n").unwrap();
     }
 
     #[test]

@@ -23,4 +23,5 @@ pub mod render;
 pub mod response;
 pub mod security;
 pub mod server;
+pub mod site;
 pub mod url;

@@ -8,6 +8,8 @@
 //! - `upstream_peer` (miss): the peer is the in-process renderer (`render::connector`), which
 //!   fetches, renders and answers with a complete response.
 //! - `response_cache_filter`: successful renders with a max-age are stored; errors never are.
+//! - Requests that are not image requests (`site.image_prefix` / `site.image_hosts`) skip all of
+//!   the above and are proxied to the app servers (`site`), uncached.
 //! - `logging`: one access-log line.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +34,7 @@ use crate::render::connector::{peer_for, PendingRender};
 use crate::render::Services;
 use crate::response::Reply;
 use crate::security::UrlPolicy;
+use crate::site::{Route, Router, Site};
 use crate::url;
 
 /// Per-request state.
@@ -39,6 +42,8 @@ pub struct RequestCtx {
     started: Instant,
     pending: Option<Arc<PendingRender>>,
     cache_key: Option<CacheKey>,
+    /// Proxied to the app servers: how many connections were tried.
+    site_attempts: Option<usize>,
 }
 
 /// Thumbora's proxy.
@@ -47,6 +52,9 @@ pub struct ThumboraProxy {
     url_policy: UrlPolicy,
     services: Arc<Services>,
     cache: Option<ResultCache>,
+    router: Router,
+    /// The app servers behind the rest of the site, if any.
+    site: Option<Arc<Site>>,
     /// Raised during a graceful upgrade or shutdown: connections close after their response.
     draining: Arc<AtomicBool>,
 }
@@ -57,8 +65,10 @@ impl ThumboraProxy {
         url_policy: UrlPolicy,
         services: Arc<Services>,
         cache: Option<ResultCache>,
+        site: Option<Arc<Site>>,
     ) -> Self {
-        ThumboraProxy { config, url_policy, services, cache, draining: Arc::new(AtomicBool::new(false)) }
+        let router = Router::new(&config.site);
+        ThumboraProxy { config, url_policy, services, cache, router, site, draining: Arc::new(AtomicBool::new(false)) }
     }
 
     /// Share the flag the server raises when it starts draining.
@@ -133,7 +143,7 @@ impl ProxyHttp for ThumboraProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> Self::CTX {
-        RequestCtx { started: Instant::now(), pending: None, cache_key: None }
+        RequestCtx { started: Instant::now(), pending: None, cache_key: None, site_attempts: None }
     }
 
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> PingoraResult<()> {
@@ -161,6 +171,19 @@ impl ProxyHttp for ThumboraProxy {
             return Ok(true);
         }
         let accept = req.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let host = req.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).or(req.uri.host());
+        let raw = match self.router.route(host, &raw) {
+            Route::Image(target) => target.to_string(),
+            Route::Site if self.site.is_some() => {
+                ctx.site_attempts = Some(0);
+                return Ok(false);
+            }
+            Route::Site => {
+                send(session, &Reply::error(&Error::new(ErrorKind::NoRoute, "no route"))).await?;
+                return Ok(true);
+            }
+        };
+        let path = raw.split('?').next().unwrap_or_default();
         let job = if get_or_head {
             self.admit(&raw, accept.as_deref())
         } else if url::parse(path).is_ok() {
@@ -202,11 +225,47 @@ impl ProxyHttp for ThumboraProxy {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<Box<HttpPeer>> {
+        if let (Some(attempts), Some(site)) = (ctx.site_attempts.as_mut(), &self.site) {
+            *attempts += 1;
+            return site
+                .peer()
+                .map(Box::new)
+                .map_err(|e| PingoraError::explain(ErrorType::ConnectNoRoute, e.to_string()));
+        }
         let pending = ctx
             .pending
             .clone()
             .ok_or_else(|| PingoraError::explain(ErrorType::InternalError, "no render for this request"))?;
         Ok(Box::new(peer_for(pending)))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut Self::CTX,
+        mut e: Box<PingoraError>,
+    ) -> Box<PingoraError> {
+        // An app server that refuses the connection: try the next one (each at most once).
+        if let (Some(attempts), Some(site)) = (ctx.site_attempts, &self.site) {
+            if attempts < site.upstream_count() {
+                e.set_retry(true);
+            }
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut pingora_http::RequestHeader,
+        ctx: &mut Self::CTX,
+    ) -> PingoraResult<()> {
+        if ctx.site_attempts.is_some() {
+            let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+            crate::site::add_forwarding_headers(upstream_request, client)?;
+        }
+        Ok(())
     }
 
     fn response_cache_filter(
@@ -236,7 +295,7 @@ impl ProxyHttp for ThumboraProxy {
         &self,
         session: &mut Session,
         upstream_response: &mut ResponseHeader,
-        _ctx: &mut Self::CTX,
+        ctx: &mut Self::CTX,
     ) -> PingoraResult<()> {
         // The virtual upstream closes each connection; the client's connection stays open,
         // unless this process is handing over to another one.
@@ -244,6 +303,9 @@ impl ProxyHttp for ThumboraProxy {
         if self.draining.load(Ordering::Relaxed) {
             session.set_keepalive(None);
             upstream_response.insert_header("Connection", "close")?;
+        }
+        if ctx.site_attempts.is_some() {
+            return Ok(());
         }
         if upstream_response.status == http::StatusCode::OK && self.config.response.etags {
             let inm = session

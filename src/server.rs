@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use pingora_core::server::configuration::Opt;
 use pingora_core::server::{ExecutionPhase, Server};
+use pingora_core::services::background::GenBackgroundService;
+use pingora_load_balancing::selection::RoundRobin;
+use pingora_load_balancing::LoadBalancer;
 
 use crate::cache::ResultCache;
 use crate::config::FileConfig;
@@ -15,9 +18,14 @@ use crate::proxy::ThumboraProxy;
 use crate::render::pool::RenderPool;
 use crate::render::Services;
 use crate::security::{SourcePolicy, UrlPolicy};
+use crate::site::Site;
 
-/// The proxy and everything it shares, built from Thumbora's section of the configuration.
-pub fn build_proxy(config: &crate::config::Config) -> Result<ThumboraProxy> {
+/// The site's health-check service, to run beside the proxy.
+pub type SiteHealthCheck = GenBackgroundService<LoadBalancer<RoundRobin>>;
+
+/// The proxy and everything it shares, built from Thumbora's section of the configuration, and
+/// the health check of the site's app servers when there are any.
+pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Option<SiteHealthCheck>)> {
     let policy = SourcePolicy::new(&config.sources);
     let loaders = Loaders::new(&config.sources, policy)?;
     if let Some(root) = &config.sources.file_root {
@@ -38,7 +46,12 @@ pub fn build_proxy(config: &crate::config::Config) -> Result<ThumboraProxy> {
         response: config.response.clone(),
     });
     let cache = config.cache.enabled.then(|| ResultCache::new(&config.cache));
-    Ok(ThumboraProxy::new(Arc::new(config.clone()), UrlPolicy::new(&config.security), services, cache))
+    let (site, health_check) = match Site::new(&config.site)? {
+        Some((site, check)) => (Some(Arc::new(site)), Some(check)),
+        None => (None, None),
+    };
+    let proxy = ThumboraProxy::new(Arc::new(config.clone()), UrlPolicy::new(&config.security), services, cache, site);
+    Ok((proxy, health_check))
 }
 
 /// A flag raised when the server starts handing its listeners to a new process (graceful
@@ -74,12 +87,15 @@ fn draining_flag(server: &Server) -> Arc<AtomicBool> {
 pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     let mut server = Server::new_with_opt_and_conf(opt, file.server);
     server.bootstrap();
-    let mut proxy = build_proxy(&file.thumbora)?;
+    let (mut proxy, site_health_check) = build_proxy(&file.thumbora)?;
     proxy.set_draining_flag(draining_flag(&server));
     let mut service = pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "thumbora");
     for addr in &file.thumbora.listen {
         service.add_tcp(addr);
     }
     server.add_service(service);
+    if let Some(check) = site_health_check {
+        server.add_service(check);
+    }
     Ok(server)
 }

@@ -14,5 +14,6 @@ mod origin;
 mod robustness;
 mod security;
 mod signing;
+mod site;
 mod slow;
 mod smart;

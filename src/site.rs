@@ -1,0 +1,196 @@
+//! The rest of the site: which requests are image requests, and the app servers the others are
+//! reverse-proxied to (round robin over the healthy ones, with the usual forwarding headers).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora_core::services::background::{background_service, GenBackgroundService};
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_http::RequestHeader;
+use pingora_load_balancing::health_check::TcpHealthCheck;
+use pingora_load_balancing::selection::RoundRobin;
+use pingora_load_balancing::LoadBalancer;
+
+use crate::config::SiteConfig;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Where a request goes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// A thumbor URL: the request target with the image prefix removed.
+    Image(&'a str),
+    /// Anything else: the app servers, or 404 when there are none.
+    Site,
+}
+
+/// Tells image requests from the site's, from the `Host` header and the path prefix.
+#[derive(Debug, Clone)]
+pub struct Router {
+    prefix: String,
+    hosts: Vec<String>,
+}
+
+impl Router {
+    pub fn new(config: &SiteConfig) -> Self {
+        Router {
+            prefix: config.image_prefix.clone(),
+            hosts: config.image_hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
+        }
+    }
+
+    /// Route `target` (path and query, as received) sent with `host`. With neither a prefix nor
+    /// hosts configured, every request is an image request, as in thumbor.
+    pub fn route<'a>(&self, host: Option<&str>, target: &'a str) -> Route<'a> {
+        if self.prefix.is_empty() && self.hosts.is_empty() {
+            return Route::Image(target);
+        }
+        if let Some(host) = host {
+            let name = host_name(host);
+            if self.hosts.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                return Route::Image(target);
+            }
+        }
+        if !self.prefix.is_empty() {
+            if let Some(rest) = target.strip_prefix(self.prefix.as_str()) {
+                if rest.is_empty() || rest.starts_with(['/', '?']) {
+                    return Route::Image(rest);
+                }
+            }
+        }
+        Route::Site
+    }
+}
+
+/// The host name of a `Host` header value: without its port, and without the brackets of an
+/// IPv6 literal.
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(v6) = host.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or_default();
+    }
+    host.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(host, |(h, _)| h)
+}
+
+/// The app servers behind the site.
+pub struct Site {
+    balancer: Arc<LoadBalancer<RoundRobin>>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl Site {
+    /// The site's app servers, and the background service that health-checks them (to be added
+    /// to the server). `None` when no upstream is configured.
+    pub fn new(config: &SiteConfig) -> Result<Option<(Site, GenBackgroundService<LoadBalancer<RoundRobin>>)>> {
+        if config.upstreams.is_empty() {
+            return Ok(None);
+        }
+        let mut balancer = LoadBalancer::try_from_iter(config.upstreams.iter().map(String::as_str)).map_err(|e| {
+            Error::new(ErrorKind::Internal, format!("thumbora.site.upstreams: cannot resolve an upstream: {e}"))
+        })?;
+        if config.health_check_seconds > 0 {
+            let mut check = TcpHealthCheck::new();
+            check.peer_template.options.connection_timeout = Some(Duration::from_millis(config.connect_timeout_ms));
+            balancer.set_health_check(check);
+            balancer.health_check_frequency = Some(Duration::from_secs(config.health_check_seconds));
+        }
+        let service = background_service("site health check", balancer);
+        let site = Site {
+            balancer: service.task(),
+            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
+            read_timeout: Duration::from_millis(config.read_timeout_ms),
+        };
+        Ok(Some((site, service)))
+    }
+
+    /// The next healthy app server.
+    pub fn peer(&self) -> Result<HttpPeer> {
+        let backend = self
+            .balancer
+            .select(b"", 256)
+            .ok_or_else(|| Error::new(ErrorKind::UpstreamFailed, "no healthy app server"))?;
+        let mut peer = HttpPeer::new(backend, false, String::new());
+        peer.options.connection_timeout = Some(self.connect_timeout);
+        peer.options.read_timeout = Some(self.read_timeout);
+        Ok(peer)
+    }
+
+    /// How many app servers there are (the most connection attempts one request makes).
+    pub fn upstream_count(&self) -> usize {
+        self.balancer.backends().get_backend().len()
+    }
+}
+
+/// nginx's usual `proxy_set_header` lines: the client's address appended to `X-Forwarded-For`,
+/// `X-Real-IP`, `X-Forwarded-Proto` and `X-Forwarded-Host`; `Host` is passed unchanged.
+pub fn add_forwarding_headers(req: &mut RequestHeader, client: Option<IpAddr>) -> pingora_error::Result<()> {
+    if let Some(ip) = client {
+        let forwarded = match req.headers.get("X-Forwarded-For").and_then(|v| v.to_str().ok()) {
+            Some(earlier) if !earlier.trim().is_empty() => format!("{earlier}, {ip}"),
+            _ => ip.to_string(),
+        };
+        req.insert_header("X-Forwarded-For", forwarded)?;
+        req.insert_header("X-Real-IP", ip.to_string())?;
+    }
+    req.insert_header("X-Forwarded-Proto", "http")?;
+    let host = req.headers.get(http::header::HOST).cloned();
+    if let Some(host) = host {
+        req.insert_header("X-Forwarded-Host", host)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn router(prefix: &str, hosts: &[&str]) -> Router {
+        Router::new(&SiteConfig {
+            image_prefix: prefix.into(),
+            image_hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ..SiteConfig::default()
+        })
+    }
+
+    #[test]
+    fn without_prefix_or_hosts_everything_is_an_image() {
+        let r = router("", &[]);
+        assert_eq!(r.route(Some("a"), "/about"), Route::Image("/about"));
+        assert_eq!(r.route(None, "/unsafe/1x1/a.jpg"), Route::Image("/unsafe/1x1/a.jpg"));
+    }
+
+    #[test]
+    fn the_prefix_is_removed_only_at_a_segment_boundary() {
+        let r = router("/img", &[]);
+        assert_eq!(r.route(None, "/img/unsafe/1x1/a.jpg"), Route::Image("/unsafe/1x1/a.jpg"));
+        assert_eq!(r.route(None, "/img"), Route::Image(""));
+        assert_eq!(r.route(None, "/img?x=1"), Route::Image("?x=1"));
+        assert_eq!(r.route(None, "/images/a.jpg"), Route::Site);
+        assert_eq!(r.route(None, "/"), Route::Site);
+        assert_eq!(r.route(None, "/unsafe/1x1/a.jpg"), Route::Site);
+    }
+
+    #[test]
+    fn image_hosts_match_without_port_and_case() {
+        let r = router("", &["img.example.com", "::1"]);
+        assert_eq!(r.route(Some("IMG.example.com:8888"), "/x"), Route::Image("/x"));
+        assert_eq!(r.route(Some("img.example.com"), "/x"), Route::Image("/x"));
+        assert_eq!(r.route(Some("[::1]:80"), "/x"), Route::Image("/x"));
+        assert_eq!(r.route(Some("www.example.com"), "/x"), Route::Site);
+        assert_eq!(r.route(None, "/x"), Route::Site);
+    }
+
+    #[test]
+    fn forwarding_headers_append_the_client() {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        req.insert_header("Host", "www.example.com").unwrap();
+        req.insert_header("X-Forwarded-For", "203.0.113.9").unwrap();
+        add_forwarding_headers(&mut req, Some("192.0.2.1".parse().unwrap())).unwrap();
+        let get = |n: &str| req.headers.get(n).unwrap().to_str().unwrap().to_string();
+        assert_eq!(get("X-Forwarded-For"), "203.0.113.9, 192.0.2.1");
+        assert_eq!(get("X-Real-IP"), "192.0.2.1");
+        assert_eq!(get("X-Forwarded-Host"), "www.example.com");
+        assert_eq!(get("Host"), "www.example.com");
+    }
+}
