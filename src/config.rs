@@ -39,6 +39,8 @@ pub struct Config {
     /// Idle client connections are closed after this many seconds (Pingora keeps HTTP/1.1
     /// connections open forever otherwise).
     pub keepalive_seconds: u64,
+    /// Largest request header block accepted (request line and headers); larger gets 431.
+    pub max_request_header_bytes: usize,
     pub security: SecurityConfig,
     pub sources: SourcesConfig,
     pub image: ImageConfig,
@@ -54,6 +56,7 @@ impl Default for Config {
             listen: vec!["0.0.0.0:8888".into()],
             healthcheck_path: "/healthcheck".into(),
             keepalive_seconds: 60,
+            max_request_header_bytes: 64 * 1024,
             security: SecurityConfig::default(),
             sources: SourcesConfig::default(),
             image: ImageConfig::default(),
@@ -411,6 +414,9 @@ impl Config {
         }
         if self.keepalive_seconds == 0 {
             return Err(ConfigError::new("thumbora.keepalive_seconds", "must be > 0"));
+        }
+        if self.max_request_header_bytes < 1024 {
+            return Err(ConfigError::new("thumbora.max_request_header_bytes", "must be at least 1024"));
         }
         if !self.healthcheck_path.starts_with('/') {
             return Err(ConfigError::new("thumbora.healthcheck_path", "must start with `/`"));

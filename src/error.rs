@@ -31,6 +31,8 @@ pub enum ErrorKind {
     BadFilter,
     /// HTTP method other than GET and HEAD on an image route.
     MethodNotAllowed,
+    /// The request's header block is larger than `max_request_header_bytes`.
+    HeadersTooLarge,
     /// The render queue or memory budget is full; retry shortly.
     Overloaded,
     /// A bug or an unexpected failure inside Thumbora.
@@ -49,6 +51,7 @@ impl ErrorKind {
             | ErrorKind::TooLarge
             | ErrorKind::BadFilter => 400,
             ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::HeadersTooLarge => 431,
             ErrorKind::UpstreamFailed => 502,
             ErrorKind::Overloaded => 503,
             ErrorKind::UpstreamTimeout | ErrorKind::SourceUnresolved => 504,
@@ -71,6 +74,7 @@ impl ErrorKind {
             ErrorKind::TooLarge => "image exceeds the configured limits",
             ErrorKind::BadFilter => "invalid filter arguments",
             ErrorKind::MethodNotAllowed => "method not allowed",
+            ErrorKind::HeadersTooLarge => "request header fields too large",
             ErrorKind::Overloaded => "server busy, retry shortly",
             ErrorKind::Internal => "internal error",
         }

@@ -115,6 +115,14 @@ impl ThumboraProxy {
     }
 }
 
+/// A request header block over `max_header_bytes` (Pingora itself allows up to 1 MiB).
+fn oversized_header(req: &pingora_http::RequestHeader, max_header_bytes: usize) -> Option<Error> {
+    let headers = &req.headers;
+    let size =
+        req.raw_path().len() + headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>();
+    (size > max_header_bytes).then(|| Error::new(ErrorKind::HeadersTooLarge, format!("{size} bytes of request header")))
+}
+
 /// The first value of `name` in a query string, percent-decoded.
 fn query_param(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
@@ -147,14 +155,27 @@ impl ProxyHttp for ThumboraProxy {
     }
 
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> PingoraResult<()> {
-        // Bound idle keep-alive connections (Pingora's HTTP/1.1 default is to wait forever).
-        if session.req_header().version != http::Version::HTTP_10 {
+        // Bound idle keep-alive connections (Pingora's HTTP/1.1 default is to wait forever), but
+        // never turn keep-alive back on where Pingora turned it off (`Connection: close`, or
+        // Transfer-Encoding beside Content-Length: RFC 9112 §6.1 closes after the response).
+        if session.get_keepalive().is_some() {
             session.set_keepalive(Some(self.config.keepalive_seconds));
+            // Pipelined requests are answered in order, as nginx and tornado do (Pingora's
+            // default closes the connection after the first and drops the rest).
+            session.set_pipelining_enabled(true);
         }
         Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<bool> {
+        if let Some(err) = oversized_header(session.req_header(), self.config.max_request_header_bytes) {
+            log::info!("refused: {err}");
+            session.set_keepalive(None);
+            let mut reply = Reply::error(&err);
+            reply.headers.push(("Connection", "close".into()));
+            send(session, &reply).await?;
+            return Ok(true);
+        }
         let req = session.req_header();
         let raw = String::from_utf8_lossy(req.raw_path()).into_owned();
         let path = raw.split('?').next().unwrap_or_default();
@@ -230,7 +251,7 @@ impl ProxyHttp for ThumboraProxy {
             return site
                 .peer()
                 .map(Box::new)
-                .map_err(|e| PingoraError::explain(ErrorType::ConnectNoRoute, e.to_string()));
+                .map_err(|e| PingoraError::explain(ErrorType::HTTPStatus(e.status()), e.to_string()));
         }
         let pending = ctx
             .pending

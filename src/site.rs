@@ -104,12 +104,14 @@ impl Site {
         Ok(Some((site, service)))
     }
 
-    /// The next healthy app server.
+    /// The next healthy app server; when none passes the health check, the next one anyway (as
+    /// nginx tries every server when all are marked failed: the check may be behind).
     pub fn peer(&self) -> Result<HttpPeer> {
         let backend = self
             .balancer
             .select(b"", 256)
-            .ok_or_else(|| Error::new(ErrorKind::UpstreamFailed, "no healthy app server"))?;
+            .or_else(|| self.balancer.select_with(b"", 256, |_, _| true))
+            .ok_or_else(|| Error::new(ErrorKind::UpstreamFailed, "no app server"))?;
         let mut peer = HttpPeer::new(backend, false, String::new());
         peer.options.connection_timeout = Some(self.connect_timeout);
         peer.options.read_timeout = Some(self.read_timeout);

@@ -1,6 +1,7 @@
 //! Thumbora's end-to-end tests: one integration binary. Each test starts the real `thumbora`
 //! binary on an ephemeral loopback port and an in-process origin, and asserts what a client sees.
 
+mod app;
 mod cache;
 mod compat;
 mod errors;
@@ -17,3 +18,4 @@ mod signing;
 mod site;
 mod slow;
 mod smart;
+mod smuggling;
