@@ -75,3 +75,22 @@ async fn every_size_of_one_image_is_fetched_once() {
     }
     assert_eq!(origin.hits("/status/500/a.jpg"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_that_dies_after_warm_up() {
+    let origin = Origin::start().await;
+    let server = Server::start().await;
+    let o = origin.host();
+    let warm = format!("/unsafe/100x100/{o}/landscape.jpg");
+    let first = server.get(&warm).await;
+    assert_eq!(first.status, 200);
+    drop(origin);
+    // Cached results keep serving, byte for byte; a new size of a fetched original renders from
+    // the originals cache; only an image never fetched fails, with 502.
+    let again = server.get(&warm).await;
+    assert_eq!((again.status, &again.body), (200, &first.body));
+    let r = server.get(&format!("/unsafe/60x40/{o}/landscape.jpg")).await;
+    assert_eq!((r.status, r.dims()), (200, (60, 40)));
+    let r = server.get(&format!("/unsafe/60x40/{o}/portrait.jpg")).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+}
