@@ -92,3 +92,153 @@ fn decompression_bombs_are_refused_from_the_header() {
         assert!(started.elapsed() < Duration::from_millis(200), "{name} took {:?}", started.elapsed());
     }
 }
+
+/// How many inputs the fuzz tests try: `scale` times `THUMBORA_FUZZ_SCALE` (default 1; raise it
+/// for a longer opt-in run, e.g. `THUMBORA_FUZZ_SCALE=100 cargo test --test e2e robustness`).
+fn iterations(scale: usize) -> usize {
+    scale * std::env::var("THUMBORA_FUZZ_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
+}
+
+/// A small deterministic generator (SplitMix64), so that every run tries the same inputs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// T1 on the stable toolchain: bounded, deterministic mutation fuzzing of probe + decode + render.
+/// Each mutant flips, overwrites, inserts or deletes bytes (mostly in the first 512, where the
+/// headers are); it must render or fail with a typed 4xx, never panic.
+#[test]
+fn mutated_sources_fail_cleanly() {
+    let files =
+        ["small.jpg", "progressive.jpg", "rgba.png", "palette.png", "animated.gif", "lossy.webp", "animated.webp"];
+    let mut rng = Rng(0x7468_756d_626f_7261);
+    let mut tried = 0;
+    for name in files {
+        let original = std::fs::read(fixture(name)).unwrap();
+        for _ in 0..iterations(150) {
+            let mut bytes = original.clone();
+            for _ in 0..1 + rng.below(4) {
+                let span = if rng.below(4) == 0 { bytes.len() } else { bytes.len().min(512) };
+                let at = rng.below(span.max(1));
+                match rng.below(4) {
+                    0 => bytes[at] ^= 1 << rng.below(8),
+                    1 => bytes[at] = [0x00, 0xFF, 0x7F, 0x80][rng.below(4)],
+                    2 => bytes.insert(at, rng.next() as u8),
+                    _ if bytes.len() > 1 => drop(bytes.remove(at)),
+                    _ => {}
+                }
+            }
+            let outcome = std::panic::catch_unwind(|| render(&bytes))
+                .unwrap_or_else(|_| panic!("{name}: a mutant panicked: {:?}", &bytes[..bytes.len().min(64)]));
+            if let Err(kind) = outcome {
+                assert!(matches!(kind, ErrorKind::UndecodableImage | ErrorKind::TooLarge), "{name}: {kind:?}");
+            }
+            tried += 1;
+        }
+    }
+    assert_eq!(tried, iterations(150) * files.len());
+}
+
+/// T1 for the URL grammar: random paths built from the grammar's own tokens (and stray bytes)
+/// never panic the parser, the filter parser or the composer, and whatever parses composes back
+/// to a path that parses to the same request (up to the `unsafe/` the composer always writes).
+#[test]
+fn random_paths_parse_or_fail_cleanly() {
+    const TOKENS: &[&str] = &[
+        "/",
+        "/",
+        "/",
+        "unsafe",
+        "meta",
+        "debug",
+        "trim",
+        "trim:top-left:10",
+        "fit-in",
+        "adaptive-",
+        "full-",
+        "10x20",
+        "-300x-0",
+        "orig",
+        "0x0",
+        "x",
+        ":",
+        "10x10:90x90",
+        "left",
+        "center",
+        "right",
+        "top",
+        "middle",
+        "bottom",
+        "smart",
+        "filters:",
+        "quality(",
+        "blur(",
+        "fill(",
+        "watermark(",
+        "round_corner(",
+        ")",
+        "(",
+        ",",
+        "1",
+        "-",
+        "%",
+        "%2F",
+        "%25",
+        "%FF",
+        "%C3%A9",
+        "http://",
+        "https://",
+        "host.test",
+        "127.0.0.1:80",
+        ".jpg",
+        "?",
+        "#",
+        "&",
+        " ",
+        "é",
+        "\u{0}",
+        "..",
+        "//",
+        "a",
+        "ZmFrZXNpZ25hdHVyZS1fPQ==",
+    ];
+    let mut rng = Rng(0x6772_616d_6d61_7221);
+    let mut parsed = 0;
+    for _ in 0..iterations(20_000) {
+        let mut path = String::from("/");
+        for _ in 0..rng.below(14) {
+            path.push_str(TOKENS[rng.below(TOKENS.len())]);
+        }
+        let Ok(request) = thumbora::url::parse(&path) else { continue };
+        parsed += 1;
+        let _ = thumbora::filters::parse_all(&request.filters, false);
+        let _ = thumbora::filters::parse_all(&request.filters, true);
+        // A signature segment that is not URL-safe base64 fails verification whatever it holds;
+        // the round trip is a property of the requests a signer can make.
+        let signable = request
+            .signature
+            .as_deref()
+            .is_none_or(|s| s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b)));
+        if !signable {
+            continue;
+        }
+        let composed = thumbora::url::compose(&request);
+        let mut again = thumbora::url::parse(&composed).unwrap_or_else(|e| panic!("{path} -> {composed}: {e:?}"));
+        // The composer writes `unsafe/` for every unsigned request.
+        again.unsafe_ = request.unsafe_;
+        assert_eq!(format!("{again:?}"), format!("{request:?}"), "{path} -> {composed}");
+    }
+    assert!(parsed > iterations(5_000), "the generator mostly made unparseable paths ({parsed})");
+}
