@@ -14,6 +14,7 @@
 #   static       nginx serving the same rendered bytes as a file (the speed of light for hits)
 #   hit_under_miss  hits measured while 12 MP misses saturate the cores
 #   burst64      64 concurrent distinct 12 MP misses: errors and peak RSS
+#   site_proxy   a request for the app, reverse-proxied (Thumbora's `site` vs nginx proxy_pass)
 # plus single-thread CPU per image: Thumbora's renderer vs `vipsthumbnail` (batch, one process)
 # vs the bare libjpeg-turbo scaled decode of the same file.
 #
@@ -87,6 +88,7 @@ thumbora:
   cache:
     max_bytes: 268435456
 EOF
+  printf '%b' "${THUMBORA_EXTRA:-}" >> "$OUT/thumbora.yaml"
   RUST_LOG=warn ./target/release/thumbora -c "$OUT/thumbora.yaml" >"$OUT/thumbora.log" 2>&1 &
   THUMBORA_PID=$!
   pids+=($THUMBORA_PID)
@@ -225,6 +227,44 @@ start_thumbora
 read -r rps p50 p99 errs < <(run_wrk burst64 "http://127.0.0.1:$THUMBORA_PORT" unique.lua 64 2 "$DURATION" PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="$SOURCES_12MP")
 row "| burst64 (64 concurrent 12 MP misses) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
 stop_thumbora
+
+# The rest of the site: a request for the app reverse-proxied to it (here the origin nginx serving
+# a static file stands in for the app): Thumbora's site proxy against nginx's proxy_pass, both with
+# kept-alive upstream connections.
+THUMBORA_EXTRA="  site:\n    upstreams: [\"$ORIGIN\"]\n    image_prefix: /img\n    health_check_seconds: 0\n" start_thumbora
+read -r rps p50 p99 errs < <(run_wrk site_proxy "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
+row "| site_proxy (app request, reverse-proxied) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
+stop_thumbora
+PROXY_PORT=$(free_port)
+mkdir -p "$OUT/nginx-proxy"
+cat > "$OUT/nginx-proxy/nginx.conf" <<EOF
+worker_processes 2;
+daemon off;
+pid $OUT/nginx-proxy/nginx.pid;
+error_log $OUT/nginx-proxy/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream app { server $ORIGIN; keepalive 32; }
+  server {
+    listen 127.0.0.1:$PROXY_PORT;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+EOF
+$NGINX -c "$OUT/nginx-proxy/nginx.conf" -p "$OUT/nginx-proxy" &
+proxy_pid=$!
+pids+=($proxy_pid)
+for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$PROXY_PORT/hot.jpg" && break; sleep 0.1; done
+read -r rps p50 p99 errs < <(run_wrk site_proxy_nginx "http://127.0.0.1:$PROXY_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
+row "| site_proxy (app request, reverse-proxied) | nginx proxy_pass | $rps | $p50 | $p99 | $errs | - |"
+kill "$proxy_pid" 2>/dev/null || true
 
 # ---- single-thread CPU per image -----------------------------------------------------------
 row ""
