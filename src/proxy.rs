@@ -308,7 +308,8 @@ impl ProxyHttp for ThumboraProxy {
             return Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache));
         }
         let now = SystemTime::now();
-        let fresh_until = now + Duration::from_secs(max_age);
+        // `Expires` bounds max-age at the year 9999; stay well inside SystemTime's range anyway.
+        let fresh_until = now.checked_add(Duration::from_secs(max_age)).unwrap_or(now + Duration::from_secs(1 << 32));
         Ok(RespCacheable::Cacheable(CacheMeta::new(fresh_until, now, 0, 0, resp.clone())))
     }
 

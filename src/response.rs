@@ -10,6 +10,18 @@ use crate::config::ResponseConfig;
 use crate::error::{Error, ErrorKind};
 use crate::pipeline::Rendered;
 
+/// The last second an HTTP date can name: 9999-12-31T23:59:59Z.
+const LAST_HTTP_DATE: u64 = 253_402_300_799;
+
+/// The `Expires` value `max_age` seconds after `now`, or the error thumbor gives past year 9999.
+fn expires_after(now: SystemTime, max_age: u64) -> Result<String, Error> {
+    let now_secs = now.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    match now_secs.checked_add(max_age) {
+        Some(at) if at <= LAST_HTTP_DATE => Ok(httpdate::fmt_http_date(now + Duration::from_secs(max_age))),
+        _ => Err(Error::new(ErrorKind::Internal, format!("max_age {max_age}: Expires after the year 9999"))),
+    }
+}
+
 /// A complete response: status, headers and body.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -19,13 +31,13 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// A rendered image (or `meta/` JSON) with thumbor's headers.
-    pub fn image(rendered: Rendered, cfg: &ResponseConfig) -> Reply {
+    /// A rendered image (or `meta/` JSON) with thumbor's headers. A `max_age` whose `Expires`
+    /// falls after the year 9999 fails as in thumbor (Python's datetime overflows: 500).
+    pub fn image(rendered: Rendered, cfg: &ResponseConfig) -> Result<Reply, Error> {
         let mut headers: Vec<(&'static str, String)> = vec![("Content-Type", rendered.content_type.to_string())];
         if rendered.max_age > 0 {
             headers.push(("Cache-Control", format!("max-age={},public", rendered.max_age)));
-            let expires = SystemTime::now() + Duration::from_secs(rendered.max_age.min(10 * 365 * 86_400));
-            headers.push(("Expires", httpdate::fmt_http_date(expires)));
+            headers.push(("Expires", expires_after(SystemTime::now(), rendered.max_age)?));
         }
         if cfg.etags {
             headers.push(("ETag", etag(&rendered.body)));
@@ -36,7 +48,7 @@ impl Reply {
         if let Some(origin) = &cfg.cors_allow_origin {
             headers.push(("Access-Control-Allow-Origin", origin.clone()));
         }
-        Reply { status: 200, headers, body: Bytes::from(rendered.body) }
+        Ok(Reply { status: 200, headers, body: Bytes::from(rendered.body) })
     }
 
     /// An error: its status from the kind and a one-line public message. Like thumbor, no
@@ -103,7 +115,8 @@ mod tests {
         let r = Reply::image(
             Rendered { body: b"abc".to_vec(), content_type: "image/jpeg", max_age: 86400, vary_accept: true },
             &ResponseConfig::default(),
-        );
+        )
+        .unwrap();
         assert_eq!(r.header("Cache-Control"), Some("max-age=86400,public"));
         assert!(r.header("Expires").unwrap().ends_with("GMT"));
         assert_eq!(r.header("ETag"), Some("\"a9993e364706816aba3e25717850c26c9cd0d89d\""));
@@ -111,9 +124,19 @@ mod tests {
         let no_age = Reply::image(
             Rendered { body: vec![], content_type: "image/png", max_age: 0, vary_accept: false },
             &ResponseConfig::default(),
-        );
+        )
+        .unwrap();
         assert_eq!(no_age.header("Cache-Control"), None);
         assert_eq!(no_age.header("Expires"), None);
+    }
+
+    #[test]
+    fn expires_is_exact_up_to_the_year_9999() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(expires_after(now, 1_000_000_000).unwrap(), "Sat, 27 Jul 2058 12:53:20 GMT");
+        assert_eq!(expires_after(now, LAST_HTTP_DATE - 1_795_000_000).unwrap(), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(expires_after(now, LAST_HTTP_DATE - 1_795_000_000 + 1).unwrap_err().status(), 500);
+        assert_eq!(expires_after(now, u64::MAX).unwrap_err().status(), 500);
     }
 
     #[test]

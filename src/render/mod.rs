@@ -27,8 +27,8 @@ pub struct Services {
 impl Services {
     /// The reply for one render job: the image, or the error it ran into.
     pub async fn respond(&self, job: &RenderJob) -> Reply {
-        match self.render(job).await {
-            Ok(rendered) => Reply::image(rendered, &self.response),
+        match self.render(job).await.and_then(|rendered| Reply::image(rendered, &self.response)) {
+            Ok(reply) => reply,
             Err(err) => {
                 if err.status() >= 500 {
                     log::warn!("{} -> {}: {err}", job.request.image, err.status());

@@ -60,3 +60,25 @@ async fn automatic_webp_by_accept() {
         .await;
     assert_eq!((gif.content_type().as_str(), gif.header("vary")), ("image/gif", None), "animations stay GIF");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_age_beyond_the_year_9999_fails_as_in_thumbor() {
+    let origin = Origin::start().await;
+    let server = Server::start().await;
+    let o = origin.host();
+    let r = server.get(&format!("/unsafe/30x20/filters:max_age(1000000000)/{o}/landscape.jpg")).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("cache-control").as_deref(), Some("max-age=1000000000,public"));
+    // 1e9 s after now: about 31.7 years on (thumbor writes the exact date, not a capped one).
+    let expected = 1970
+        + (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1_000_000_000)
+            / 31_556_952;
+    let expires = r.header("expires").unwrap();
+    let year: u64 = expires.split_whitespace().nth(3).and_then(|y| y.parse().ok()).unwrap();
+    assert!(year.abs_diff(expected) <= 1, "{expires}");
+    for age in ["300000000000", "9223372036854775807", "99999999999999999999999"] {
+        let r = server.get(&format!("/unsafe/30x20/filters:max_age({age})/{o}/landscape.jpg")).await;
+        assert_eq!(r.status, 500, "max_age({age})");
+    }
+    assert_eq!(server.get("/healthcheck").await.status, 200, "the server lives");
+}
