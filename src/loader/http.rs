@@ -139,6 +139,21 @@ impl HttpLoader {
         let Some(host) = python_hostname(&normalized) else {
             return Err(Error::new(ErrorKind::SourceNotAllowed, format!("no host in image URL {image}")));
         };
+        // Authorities tornado cannot connect to, answered as thumbor 7.8 answers them.
+        let authority = authority_of(&normalized);
+        if authority.contains('@') {
+            // tornado asserts there is no userinfo (500); nor do we send credentials anywhere.
+            return Err(Error::new(ErrorKind::Internal, format!("credentials in image URL {image}")));
+        }
+        match port_of(authority) {
+            // `host:` — the lookup of "host:" fails (504).
+            Some("") => return Ok(Target::Unreachable(host)),
+            // Beyond 65535 — Python's socket raises OverflowError (500).
+            Some(port) if port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_err() => {
+                return Err(Error::new(ErrorKind::Internal, format!("port {port} out of range in {image}")));
+            }
+            _ => {}
+        }
         match Url::parse(&normalized) {
             Ok(url) => {
                 check_url(&self.policy, &url)?;
@@ -192,7 +207,10 @@ impl HttpLoader {
 
     /// An origin's error status as Thumbora answers it (or as thumbor does, when configured).
     fn status_error(&self, status: StatusCode, url: &Url) -> Error {
-        let kind = if self.thumbor_statuses || status.is_client_error() || status.is_redirection() {
+        let kind = if self.thumbor_statuses && status.as_u16() == 599 {
+            // tornado's own "599 connection failed" code, which thumbor answers with 504.
+            ErrorKind::UpstreamTimeout
+        } else if self.thumbor_statuses || status.is_client_error() || status.is_redirection() {
             ErrorKind::SourceNotFound
         } else {
             ErrorKind::UpstreamFailed
@@ -209,6 +227,10 @@ impl HttpLoader {
             ErrorKind::UpstreamTimeout
         } else if self.thumbor_statuses && e.is_connect() {
             ErrorKind::Internal
+        } else if self.thumbor_statuses {
+            // A dropped connection, a short or malformed body, garbage instead of HTTP: tornado
+            // reports them all as its internal 599, which thumbor answers with 504.
+            ErrorKind::UpstreamTimeout
         } else {
             ErrorKind::UpstreamFailed
         };
@@ -224,10 +246,27 @@ pub enum Target {
     Unreachable(String),
 }
 
+/// The authority (`userinfo@host:port`) of an absolute URL, as Python's `urlsplit` cuts it.
+fn authority_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or("", |(_, rest)| rest);
+    rest.split(['/', '?', '#']).next().unwrap_or_default()
+}
+
+/// The port text of an authority (`Some("")` for `host:`), if there is a colon after the host.
+fn port_of(authority: &str) -> Option<&str> {
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').and_then(|(_, rest)| rest.strip_prefix(':')),
+        None => host_port.split_once(':').map(|(_, port)| port),
+    }
+}
+
 /// The host Python's `urlparse(url).hostname` would report for a URL the `url` crate rejects.
 fn python_hostname(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority_of(url);
+    if !url.contains("://") {
+        return None;
+    }
     let host_port = authority.rsplit('@').next().unwrap_or_default();
     let host = if let Some(v6) = host_port.strip_prefix('[') {
         v6.split(']').next().unwrap_or_default()

@@ -98,3 +98,63 @@ async fn oversized_sources_are_refused_before_decoding() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(server.get(&format!("/unsafe/100x100/{o}/huge")).await.status, 400, "body over max_bytes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_failures_as_thumbor_answers_them() {
+    let origin = Origin::start().await;
+    let server = Server::start_with(Settings {
+        thumbora: "  sources:\n    loader: http\n    allow_private_networks: true\n    thumbor_error_statuses: true\n    connect_timeout_ms: 1000\n    request_timeout_ms: 2000\n".into(),
+        ..Settings::default()
+    })
+    .await;
+    let o = origin.host();
+    let closed = format!("127.0.0.1:{}", free_port());
+    let cases = [
+        (format!("/unsafe/100x100/{o}/status/500/x.jpg"), 404),
+        // tornado's 599 (its own code for a failed connection), from the origin or from tornado.
+        (format!("/unsafe/100x100/{o}/status/599/x.jpg"), 504),
+        (format!("/unsafe/100x100/{o}/abort/landscape.jpg"), 504),
+        (format!("/unsafe/100x100/{o}/wrong-length/landscape.jpg"), 504),
+        (format!("/unsafe/100x100/{closed}/x.jpg"), 500),
+    ];
+    for (path, status) in &cases {
+        let r = server.get(path).await;
+        assert_eq!(r.status, *status, "{path}: {}", r.text());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorities_tornado_cannot_use() {
+    let origin = Origin::start().await;
+    let server = Server::start().await;
+    let o = origin.host();
+    // An empty port: the name "127.0.0.1:" does not resolve (504); a port past 65535: Python's
+    // OverflowError (500); credentials: tornado's assertion (500), and nothing is fetched.
+    let cases = [
+        ("/unsafe/100x100/127.0.0.1:/landscape.jpg".to_string(), 504),
+        ("/unsafe/100x100/127.0.0.1:99999/landscape.jpg".to_string(), 500),
+        (format!("/unsafe/100x100/user:secret@{o}/landscape.jpg"), 500),
+        (format!("/unsafe/100x100/http://user@{o}/landscape.jpg"), 500),
+    ];
+    for (path, status) in &cases {
+        let r = server.get(path).await;
+        assert_eq!(r.status, *status, "{path}: {}", r.text());
+    }
+    assert_eq!(origin.total_hits(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_encoded_originals_are_decoded_within_the_size_limit() {
+    let origin = Origin::start().await;
+    let server = Server::start_with(Settings {
+        thumbora: "  sources:\n    loader: http\n    allow_private_networks: true\n    max_bytes: 1048576\n".into(),
+        ..Settings::default()
+    })
+    .await;
+    let o = origin.host();
+    let r = server.get(&format!("/unsafe/100x100/{o}/gzip/landscape.jpg")).await;
+    assert_eq!((r.status, r.dims()), (200, (100, 100)));
+    // 8 MiB once inflated, 8 KiB on the wire: the limit applies to the inflated bytes.
+    let r = server.get(&format!("/unsafe/100x100/{o}/gzip-bomb")).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+}

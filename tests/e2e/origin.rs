@@ -7,7 +7,8 @@
 //! `/redirect-to/<percent-encoded URL>`, `/as-text/<file>`, `/no-type/<file>`, `/qs/<file>`
 //! (only with `ok=1`), `/trickle/<file>` (one byte every 200 ms), `/abort/<file>` (half the body,
 //! then close), `/wrong-length/<file>` (Content-Length larger than the body), `/silent/..`
-//! (never answers, for 30 s), `/huge` (an endless chunked body, bounded at 256 MiB).
+//! (never answers, for 30 s), `/huge` (an endless chunked body, bounded at 256 MiB),
+//! `/gzip/<file>` (sent with `Content-Encoding: gzip`), `/gzip-bomb` (8 MiB of zeros, gzipped).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -115,6 +116,13 @@ fn load_file(state: &Arc<Mutex<State>>, rel: &str) -> Option<Vec<u8>> {
     std::fs::read(fixture_dir().join(rel.trim_start_matches('/'))).ok().filter(|_| !rel.is_empty())
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
 async fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, String)], body: &[u8], head: bool) {
     let mut out = format!("HTTP/1.1 {status} X\r\n");
     for (k, v) in headers {
@@ -199,6 +207,18 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, slow: Duration) 
     }
     if let Some(rest) = path.strip_prefix("/redirect-to/") {
         return respond(&mut stream, 302, &[("Location", percent_decode(rest))], b"", head).await;
+    }
+    if let Some(rest) = path.strip_prefix("/gzip/") {
+        let (status, mut headers, body) =
+            load_file(&state, rest).map(|b| ok(b, content_type(rest))).unwrap_or_else(not_found);
+        let body = gzip(&body);
+        headers.push(("Content-Encoding", "gzip".into()));
+        return respond(&mut stream, status, &headers, &body, head).await;
+    }
+    if path == "/gzip-bomb" {
+        let body = gzip(&vec![0u8; 8 << 20]);
+        let headers = [("Content-Type", "image/png".to_string()), ("Content-Encoding", "gzip".into())];
+        return respond(&mut stream, 200, &headers, &body, head).await;
     }
     if let Some(rest) = path.strip_prefix("/as-text/") {
         let (status, headers, body) = load_file(&state, rest).map(|b| ok(b, "text/plain")).unwrap_or_else(not_found);
