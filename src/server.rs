@@ -44,6 +44,7 @@ pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Opt
         pool,
         settings: Arc::new(RenderSettings { image: config.image.clone(), max_age: config.response.max_age }),
         response: config.response.clone(),
+        thumbor_error_statuses: config.sources.thumbor_error_statuses,
     });
     let cache = config.cache.enabled.then(|| ResultCache::new(&config.cache));
     let (site, health_check) = match Site::new(&config.site)? {

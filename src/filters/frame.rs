@@ -56,8 +56,11 @@ impl Frame {
 /// (504) and other origin failures keep the loader's status, as for the main image.
 fn load_patch(url: &str, ctx: &PostContext) -> Result<Bitmap> {
     let thumbor_500 = |e: Error| Error::new(ErrorKind::Internal, format!("frame image {url}: {}", e.context()));
+    // thumbor answers a missing frame image with 500, and with thumbor's statuses every failed
+    // load; otherwise transient failures keep the loader's 502/504.
     if let Err(e) = ctx.assets.bytes(url) {
-        return Err(if e.kind() == ErrorKind::SourceNotFound { thumbor_500(e) } else { e });
+        let as_500 = e.kind() == ErrorKind::SourceNotFound || ctx.assets.thumbor_statuses;
+        return Err(if as_500 { thumbor_500(e) } else { e });
     }
     ctx.asset_bitmap(url).map_err(|e| if e.kind() == ErrorKind::UndecodableImage { thumbor_500(e) } else { e })
 }

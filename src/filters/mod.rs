@@ -234,6 +234,9 @@ impl Filter {
 #[derive(Debug, Default)]
 pub struct Assets {
     fetched: HashMap<String, std::result::Result<bytes::Bytes, Error>>,
+    /// `sources.thumbor_error_statuses`: a failed load is answered as thumbor answers it
+    /// (watermark 400, frame 500) rather than with the loader's 502/504.
+    pub thumbor_statuses: bool,
 }
 
 impl Assets {
@@ -267,7 +270,7 @@ impl PostContext<'_> {
     /// Decode an asset (first frame), within the configured source limits.
     pub fn asset_bitmap(&self, url: &str) -> Result<Bitmap> {
         let bytes = self.assets.bytes(url)?;
-        let probe = crate::codec::probe::probe(bytes, self.image.max_frames)?;
+        let probe = crate::codec::probe::probe_with(bytes, self.image.max_frames, self.image.legacy_formats)?;
         crate::pipeline::check_source_limits(&probe, self.image)?;
         let options = crate::codec::decode::DecodeOptions { all_frames: false, ..Default::default() };
         let decoded = crate::codec::decode::decode(bytes, &probe, options)?;

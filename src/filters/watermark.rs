@@ -76,12 +76,16 @@ impl Watermark {
 /// not an image are 500. Refused sources (400), timeouts (504) and other origin failures keep
 /// the loader's status, as for the main image.
 fn load_mark(url: &str, ctx: &PostContext) -> Result<Bitmap> {
+    // thumbor answers a missing watermark with 400, and so does Thumbora; with thumbor's
+    // statuses, every failed load (empty, timed out, unresolvable) too, but a refused connection
+    // (tornado raises: 500).
     if let Err(e) = ctx.assets.bytes(url) {
-        return Err(match e.kind() {
-            ErrorKind::SourceNotFound => {
-                Error::new(ErrorKind::BadFilter, format!("watermark image {url} not found: {}", e.context()))
-            }
-            _ => e,
+        let as_400 =
+            e.kind() == ErrorKind::SourceNotFound || (ctx.assets.thumbor_statuses && e.kind() != ErrorKind::Internal);
+        return Err(if as_400 {
+            Error::new(ErrorKind::BadFilter, format!("watermark image {url} not loaded: {e}"))
+        } else {
+            e
         });
     }
     ctx.asset_bitmap(url).map_err(|e| match e.kind() {

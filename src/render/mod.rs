@@ -22,6 +22,8 @@ pub struct Services {
     pub pool: RenderPool,
     pub settings: Arc<RenderSettings>,
     pub response: ResponseConfig,
+    /// `sources.thumbor_error_statuses`, for the images filters load.
+    pub thumbor_error_statuses: bool,
 }
 
 impl Services {
@@ -64,6 +66,7 @@ impl Services {
         let fetches = urls.iter().map(|url| self.loaders.load(url));
         let results = futures::future::join_all(fetches).await;
         let mut assets = Assets::default();
+        assets.thumbor_statuses = self.thumbor_error_statuses;
         for (url, result) in urls.into_iter().zip(results) {
             assets.insert(url.to_string(), result);
         }

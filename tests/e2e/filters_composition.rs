@@ -241,3 +241,32 @@ async fn frame_grows_the_image() {
     let r = server.get(&format!("/unsafe/filters:frame({o}/status/404/np.png)/{o}/gen/grey.png")).await;
     assert_eq!(r.status, 500, "thumbor fails on a missing frame image");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn asset_failures_and_formats_as_thumbor() {
+    let origin = Origin::start().await;
+    let server = Server::start_with(Settings {
+        thumbora: "  sources:\n    loader: http\n    allow_private_networks: true\n    thumbor_error_statuses: true\n    connect_timeout_ms: 1000\n    request_timeout_ms: 2000\n  image:\n    legacy_formats: true\n".into(),
+        ..Settings::default()
+    })
+    .await;
+    let o = origin.host();
+    let closed = format!("127.0.0.1:{}", free_port());
+    let cases = [
+        // Any failed watermark load is thumbor's 400, but a refused connection (tornado raises).
+        (format!("watermark({o}/empty.jpg,0,0,0)"), 400),
+        (format!("watermark({o}/status/503/m.png,0,0,0)"), 400),
+        (format!("watermark({closed}/m.png,0,0,0)"), 500),
+        // Any failed frame load is thumbor's 500.
+        (format!("frame({o}/empty.jpg)"), 500),
+        (format!("frame({closed}/m.png)"), 500),
+        // Pillow opens BMP and TIFF marks and frames too (with legacy_formats).
+        (format!("watermark({o}/image.bmp,10,10,50)"), 200),
+        (format!("watermark({o}/image.tiff,10,10,50)"), 200),
+        (format!("frame({o}/image.bmp)"), 200),
+    ];
+    for (filter, status) in cases {
+        let r = server.get(&format!("/unsafe/100x80/filters:{filter}/{o}/landscape.jpg")).await;
+        assert_eq!(r.status, status, "{filter}: {}", r.text());
+    }
+}
