@@ -184,7 +184,7 @@ impl ProxyHttp for ThumboraProxy {
         let get_or_head = matches!(method, http::Method::GET | http::Method::HEAD);
         if path == health || path.strip_suffix('/') == Some(health.as_str()) {
             let reply = if get_or_head {
-                Reply::healthcheck()
+                Reply::healthcheck(method == http::Method::HEAD)
             } else {
                 Reply::error(&Error::new(ErrorKind::MethodNotAllowed, "healthcheck"))
             };

@@ -62,12 +62,18 @@ impl Reply {
         Reply { status: kind.status(), headers, body: Bytes::from(format!("{}\n", kind.public_message())) }
     }
 
-    /// `/healthcheck`: thumbor's `200 WORKING` (with tornado's default content type).
-    pub fn healthcheck() -> Reply {
+    /// `/healthcheck`: thumbor's `200 WORKING` with tornado's default content type and ETag; its
+    /// HEAD handler writes nothing, so HEAD gets an empty body (`Content-Length: 0`).
+    pub fn healthcheck(head: bool) -> Reply {
+        let body = if head { Bytes::new() } else { Bytes::from_static(b"WORKING") };
         Reply {
             status: 200,
-            headers: vec![("Content-Type", "text/html; charset=UTF-8".into()), ("Cache-Control", "no-cache".into())],
-            body: Bytes::from_static(b"WORKING"),
+            headers: vec![
+                ("Content-Type", "text/html; charset=UTF-8".into()),
+                ("Cache-Control", "no-cache".into()),
+                ("ETag", etag(&body)),
+            ],
+            body,
         }
     }
 
@@ -152,10 +158,12 @@ mod tests {
 
     #[test]
     fn http1_serialisation() {
-        let text = String::from_utf8(Reply::healthcheck().to_http1(false)).unwrap();
+        let text = String::from_utf8(Reply::healthcheck(false).to_http1(false)).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(text.contains("ETag: \"92263e087855af5c050ad1ff7a821310056cdbbf\"\r\n"), "{text}");
         assert!(text.ends_with("Content-Length: 7\r\nConnection: close\r\n\r\nWORKING"));
-        let head = String::from_utf8(Reply::healthcheck().to_http1(true)).unwrap();
-        assert!(head.ends_with("\r\n\r\n"));
+        let head = String::from_utf8(Reply::healthcheck(true).to_http1(true)).unwrap();
+        assert!(head.contains("ETag: \"da39a3ee5e6b4b0d3255bfef95601890afd80709\"\r\n"), "{head}");
+        assert!(head.ends_with("Content-Length: 0\r\nConnection: close\r\n\r\n"), "{head}");
     }
 }

@@ -114,6 +114,14 @@ async fn check(server: &Server, entry: &Value, origin: &str, closed: &str) -> Ve
             diffs.push(format!("{header} {expected:?} != {:?}", resp.header(header)));
         }
     }
+    // ETag and Expires: present or not, as thumbor sent them (their values depend on bytes and time).
+    for (field, header) in [("etag", "etag"), ("expires", "expires")] {
+        if let Some(expected) = entry["headers"][field].as_bool() {
+            if expected != resp.header(header).is_some() {
+                diffs.push(format!("{header} present {expected} != {}", !expected));
+            }
+        }
+    }
     if let (Some(w), Some(h)) = (entry["width"].as_u64(), entry["height"].as_u64()) {
         // AVIF sizes come from the container header (the image crate cannot decode AVIF here).
         let size = if resp.content_type() == "image/avif" {
