@@ -213,6 +213,10 @@ pub fn prepare(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Res
     let probe = probe::probe_with(source, cfg.max_frames, cfg.legacy_formats)?;
     check_source_limits(&probe, cfg)?;
     let (opts, base, norm_scale, geometry, first_frame_only) = decide(job, &probe, cfg);
+    if opts.no_upscale && (job.request.width == Dim::Orig || job.request.height == Dim::Orig) {
+        // thumbor's no_upscale() runs `min('orig', width)`: a TypeError, 500.
+        return Err(Error::new(ErrorKind::Internal, "no_upscale() with an `orig` size"));
+    }
     let header_plan = planned(base, &geometry)?;
     check_output_limits(header_plan.output, cfg)?;
     // trim needs every pixel; only libjpeg-turbo decodes at a reduced scale.

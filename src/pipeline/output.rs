@@ -14,7 +14,7 @@ use crate::codec::icc;
 use crate::codec::probe::Probe;
 use crate::codec::{Format, FormatChoice};
 use crate::config::{IccMode, ImageConfig};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::filters::{self, Assets, Filter, PostContext};
 
 /// Whether `format` is written with every frame of an animation.
@@ -109,7 +109,10 @@ pub fn apply_post_filters(
             continue;
         }
         if let Filter::Upscale = filter {
-            let (Some(bw), Some(bh)) = (plan.box_width, plan.box_height) else { continue };
+            // An `orig` side left in the request box: thumbor compares 'orig' with a number (500).
+            let (Some(bw), Some(bh)) = (plan.box_width, plan.box_height) else {
+                return Err(Error::new(ErrorKind::Internal, "upscale() with an `orig` size"));
+            };
             if let Some(target) = filters::upscale::target(canvas.size(), bw, bh) {
                 super::check_output_limits(target, cfg)?;
                 let full = RectF::full(canvas.size());

@@ -213,3 +213,21 @@ async fn image_url_forms() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(origin.hits("/qs/landscape.jpg?ok=1"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orig_sizes_with_upscale_filters_fail_as_in_thumbor() {
+    let (origin, server) = setup().await;
+    let o = origin.host();
+    // thumbor compares the string 'orig' with a number in no_upscale() and upscale(): 500.
+    for path in [
+        format!("/unsafe/origx100/filters:no_upscale()/{o}/landscape.jpg"),
+        format!("/unsafe/fit-in/100xorig/filters:no_upscale()/{o}/landscape.jpg"),
+        format!("/unsafe/meta/origx400/left/filters:upscale()/{o}/landscape.jpg"),
+        format!("/unsafe/fit-in/2000xorig/filters:upscale()/{o}/landscape.jpg"),
+    ] {
+        assert_eq!(server.get(&path).await.status, 500, "{path}");
+    }
+    // Where fit-in resized, the box holds numbers again and upscale() works.
+    let r = server.get(&format!("/unsafe/fit-in/100xorig/filters:upscale()/{o}/landscape.jpg")).await;
+    assert_eq!(r.status, 200);
+}
