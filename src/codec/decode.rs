@@ -157,8 +157,38 @@ fn decode_png(bytes: &[u8]) -> Result<Decoded> {
     let mut decoder =
         image::codecs::png::PngDecoder::new(Cursor::new(bytes)).map_err(|e| undecodable("PNG header", e))?;
     let icc = decoder.icc_profile().ok().flatten();
-    let image = DynamicImage::from_decoder(decoder).map_err(|e| undecodable("PNG data", e))?;
+    let image = match DynamicImage::from_decoder(decoder) {
+        Ok(image) => image,
+        Err(e) => return decode_truncated_png(bytes).ok_or_else(|| undecodable("PNG data", e)),
+    };
     Ok(Decoded { frames: vec![Frame { bitmap: to_bitmap(image), delay_ms: 0 }], loop_count: 0, icc })
+}
+
+/// A PNG whose image data ends early: the rows that arrived, the rest left zero (black, or
+/// transparent), as Pillow loads it with `LOAD_TRUNCATED_IMAGES` (thumbor sets it). `None` when
+/// the header itself is cut or the data is corrupt rather than short.
+fn decode_truncated_png(bytes: &[u8]) -> Option<Decoded> {
+    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().ok()?;
+    let mut buf = vec![0; reader.output_buffer_size()?];
+    match reader.next_frame(&mut buf) {
+        Ok(_) => {}
+        Err(png::DecodingError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            log::debug!("truncated PNG: the rows that arrived, the rest left blank");
+        }
+        Err(_) => return None,
+    }
+    let (width, height) = (reader.info().width, reader.info().height);
+    let icc = reader.info().icc_profile.as_ref().map(|p| p.to_vec());
+    let image = match reader.output_color_type().0 {
+        png::ColorType::Grayscale => DynamicImage::ImageLuma8(image::ImageBuffer::from_raw(width, height, buf)?),
+        png::ColorType::GrayscaleAlpha => DynamicImage::ImageLumaA8(image::ImageBuffer::from_raw(width, height, buf)?),
+        png::ColorType::Rgb => DynamicImage::ImageRgb8(image::ImageBuffer::from_raw(width, height, buf)?),
+        png::ColorType::Rgba => DynamicImage::ImageRgba8(image::ImageBuffer::from_raw(width, height, buf)?),
+        png::ColorType::Indexed => return None,
+    };
+    Some(Decoded { frames: vec![Frame { bitmap: to_bitmap(image), delay_ms: 0 }], loop_count: 0, icc })
 }
 
 fn decode_gif(bytes: &[u8], options: DecodeOptions) -> Result<Decoded> {
@@ -245,6 +275,37 @@ fn decode_webp(bytes: &[u8], probe: &Probe, options: DecodeOptions) -> Result<De
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_truncated_png_keeps_the_rows_that_arrived() {
+        use image::ImageEncoder;
+        // 64x64 RGBA noise (barely compressible), cut at 60%: about the top half arrives.
+        let mut state = 1u32;
+        let pixels: Vec<u8> = (0..64 * 64 * 4)
+            .map(|i| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                if i % 4 == 3 {
+                    255
+                } else {
+                    (state >> 16) as u8 | 1
+                }
+            })
+            .collect();
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&pixels, 64, 64, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        let cut = &png[..png.len() * 6 / 10];
+        let decoded = decode_png(cut).expect("decoded as far as it goes");
+        let bitmap = &decoded.frames[0].bitmap;
+        assert_eq!((bitmap.width, bitmap.height), (64, 64));
+        assert_eq!(bitmap.channels, Channels::Rgba, "the rows that never arrived are transparent, as Pillow's");
+        let row = |y: usize| &bitmap.pixels[y * 64 * 4..(y + 1) * 64 * 4];
+        assert_eq!(row(0), &pixels[..64 * 4]);
+        assert!(row(63).iter().all(|&v| v == 0), "rows that never arrived are zero");
+        // A cut inside the header is still refused.
+        assert!(decode_png(&png[..20]).is_err());
+    }
 
     #[test]
     fn cmyk_conversion() {

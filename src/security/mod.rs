@@ -29,10 +29,10 @@ impl UrlPolicy {
             (None, true) if !self.allow_unsafe => bad("unsafe URLs are disabled"),
             (None, true) => Ok(()),
             (Some(sig), false) => {
-                let Some((_, payload)) = signature::split_signed_path(raw_path) else {
+                let Some((raw_sig, payload)) = signature::split_signed_path(raw_path) else {
                     return bad("nothing after the signature");
                 };
-                if signature::verify(&self.keys, sig, payload) {
+                if signature::sent_as_thumbor_finds_it(raw_sig, sig) && signature::verify(&self.keys, sig, payload) {
                     Ok(())
                 } else {
                     bad("signature does not match")

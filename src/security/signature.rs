@@ -27,6 +27,27 @@ pub fn split_signed_path(raw_path: &str) -> Option<(&str, &str)> {
     raw_path.strip_prefix('/').unwrap_or(raw_path).split_once('/')
 }
 
+/// thumbor removes the signature segment from the raw path by text, as `/{hash}/` or
+/// `/{quote(hash)}/` (`hash` decoded once): a segment sent in any other spelling (`%4C…`, a
+/// lowercase `%3d`) stays in what is verified, and the signature fails. True when `raw` (the
+/// segment as sent) is one of those two spellings of `decoded`.
+pub fn sent_as_thumbor_finds_it(raw: &str, decoded: &str) -> bool {
+    raw == decoded || raw == python_quote(decoded)
+}
+
+/// Python's `urllib.parse.quote(s)`: every byte but letters, digits, `_.-~` and `/` as `%XX`.
+fn python_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Checks `signature` (the first path segment, percent-decoded once by the URL parser) against
 /// `payload` with every key; true when one matches. thumbor decodes the received signature once
 /// more before comparing, so `%3D` and `%253D` both stand for `=`.
@@ -73,6 +94,17 @@ mod tests {
         assert!(!verify(&keys, "8ammJH8D+7tXy6kU3lTvoXlhu4o=", payload), "standard base64");
         assert!(!verify(&[b"other".to_vec()], "8ammJH8D-7tXy6kU3lTvoXlhu4o=", payload), "wrong key");
         assert!(!verify(&[], "8ammJH8D-7tXy6kU3lTvoXlhu4o=", payload), "no keys");
+    }
+
+    #[test]
+    fn only_thumbors_two_spellings_of_the_segment_count() {
+        let sig = "8ammJH8D-7tXy6kU3lTvoXlhu4o=";
+        assert!(sent_as_thumbor_finds_it(sig, sig));
+        assert!(sent_as_thumbor_finds_it("8ammJH8D-7tXy6kU3lTvoXlhu4o%3D", sig));
+        assert!(!sent_as_thumbor_finds_it("8ammJH8D-7tXy6kU3lTvoXlhu4o%3d", sig), "lowercase escape");
+        assert!(!sent_as_thumbor_finds_it("%38ammJH8D-7tXy6kU3lTvoXlhu4o=", sig), "an escaped letter");
+        // `%253D` is decoded once to `%3D`, whose quote is `%253D` again.
+        assert!(sent_as_thumbor_finds_it("8ammJH8D-7tXy6kU3lTvoXlhu4o%253D", "8ammJH8D-7tXy6kU3lTvoXlhu4o%3D"));
     }
 
     #[test]
