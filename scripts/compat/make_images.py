@@ -145,6 +145,10 @@ def main():
     d.rectangle((100, 100, 200, 200), fill=(250, 200, 0, 128))
     d.polygon([(150, 30), (270, 260), (30, 260)], outline=(255, 255, 255, 255))
     save("rgba.png", rgba, "PNG", optimize=True)
+    # truncated: the first 60% of rgba.png (Pillow, with thumbor's LOAD_TRUNCATED_IMAGES, loads it)
+    with open(os.path.join(OUT, "rgba.png"), "rb") as f:
+        whole = f.read()
+    write("truncated.png", whole[: len(whole) * 6 // 10])
 
     save("rgb.png", photo(400, 200, SEED + 9).quantize(64).convert("RGB"), "PNG", optimize=True)
 
