@@ -124,6 +124,9 @@ pub struct SourcesConfig {
     pub cache_bytes: u64,
     /// How long a fetched original is reused, in seconds.
     pub cache_ttl_seconds: u64,
+    /// PEM file of certificate authorities trusted for HTTPS origins besides the system's (a
+    /// private CA in front of internal origins).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for SourcesConfig {
@@ -142,6 +145,7 @@ impl Default for SourcesConfig {
             thumbor_error_statuses: false,
             cache_bytes: 64 * 1024 * 1024,
             cache_ttl_seconds: 3_600,
+            ca_file: None,
         }
     }
 }

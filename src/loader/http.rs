@@ -114,7 +114,26 @@ impl HttpLoader {
         } else {
             redirect::Policy::none()
         };
+        let extra_roots = match &cfg.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    Error::new(ErrorKind::Internal, format!("thumbora.sources.ca_file: cannot read {}", path.display()))
+                        .with_source(e)
+                })?;
+                let roots = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    Error::new(ErrorKind::Internal, format!("thumbora.sources.ca_file: {} is not PEM", path.display()))
+                        .with_source(e)
+                })?;
+                if roots.is_empty() {
+                    let what = format!("thumbora.sources.ca_file: no certificate in {}", path.display());
+                    return Err(Error::new(ErrorKind::Internal, what));
+                }
+                roots
+            }
+            None => Vec::new(),
+        };
         let client = reqwest::Client::builder()
+            .tls_certs_merge(extra_roots)
             .no_proxy()
             .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
             .timeout(Duration::from_millis(cfg.request_timeout_ms))

@@ -11,6 +11,7 @@ mod formats;
 mod grammar;
 mod harness;
 mod http;
+mod https;
 mod origin;
 mod robustness;
 mod security;
