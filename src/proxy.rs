@@ -348,6 +348,9 @@ impl ProxyHttp for ThumboraProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&PingoraError>, ctx: &mut Self::CTX) {
+        if !log::log_enabled!(target: "access", log::Level::Info) {
+            return;
+        }
         let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
         let cache = format!("{:?}", session.cache.phase());
         let req = session.req_header();
