@@ -390,8 +390,13 @@ mod tests {
             }
         }
         assert!(l.precheck("example.com/x.jpg").is_ok());
-        // Like thumbor, anything not starting with `http` gets `http://`: `ftp:` is never a scheme.
-        assert!(matches!(l.precheck("ftp://example.com/x").unwrap(), Target::Url(u) if u.scheme() == "http"));
+        // Like thumbor, anything not starting with `http` gets `http://`: `ftp:` is never a scheme,
+        // but the host `ftp` with an empty port, which tornado looks up as "ftp:" and fails (504).
+        assert_eq!(l.precheck("ftp://example.com/x").unwrap(), Target::Unreachable("ftp".into()));
+        assert_eq!(l.precheck("127.0.0.1:/x.jpg").unwrap(), Target::Unreachable("127.0.0.1".into()));
+        assert_eq!(l.precheck("127.0.0.1:99999/x.jpg").unwrap_err().kind(), ErrorKind::Internal);
+        assert_eq!(l.precheck("user:pw@example.com/x.jpg").unwrap_err().kind(), ErrorKind::Internal);
+        assert!(l.precheck("example.com:8080/x.jpg@2x.png").is_ok(), "an @ in the path is no userinfo");
         // Python's urlparse sees a host in `h:notaport`: fetched, it fails (504), not refused.
         assert_eq!(l.precheck("10x10:-200x200/h/i.jpg").unwrap(), Target::Unreachable("10x10".into()));
         assert_eq!(l.precheck("/").unwrap_err().kind(), ErrorKind::SourceNotAllowed);
