@@ -67,7 +67,7 @@
 use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::SystemTime;
 
 use async_trait::async_trait;
@@ -81,6 +81,7 @@ use pingora_cache::storage::{
 use pingora_cache::trace::SpanHandle;
 use pingora_cache::{CacheKey, CacheMeta};
 use pingora_error::{Error, ErrorType, Result};
+use pingora_http::ResponseHeader;
 
 /// Number of independently locked shards. A power of two so the shard index is a cheap mask.
 const SHARDS: usize = 16;
@@ -118,8 +119,49 @@ impl StoreKey {
     }
 }
 
+/// A stored meta kept as values, so that a hit rebuilds its [`CacheMeta`] with
+/// [`CacheMeta::new`] instead of decompressing and parsing the serialized header. Only for
+/// metas `CacheMeta::new` reproduces exactly: never revalidated, no variance, no epoch override.
+struct PlainMeta {
+    fresh_until: SystemTime,
+    created: SystemTime,
+    stale_while_revalidate_sec: u32,
+    stale_if_error_sec: u32,
+    header: ResponseHeader,
+}
+
+impl PlainMeta {
+    fn of(meta: &CacheMeta) -> Option<Arc<PlainMeta>> {
+        let plain = meta.variance().is_none()
+            && meta.epoch_override().is_none()
+            && meta.updated() == meta.created()
+            && meta.provenance() == meta.created();
+        plain.then(|| {
+            Arc::new(PlainMeta {
+                fresh_until: meta.fresh_until(),
+                created: meta.created(),
+                stale_while_revalidate_sec: meta.stale_while_revalidate_sec(),
+                stale_if_error_sec: meta.stale_if_error_sec(),
+                header: meta.response_header_copy(),
+            })
+        })
+    }
+
+    fn to_meta(&self) -> CacheMeta {
+        CacheMeta::new(
+            self.fresh_until,
+            self.created,
+            self.stale_while_revalidate_sec,
+            self.stale_if_error_sec,
+            self.header.clone(),
+        )
+    }
+}
+
 /// One complete cached object.
 struct Entry {
+    /// The meta as values, while it is one `CacheMeta::new` can rebuild (see [`PlainMeta`]).
+    plain_meta: Option<Arc<PlainMeta>>,
     /// Serialized internal meta (first half of [`CacheMeta::serialize`]).
     meta_internal: Bytes,
     /// Serialized response header (second half of [`CacheMeta::serialize`]).
@@ -163,8 +205,9 @@ impl Shard {
 /// * Sharded: 16 shards, each a `RwLock<HashMap>`, so concurrent hits on different keys
 ///   (and on the same key, which only take read locks) do not contend on one lock.
 /// * Hits are zero-copy: the body is a [`Bytes`] that is reference-count cloned into the hit
-///   handler and sliced for ranges. The meta is stored serialized and deserialized per hit, as
-///   pingora's [`CacheMeta`] offers no other way to duplicate itself.
+///   handler and sliced for ranges. The meta is stored serialized (for its weight and for
+///   revalidation) and, while [`CacheMeta::new`] can rebuild it, also as values, so that a hit
+///   does not decompress and parse the response header ([`PlainMeta`]).
 /// * Only complete entries are visible: a miss buffers its body privately and publishes it in
 ///   [`HandleMiss::finish`]; dropping the miss handler without `finish` stores nothing.
 ///   Streaming partial writes are not supported.
@@ -394,6 +437,7 @@ impl MemoryStorage {
         let entry = shard.map.get_mut(key).expect("entry is still present: its shard stayed locked");
         entry.meta_internal = Bytes::from(internal);
         entry.meta_header = Bytes::from(header);
+        entry.plain_meta = None;
         entry.weight = weight;
         Ok(true)
     }
@@ -415,16 +459,21 @@ impl Storage for MemoryStorage {
         let key = StoreKey::new(key);
         let found = {
             let shard = self.read_shard(key.shard());
-            shard
-                .map
-                .get(&key)
-                .map(|entry| (entry.meta_internal.clone(), entry.meta_header.clone(), entry.body.clone(), entry.weight))
+            shard.map.get(&key).map(|entry| match &entry.plain_meta {
+                Some(plain) => (Ok(plain.clone()), entry.body.clone(), entry.weight),
+                None => {
+                    (Err((entry.meta_internal.clone(), entry.meta_header.clone())), entry.body.clone(), entry.weight)
+                }
+            })
         };
-        let Some((internal, header, body, weight)) = found else {
+        let Some((stored_meta, body, weight)) = found else {
             return Ok(None);
         };
-        // Deserialize outside the lock: the header is zstd-compressed.
-        let meta = CacheMeta::deserialize(&internal, &header)?;
+        // Outside the lock: rebuild from values, or deserialize (the header is zstd-compressed).
+        let meta = match stored_meta {
+            Ok(plain) => plain.to_meta(),
+            Err((internal, header)) => CacheMeta::deserialize(&internal, &header)?,
+        };
         Ok(Some((meta, Box::new(MemoryHit::new(body, weight)))))
     }
 
@@ -439,6 +488,7 @@ impl Storage for MemoryStorage {
         Ok(Box::new(MemoryMiss {
             storage: self,
             key: StoreKey::new(key),
+            plain_meta: PlainMeta::of(meta),
             meta_internal: Bytes::from(internal),
             meta_header: Bytes::from(header),
             chunks: Vec::new(),
@@ -611,6 +661,7 @@ impl HandleHit for MemoryHit {
 struct MemoryMiss {
     storage: &'static MemoryStorage,
     key: StoreKey,
+    plain_meta: Option<Arc<PlainMeta>>,
     meta_internal: Bytes,
     meta_header: Bytes,
     chunks: Vec<Bytes>,
@@ -666,6 +717,7 @@ impl HandleMiss for MemoryMiss {
         let body = Bytes::from(body);
         let weight = weight_of(body.len(), this.meta_internal.len(), this.meta_header.len());
         let entry = Entry {
+            plain_meta: this.plain_meta,
             meta_internal: this.meta_internal,
             meta_header: this.meta_header,
             body,
@@ -1029,6 +1081,24 @@ mod tests {
         let missing = CacheKey::new("missing", "");
         assert!(!storage.update_meta(&missing, &longer, &span()).await.unwrap());
         assert_eq!(storage.stats().entries, 1);
+    }
+
+    #[tokio::test]
+    async fn metas_plain_values_cannot_rebuild_go_through_serialization() {
+        let storage = leak(MemoryStorage::new(1 << 20));
+        let plain = CacheKey::new("plain", "");
+        let stored = meta();
+        put(storage, &plain, &stored, b"a").await.unwrap();
+        let (rebuilt, _) = get(storage, &plain).await.unwrap();
+        let (expected, got) = (stored.serialize().unwrap(), rebuilt.serialize().unwrap());
+        assert_eq!(got, expected, "a hit rebuilt from values is the meta that was stored");
+
+        let varied = CacheKey::new("varied", "");
+        let mut with_variance = meta();
+        with_variance.set_variance([7u8; 16]);
+        put(storage, &varied, &with_variance, b"b").await.unwrap();
+        let (back, _) = get(storage, &varied).await.unwrap();
+        assert_eq!(back.variance(), Some([7u8; 16]));
     }
 
     #[tokio::test]
