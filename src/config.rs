@@ -391,7 +391,8 @@ impl SiteConfig {
             ));
         }
         for (i, host) in self.image_hosts.iter().enumerate() {
-            if host.trim().is_empty() || host.contains(['/', ':']) {
+            // A single colon is a port; IPv6 literals (`::1`) have more.
+            if host.trim().is_empty() || host.contains(['/', '[', ']']) || host.matches(':').count() == 1 {
                 return Err(ConfigError::new(
                     format!("thumbora.site.image_hosts[{i}]"),
                     "must be a host name without port",
@@ -648,7 +649,8 @@ mod tests {
         assert_eq!(err.key, "thumbora.site.upstreams[0]");
         assert_eq!(site("    image_prefix: img/\n").unwrap_err().key, "thumbora.site.image_prefix");
         assert_eq!(site("    image_hosts: [\"a:80\"]\n").unwrap_err().key, "thumbora.site.image_hosts[0]");
-        site("    upstreams: [\"app.internal:8000\", \"[::1]:8001\"]\n    image_hosts: [img.example.com]\n").unwrap();
+        site("    upstreams: [\"app.internal:8000\", \"[::1]:8001\"]\n    image_hosts: [img.example.com, \"::1\"]\n")
+            .unwrap();
     }
 
     #[test]

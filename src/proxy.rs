@@ -194,7 +194,15 @@ impl ProxyHttp for ThumboraProxy {
         let accept = req.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
         let host = req.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).or(req.uri.host());
         let raw = match self.router.route(host, &raw) {
-            Route::Image(target) => target.to_string(),
+            // The target without the image prefix (no copy when there is none).
+            Route::Image(target) => {
+                let prefix_len = raw.len() - target.len();
+                if prefix_len == 0 {
+                    raw
+                } else {
+                    raw[prefix_len..].to_string()
+                }
+            }
             Route::Site if self.site.is_some() => {
                 ctx.site_attempts = Some(0);
                 return Ok(false);
