@@ -164,7 +164,7 @@ impl HttpLoader {
             // tornado asserts there is no userinfo (500); nor do we send credentials anywhere.
             return Err(Error::new(ErrorKind::Internal, format!("credentials in image URL {image}")));
         }
-        match port_of(authority) {
+        match host_and_port(authority).1 {
             // `host:` — the lookup of "host:" fails (504).
             Some("") => return Ok(Target::Unreachable(host)),
             // Beyond 65535 — Python's socket raises OverflowError (500).
@@ -271,27 +271,28 @@ fn authority_of(url: &str) -> &str {
     rest.split(['/', '?', '#']).next().unwrap_or_default()
 }
 
-/// The port text of an authority (`Some("")` for `host:`), if there is a colon after the host.
-fn port_of(authority: &str) -> Option<&str> {
+/// The host and the port text of an authority as Python's `urlsplit` cuts them: userinfo
+/// dropped, IPv6 brackets removed, `Some("")` for `host:`, `None` without a colon.
+fn host_and_port(authority: &str) -> (&str, Option<&str>) {
     let host_port = authority.rsplit('@').next().unwrap_or_default();
     match host_port.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').and_then(|(_, rest)| rest.strip_prefix(':')),
-        None => host_port.split_once(':').map(|(_, port)| port),
+        Some(v6) => match v6.split_once(']') {
+            Some((host, rest)) => (host, rest.strip_prefix(':')),
+            None => (v6, None),
+        },
+        None => match host_port.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (host_port, None),
+        },
     }
 }
 
 /// The host Python's `urlparse(url).hostname` would report for a URL the `url` crate rejects.
 fn python_hostname(url: &str) -> Option<String> {
-    let authority = authority_of(url);
     if !url.contains("://") {
         return None;
     }
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
-    let host = if let Some(v6) = host_port.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default()
-    };
+    let (host, _) = host_and_port(authority_of(url));
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
