@@ -87,11 +87,7 @@ async fn oversized_sources_are_refused_before_decoding() {
     png.extend_from_slice(&50_000u32.to_be_bytes());
     png.extend_from_slice(&[8, 6, 0, 0, 0, 0, 0, 0, 0]);
     origin.put("/bomb.png", png);
-    let server = Server::start_with(Settings {
-        thumbora: "  sources:\n    loader: http\n    allow_private_networks: true\n    max_bytes: 100000\n".into(),
-        ..Default::default()
-    })
-    .await;
+    let server = Server::start_with(Settings::with_sources("    max_bytes: 100000\n", "")).await;
     let o = origin.host();
     let started = Instant::now();
     assert_eq!(server.get(&format!("/unsafe/100x100/{o}/bomb.png")).await.status, 400);
@@ -102,11 +98,7 @@ async fn oversized_sources_are_refused_before_decoding() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origin_failures_as_thumbor_answers_them() {
     let origin = Origin::start().await;
-    let server = Server::start_with(Settings {
-        thumbora: "  sources:\n    loader: http\n    allow_private_networks: true\n    thumbor_error_statuses: true\n    connect_timeout_ms: 1000\n    request_timeout_ms: 2000\n".into(),
-        ..Settings::default()
-    })
-    .await;
+    let server = Server::start_with(Settings::with_sources("    thumbor_error_statuses: true\n", "")).await;
     let o = origin.host();
     let closed = format!("127.0.0.1:{}", free_port());
     let cases = [
@@ -146,11 +138,7 @@ async fn authorities_tornado_cannot_use() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gzip_encoded_originals_are_decoded_within_the_size_limit() {
     let origin = Origin::start().await;
-    let server = Server::start_with(Settings {
-        thumbora: "  sources:\n    loader: http\n    allow_private_networks: true\n    max_bytes: 1048576\n".into(),
-        ..Settings::default()
-    })
-    .await;
+    let server = Server::start_with(Settings::with_sources("    max_bytes: 1048576\n", "")).await;
     let o = origin.host();
     let r = server.get(&format!("/unsafe/100x100/{o}/gzip/landscape.jpg")).await;
     assert_eq!((r.status, r.dims()), (200, (100, 100)));

@@ -245,11 +245,8 @@ async fn frame_grows_the_image() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asset_failures_and_formats_as_thumbor() {
     let origin = Origin::start().await;
-    let server = Server::start_with(Settings {
-        thumbora: "  sources:\n    loader: http\n    allow_private_networks: true\n    thumbor_error_statuses: true\n    connect_timeout_ms: 1000\n    request_timeout_ms: 2000\n  image:\n    legacy_formats: true\n".into(),
-        ..Settings::default()
-    })
-    .await;
+    let settings = Settings::with_sources("    thumbor_error_statuses: true\n", "  image:\n    legacy_formats: true\n");
+    let server = Server::start_with(settings).await;
     let o = origin.host();
     let closed = format!("127.0.0.1:{}", free_port());
     let cases = [

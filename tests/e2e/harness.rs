@@ -25,8 +25,20 @@ pub struct Settings {
     pub server: String,
 }
 
-/// The defaults every test server gets: a signing key, loopback origins allowed, short timeouts.
-const BASE: &str = "  security:\n    keys: [\"my-security-key\"]\n  sources:\n    loader: http\n    allow_private_networks: true\n    connect_timeout_ms: 1000\n    request_timeout_ms: 2000\n";
+/// The `sources:` section every test server gets: loopback origins allowed, short timeouts.
+const BASE_SOURCES: &str =
+    "  sources:\n    loader: http\n    allow_private_networks: true\n    connect_timeout_ms: 1000\n    request_timeout_ms: 2000\n";
+
+/// The other default section: the signing key.
+const BASE_SECURITY: &str = "  security:\n    keys: [\"my-security-key\"]\n";
+
+impl Settings {
+    /// The base `sources:` section plus `extra` keys (four-space indented lines), and `rest`
+    /// (other `thumbora:` sections).
+    pub fn with_sources(extra: &str, rest: &str) -> Settings {
+        Settings { thumbora: format!("{BASE_SOURCES}{extra}{rest}"), ..Settings::default() }
+    }
+}
 
 /// A running Thumbora; killed when dropped.
 pub struct Server {
@@ -53,7 +65,7 @@ impl Server {
             sock = dir.path().join("upgrade.sock").display(),
             server = settings.server,
         );
-        yaml.push_str(&merge_sections(BASE, &settings.thumbora));
+        yaml.push_str(&merge_sections(&format!("{BASE_SECURITY}{BASE_SOURCES}"), &settings.thumbora));
         let conf = dir.path().join("thumbora.yaml");
         std::fs::File::create(&conf).unwrap().write_all(yaml.as_bytes()).unwrap();
         let dir = std::sync::Arc::new(dir);

@@ -61,10 +61,7 @@ async fn tls_origin(names: &[&str]) -> (String, u16) {
 
 fn settings(ca_file: Option<&std::path::Path>) -> Settings {
     let ca = ca_file.map(|p| format!("    ca_file: {}\n", p.display())).unwrap_or_default();
-    Settings {
-        thumbora: format!("  sources:\n    loader: http\n    allow_private_networks: true\n{ca}"),
-        ..Settings::default()
-    }
+    Settings::with_sources(&ca, "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
