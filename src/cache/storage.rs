@@ -207,7 +207,7 @@ impl Shard {
 /// * Hits are zero-copy: the body is a [`Bytes`] that is reference-count cloned into the hit
 ///   handler and sliced for ranges. The meta is stored serialized (for its weight and for
 ///   revalidation) and, while [`CacheMeta::new`] can rebuild it, also as values, so that a hit
-///   does not decompress and parse the response header ([`PlainMeta`]).
+///   does not decompress and parse the response header.
 /// * Only complete entries are visible: a miss buffers its body privately and publishes it in
 ///   [`HandleMiss::finish`]; dropping the miss handler without `finish` stores nothing.
 ///   Streaming partial writes are not supported.
