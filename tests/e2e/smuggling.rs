@@ -92,6 +92,14 @@ async fn ambiguous_framing_is_refused_and_nothing_is_smuggled() {
         assert_eq!(got.statuses, vec![*status], "{name}");
         assert!(got.closed, "{name}: the connection must close after a refusal");
     }
+    // A body Thumbora answers without reading (405 on an image route, 400 on a bad image URL)
+    // is still consumed as a body, never parsed as the next request.
+    for target in ["/img/unsafe/10x10/h/x.jpg", "/healthcheck"] {
+        let body = smuggled;
+        let request = format!("POST {target} HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        let got = exchange(server.port, request.as_bytes()).await;
+        assert_eq!(got.statuses, vec![405], "POST {target}");
+    }
     // A malformed chunk size: the request may have started towards the app, but it is cut off
     // and nothing after it is taken as a request.
     let got = exchange(
