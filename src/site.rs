@@ -115,6 +115,12 @@ impl Site {
         let mut peer = HttpPeer::new(backend, false, String::new());
         peer.options.connection_timeout = Some(self.connect_timeout);
         peer.options.read_timeout = Some(self.read_timeout);
+        // An app that stops reading a request body must not hold the request forever either.
+        peer.options.write_timeout = Some(self.read_timeout);
+        // Kept-alive connections to the apps are dropped after a minute idle (nginx's upstream
+        // `keepalive_timeout`); one an app closed sooner fails on reuse, and Pingora retries an
+        // idempotent request on a fresh connection.
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
         Ok(peer)
     }
 
