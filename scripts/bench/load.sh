@@ -52,23 +52,30 @@ trap cleanup EXIT
 
 rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-# ---- origin: nginx serving the sources ------------------------------------------------------
-ORIGIN_PORT=$(free_port)
-mkdir -p "$OUT/nginx-origin"
-cat > "$OUT/nginx-origin/nginx.conf" <<EOF
-worker_processes 1;
+# start_nginx NAME WORKERS HTTP_BLOCK: an nginx in $OUT/nginx-NAME with that http {} body, in the
+# foreground of a background job (its pid in NGINX_PID, also in pids for the cleanup).
+start_nginx() {
+  mkdir -p "$OUT/nginx-$1"
+  cat > "$OUT/nginx-$1/nginx.conf" <<EOF
+worker_processes $2;
 daemon off;
-pid $OUT/nginx-origin/nginx.pid;
-error_log $OUT/nginx-origin/error.log warn;
+pid $OUT/nginx-$1/nginx.pid;
+error_log $OUT/nginx-$1/error.log warn;
 events { worker_connections 1024; }
 http {
   access_log off;
-  sendfile on;
-  server { listen 127.0.0.1:$ORIGIN_PORT; root $OUT/src; }
+$3
 }
 EOF
-$NGINX -c "$OUT/nginx-origin/nginx.conf" -p "$OUT/nginx-origin" &
-pids+=($!)
+  $NGINX -c "$OUT/nginx-$1/nginx.conf" -p "$OUT/nginx-$1" &
+  NGINX_PID=$!
+  pids+=($NGINX_PID)
+}
+
+# ---- origin: nginx serving the sources ------------------------------------------------------
+ORIGIN_PORT=$(free_port)
+start_nginx origin 1 "  sendfile on;
+  server { listen 127.0.0.1:$ORIGIN_PORT; root $OUT/src; }"
 ORIGIN="127.0.0.1:$ORIGIN_PORT"
 
 # ---- Thumbora -------------------------------------------------------------------------------
@@ -122,22 +129,9 @@ EOF
       upstreams+="    server 127.0.0.1:$p;"$'\n'
     done
     CLASSIC_PORT=$(free_port)
-    mkdir -p "$OUT/nginx-classic"
-    cat > "$OUT/nginx-classic/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $OUT/nginx-classic/nginx.pid;
-error_log $OUT/nginx-classic/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  upstream thumbor {
+    start_nginx classic 1 "  upstream thumbor {
 $upstreams  }
-  server { listen 127.0.0.1:$CLASSIC_PORT; location / { proxy_pass http://thumbor; } }
-}
-EOF
-    $NGINX -c "$OUT/nginx-classic/nginx.conf" -p "$OUT/nginx-classic" &
-    pids+=($!)
+  server { listen 127.0.0.1:$CLASSIC_PORT; location / { proxy_pass http://thumbor; } }"
     CLASSIC="http://127.0.0.1:$CLASSIC_PORT"
     for _ in $(seq 1 100); do curl -sf "$CLASSIC/healthcheck" >/dev/null && break; sleep 0.2; done
   else
@@ -236,31 +230,18 @@ read -r rps p50 p99 errs < <(run_wrk site_proxy "http://127.0.0.1:$THUMBORA_PORT
 row "| site_proxy (app request, reverse-proxied) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
 stop_thumbora
 PROXY_PORT=$(free_port)
-mkdir -p "$OUT/nginx-proxy"
-cat > "$OUT/nginx-proxy/nginx.conf" <<EOF
-worker_processes 2;
-daemon off;
-pid $OUT/nginx-proxy/nginx.pid;
-error_log $OUT/nginx-proxy/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  upstream app { server $ORIGIN; keepalive 32; }
+start_nginx proxy 2 "  upstream app { server $ORIGIN; keepalive 32; }
   server {
     listen 127.0.0.1:$PROXY_PORT;
     location / {
       proxy_pass http://app;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection \"\";
       proxy_set_header Host \$host;
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
     }
-  }
-}
-EOF
-$NGINX -c "$OUT/nginx-proxy/nginx.conf" -p "$OUT/nginx-proxy" &
-proxy_pid=$!
-pids+=($proxy_pid)
+  }"
+proxy_pid=$NGINX_PID
 for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$PROXY_PORT/hot.jpg" && break; sleep 0.1; done
 read -r rps p50 p99 errs < <(run_wrk site_proxy_nginx "http://127.0.0.1:$PROXY_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
 row "| site_proxy (app request, reverse-proxied) | nginx proxy_pass | $rps | $p50 | $p99 | $errs | - |"
