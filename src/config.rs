@@ -41,6 +41,14 @@ pub struct Config {
     pub keepalive_seconds: u64,
     /// Largest request header block accepted (request line and headers); larger gets 431.
     pub max_request_header_bytes: usize,
+    /// Client connections open at once; a connection over the cap is answered 503 and closed.
+    pub max_connections: usize,
+    /// A request head (request line and header fields) must arrive whole within this long of
+    /// its first byte (of the connection, for the first request); slower clients are dropped.
+    pub request_head_timeout_ms: u64,
+    /// A request body (site requests) must arrive whole within this long; a read waiting longer
+    /// than `request_head_timeout_ms` for the next piece ends it too.
+    pub request_body_timeout_ms: u64,
     pub security: SecurityConfig,
     pub sources: SourcesConfig,
     pub image: ImageConfig,
@@ -57,6 +65,9 @@ impl Default for Config {
             healthcheck_path: "/healthcheck".into(),
             keepalive_seconds: 60,
             max_request_header_bytes: 64 * 1024,
+            max_connections: 10_000,
+            request_head_timeout_ms: 10_000,
+            request_body_timeout_ms: 60_000,
             security: SecurityConfig::default(),
             sources: SourcesConfig::default(),
             image: ImageConfig::default(),
@@ -127,6 +138,12 @@ pub struct SourcesConfig {
     /// PEM file of certificate authorities trusted for HTTPS origins besides the system's (a
     /// private CA in front of internal origins).
     pub ca_file: Option<PathBuf>,
+    /// Fetches in flight to one origin (`host:port`) at once; more are refused with 503 at once,
+    /// so one slow or dead origin cannot hold every fetch. 0: no cap.
+    pub max_fetches_per_host: usize,
+    /// Memory for source bytes being fetched or held by requests, in bytes (the originals cache
+    /// has its own, `cache_bytes`); a fetch that does not fit is refused with 503.
+    pub fetch_memory_bytes: u64,
 }
 
 impl Default for SourcesConfig {
@@ -146,6 +163,8 @@ impl Default for SourcesConfig {
             cache_bytes: 64 * 1024 * 1024,
             cache_ttl_seconds: 3_600,
             ca_file: None,
+            max_fetches_per_host: 128,
+            fetch_memory_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -205,6 +224,16 @@ pub struct ImageConfig {
     /// quality of a full decode (libvips' choice); 1 decodes as small as the output allows
     /// (Pillow's draft mode, as thumbor does for fit-in), faster.
     pub jpeg_shrink_margin: f64,
+    /// Most scans a JPEG may have; more is refused with 400. Each scan of a progressive JPEG
+    /// walks the whole image, so a flood of tiny scans costs seconds (libjpeg-turbo writes 10).
+    pub max_jpeg_scans: u32,
+    /// Most items in a `filters:` segment; more is refused with 400 before anything is fetched.
+    pub max_filters: usize,
+    /// Most distinct images `watermark()` and `frame()` may load in one request.
+    pub max_filter_images: usize,
+    /// Most work one filter may do, in kernel taps (pixels x taps per pixel, all frames):
+    /// `blur(150)` on 1.6 megapixels; more is refused with 400 before decoding.
+    pub max_filter_cost: u64,
 }
 
 impl Default for ImageConfig {
@@ -233,6 +262,10 @@ impl Default for ImageConfig {
             gif_filters: false,
             legacy_formats: false,
             jpeg_shrink_margin: 2.0,
+            max_jpeg_scans: 64,
+            max_filters: 20,
+            max_filter_images: 4,
+            max_filter_cost: 1_000_000_000,
         }
     }
 }
@@ -303,11 +336,14 @@ pub struct RenderConfig {
     pub memory_budget_bytes: u64,
     /// Niceness of render threads, so cache hits on the proxy threads are served first.
     pub nice: i32,
+    /// A render (decode to encode, once it has a thread) stops at its next checkpoint past this
+    /// many milliseconds and is answered 503. 0: no deadline.
+    pub deadline_ms: u64,
 }
 
 impl Default for RenderConfig {
     fn default() -> Self {
-        RenderConfig { threads: 0, queue: 0, memory_budget_bytes: 512 * 1024 * 1024, nice: 15 }
+        RenderConfig { threads: 0, queue: 0, memory_budget_bytes: 512 * 1024 * 1024, nice: 15, deadline_ms: 2_500 }
     }
 }
 
@@ -423,6 +459,12 @@ impl Config {
         if self.max_request_header_bytes < 1024 {
             return Err(ConfigError::new("thumbora.max_request_header_bytes", "must be at least 1024"));
         }
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("thumbora.max_connections", "must be > 0"));
+        }
+        if self.request_head_timeout_ms == 0 || self.request_body_timeout_ms == 0 {
+            return Err(ConfigError::new("thumbora.request_head_timeout_ms", "timeouts must be > 0"));
+        }
         if !self.healthcheck_path.starts_with('/') {
             return Err(ConfigError::new("thumbora.healthcheck_path", "must start with `/`"));
         }
@@ -468,6 +510,20 @@ impl SourcesConfig {
                     format!("`{pattern}` is neither a host pattern nor a CIDR range"),
                 ));
             }
+            // `host:port` (or `[v6]:port`): the port must be one.
+            let port = match pattern.strip_prefix('[') {
+                Some(v6) => v6.split_once("]:").map(|(_, port)| port),
+                None => pattern
+                    .split_once(':')
+                    .filter(|(host, _)| !host.contains(':') && pattern.matches(':').count() == 1)
+                    .map(|(_, port)| port),
+            };
+            if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+                return Err(ConfigError::new(
+                    format!("thumbora.sources.allowed[{i}]"),
+                    format!("`{pattern}`: the port after `:` must be a number up to 65535"),
+                ));
+            }
         }
         if self.connect_timeout_ms == 0 || self.request_timeout_ms == 0 {
             return Err(ConfigError::new(
@@ -477,6 +533,12 @@ impl SourcesConfig {
         }
         if self.max_bytes == 0 {
             return Err(ConfigError::new("thumbora.sources.max_bytes", "must be > 0"));
+        }
+        if self.fetch_memory_bytes < self.max_bytes.min(16 * 1024 * 1024) {
+            return Err(ConfigError::new(
+                "thumbora.sources.fetch_memory_bytes",
+                "must hold at least one source (max_bytes, or 16 MiB)",
+            ));
         }
         Ok(())
     }
@@ -509,6 +571,15 @@ impl ImageConfig {
         }
         if self.max_frames == 0 {
             return Err(ConfigError::new("thumbora.image.max_frames", "must be > 0"));
+        }
+        for (key, value) in [
+            ("max_jpeg_scans", u64::from(self.max_jpeg_scans)),
+            ("max_filters", self.max_filters as u64),
+            ("max_filter_cost", self.max_filter_cost),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(format!("thumbora.image.{key}"), "must be > 0"));
+            }
         }
         Ok(())
     }
@@ -649,6 +720,10 @@ mod tests {
         assert_eq!(err.key, "thumbora.site.upstreams[0]");
         assert_eq!(site("    image_prefix: img/\n").unwrap_err().key, "thumbora.site.image_prefix");
         assert_eq!(site("    image_hosts: [\"a:80\"]\n").unwrap_err().key, "thumbora.site.image_hosts[0]");
+        let sources = |body: &str| FileConfig::from_yaml(&format!("thumbora:\n  sources:\n{body}")).map(|_| ());
+        assert_eq!(sources("    allowed: [\"h:http\"]\n").unwrap_err().key, "thumbora.sources.allowed[0]");
+        assert_eq!(sources("    allowed: [\"[::1]:99999\"]\n").unwrap_err().key, "thumbora.sources.allowed[0]");
+        sources("    allowed: [\"h:8080\", \"[::1]:80\", \"::1\", \"10.0.0.0/8\", \"*.example.com:443\"]\n").unwrap();
         site("    upstreams: [\"app.internal:8000\", \"[::1]:8001\"]\n    image_hosts: [img.example.com, \"::1\"]\n")
             .unwrap();
     }

@@ -27,14 +27,23 @@ pub enum ErrorKind {
     UndecodableImage,
     /// The source or the requested output exceeds a configured cap (bytes, pixels, frames).
     TooLarge,
+    /// The request asks for more work than the configured caps allow (filters, their cost, the
+    /// images they load).
+    TooComplex,
     /// A filter argument was refused while `strict_filters` is on.
     BadFilter,
     /// HTTP method other than GET and HEAD on an image route.
     MethodNotAllowed,
     /// The request's header block is larger than `max_request_header_bytes`.
     HeadersTooLarge,
-    /// The render queue or memory budget is full; retry shortly.
+    /// The render queue, the memory budget or the fetch limits are full; retry shortly.
     Overloaded,
+    /// The render ran past `render.deadline_ms` and was stopped.
+    RenderTimeout,
+    /// The client left before its render finished; the work was dropped (nobody reads the status).
+    Cancelled,
+    /// The request came back to this server through its own fetches (a loop).
+    LoopDetected,
     /// A bug or an unexpected failure inside Thumbora.
     Internal,
 }
@@ -49,11 +58,15 @@ impl ErrorKind {
             | ErrorKind::SourceNotAllowed
             | ErrorKind::UndecodableImage
             | ErrorKind::TooLarge
+            | ErrorKind::TooComplex
             | ErrorKind::BadFilter => 400,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::HeadersTooLarge => 431,
             ErrorKind::UpstreamFailed => 502,
-            ErrorKind::Overloaded => 503,
+            ErrorKind::Overloaded | ErrorKind::RenderTimeout => 503,
+            ErrorKind::LoopDetected => 508,
+            // nginx's "client closed request": only logs ever see it.
+            ErrorKind::Cancelled => 499,
             ErrorKind::UpstreamTimeout | ErrorKind::SourceUnresolved => 504,
             ErrorKind::Internal => 500,
         }
@@ -72,10 +85,14 @@ impl ErrorKind {
             ErrorKind::SourceUnresolved => "source image host could not be resolved",
             ErrorKind::UndecodableImage => "source is not a supported image",
             ErrorKind::TooLarge => "image exceeds the configured limits",
+            ErrorKind::TooComplex => "request exceeds the configured processing limits",
             ErrorKind::BadFilter => "invalid filter arguments",
             ErrorKind::MethodNotAllowed => "method not allowed",
             ErrorKind::HeadersTooLarge => "request header fields too large",
             ErrorKind::Overloaded => "server busy, retry shortly",
+            ErrorKind::RenderTimeout => "image took too long to render",
+            ErrorKind::Cancelled => "request cancelled",
+            ErrorKind::LoopDetected => "request loops back to this server",
             ErrorKind::Internal => "internal error",
         }
     }

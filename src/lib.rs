@@ -10,9 +10,11 @@
 // The one unsafe block (lowering render threads' priority with setpriority) carries its own allow.
 #![deny(unsafe_code)]
 
+pub mod budget;
 pub mod cache;
 pub mod codec;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod filters;
 pub mod loader;

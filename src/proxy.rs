@@ -27,6 +27,7 @@ use crate::cache::{self, ResultCache};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::filters;
+use crate::loader::http::OwnAddresses;
 use crate::loader::Loaders;
 use crate::pipeline::meta::safe_callback;
 use crate::pipeline::{Accepts, RenderJob};
@@ -40,6 +41,8 @@ use crate::url;
 /// Per-request state.
 pub struct RequestCtx {
     started: Instant,
+    /// When the request body started arriving (site requests with a body).
+    body_started: Option<Instant>,
     pending: Option<Arc<PendingRender>>,
     cache_key: Option<CacheKey>,
     /// Proxied to the app servers: how many connections were tried.
@@ -57,6 +60,8 @@ pub struct ThumboraProxy {
     site: Option<Arc<Site>>,
     /// Raised during a graceful upgrade or shutdown: connections close after their response.
     draining: Arc<AtomicBool>,
+    /// This server's addresses and the `Via` mark of its own fetches (loops are refused).
+    own: OwnAddresses,
 }
 
 impl ThumboraProxy {
@@ -66,9 +71,11 @@ impl ThumboraProxy {
         services: Arc<Services>,
         cache: Option<ResultCache>,
         site: Option<Arc<Site>>,
+        own: OwnAddresses,
     ) -> Self {
         let router = Router::new(&config.site);
-        ThumboraProxy { config, url_policy, services, cache, router, site, draining: Arc::new(AtomicBool::new(false)) }
+        let draining = Arc::new(AtomicBool::new(false));
+        ThumboraProxy { config, url_policy, services, cache, router, site, draining, own }
     }
 
     /// Share the flag the server raises when it starts draining.
@@ -95,6 +102,7 @@ impl ThumboraProxy {
         self.url_policy.check(&request, path)?;
         let parsed_filters = filters::parse_all(&request.filters, self.config.image.strict_filters)
             .map_err(|e| Error::new(ErrorKind::BadFilter, e.to_string()))?;
+        filters::check_request(&request.filters, &parsed_filters, &self.config.image)?;
         // Negotiation only matters when automatic formats are on and no format() decides: then
         // the Accept class is part of the cache key; otherwise all clients share one entry.
         let format_given = parsed_filters.iter().any(|f| matches!(f, filters::Filter::Format(f) if f.0.is_some()));
@@ -151,10 +159,14 @@ impl ProxyHttp for ThumboraProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> Self::CTX {
-        RequestCtx { started: Instant::now(), pending: None, cache_key: None, site_attempts: None }
+        RequestCtx { started: Instant::now(), body_started: None, pending: None, cache_key: None, site_attempts: None }
     }
 
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> PingoraResult<()> {
+        // The head is whole: the connection's head deadline no longer applies to this request.
+        crate::connections::head_received();
+        // A body may not pause longer than a head may take (Pingora's default: a minute a read).
+        session.set_read_timeout(Some(Duration::from_millis(self.config.request_head_timeout_ms)));
         // Bound idle keep-alive connections (Pingora's HTTP/1.1 default is to wait forever), but
         // never turn keep-alive back on where Pingora turned it off (`Connection: close`, or
         // Transfer-Encoding beside Content-Length: RFC 9112 §6.1 closes after the response).
@@ -174,6 +186,13 @@ impl ProxyHttp for ThumboraProxy {
             let mut reply = Reply::error(&err);
             reply.headers.push(("Connection", "close".into()));
             send(session, &reply).await?;
+            return Ok(true);
+        }
+        let via = session.req_header().headers.get(http::header::VIA).and_then(|v| v.to_str().ok());
+        if via.is_some_and(|via| self.own.sent_by_us(via)) {
+            let err = Error::new(ErrorKind::LoopDetected, "a fetch of this server came back to it");
+            log::warn!("refused: {err}");
+            send(session, &Reply::error(&err)).await?;
             return Ok(true);
         }
         let req = session.req_header();
@@ -224,11 +243,7 @@ impl ProxyHttp for ThumboraProxy {
         match job {
             Ok(job) => {
                 ctx.cache_key = Some(cache::key_for(&job));
-                ctx.pending = Some(Arc::new(PendingRender {
-                    job,
-                    head: method == http::Method::HEAD,
-                    services: self.services.clone(),
-                }));
+                ctx.pending = Some(Arc::new(PendingRender { job, services: self.services.clone() }));
                 Ok(false)
             }
             Err(err) => {
@@ -237,6 +252,22 @@ impl ProxyHttp for ThumboraProxy {
                 Ok(true)
             }
         }
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Self::CTX,
+    ) -> PingoraResult<()> {
+        // Called for each piece of a request body: the whole body has a deadline (each read is
+        // bounded by the read timeout set in `early_request_filter`).
+        let started = *ctx.body_started.get_or_insert_with(Instant::now);
+        if started.elapsed() > Duration::from_millis(self.config.request_body_timeout_ms) {
+            return Err(PingoraError::explain(ErrorType::ReadTimedout, "request body passed request_body_timeout_ms"));
+        }
+        Ok(())
     }
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<()> {
@@ -293,6 +324,12 @@ impl ProxyHttp for ThumboraProxy {
         if ctx.site_attempts.is_some() {
             let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
             crate::site::add_forwarding_headers(upstream_request, client)?;
+        } else if upstream_request.method == http::Method::HEAD {
+            // A HEAD miss renders the whole image anyway (its Content-Length is the rendered
+            // size): ask the renderer for the body too, so the result is cached and the next GET
+            // is a hit (nginx's proxy_cache_convert_head). Pingora still answers the client's
+            // HEAD without a body.
+            upstream_request.set_method(http::Method::GET);
         }
         Ok(())
     }
@@ -303,7 +340,7 @@ impl ProxyHttp for ThumboraProxy {
         resp: &ResponseHeader,
         _ctx: &mut Self::CTX,
     ) -> PingoraResult<RespCacheable> {
-        if resp.status != http::StatusCode::OK {
+        if resp.status != http::StatusCode::OK || resp.headers.contains_key(crate::response::NO_STORE) {
             return Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache));
         }
         let max_age = resp
@@ -330,6 +367,7 @@ impl ProxyHttp for ThumboraProxy {
         // The virtual upstream closes each connection; the client's connection stays open,
         // unless this process is handing over to another one.
         upstream_response.remove_header("Connection");
+        upstream_response.remove_header(crate::response::NO_STORE);
         if self.draining.load(Ordering::Relaxed) {
             session.set_keepalive(None);
             upstream_response.insert_header("Connection", "close")?;

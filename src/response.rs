@@ -10,6 +10,10 @@ use crate::config::ResponseConfig;
 use crate::error::{Error, ErrorKind};
 use crate::pipeline::Rendered;
 
+/// A header between the renderer and the proxy only: the result must not be stored (its source
+/// was truncated). Removed before the response leaves.
+pub const NO_STORE: &str = "x-thumbora-no-store";
+
 /// The last second an HTTP date can name: 9999-12-31T23:59:59Z.
 const LAST_HTTP_DATE: u64 = 253_402_300_799;
 
@@ -47,6 +51,9 @@ impl Reply {
         }
         if let Some(origin) = &cfg.cors_allow_origin {
             headers.push(("Access-Control-Allow-Origin", origin.clone()));
+        }
+        if rendered.source_truncated {
+            headers.push((NO_STORE, "1".to_string()));
         }
         Ok(Reply { status: 200, headers, body: Bytes::from(rendered.body) })
     }
@@ -119,7 +126,13 @@ mod tests {
     #[test]
     fn image_headers() {
         let r = Reply::image(
-            Rendered { body: b"abc".to_vec(), content_type: "image/jpeg", max_age: 86400, vary_accept: true },
+            Rendered {
+                body: b"abc".to_vec(),
+                content_type: "image/jpeg",
+                max_age: 86400,
+                vary_accept: true,
+                source_truncated: false,
+            },
             &ResponseConfig::default(),
         )
         .unwrap();
@@ -128,7 +141,13 @@ mod tests {
         assert_eq!(r.header("ETag"), Some("\"a9993e364706816aba3e25717850c26c9cd0d89d\""));
         assert_eq!(r.header("Vary"), Some("Accept"));
         let no_age = Reply::image(
-            Rendered { body: vec![], content_type: "image/png", max_age: 0, vary_accept: false },
+            Rendered {
+                body: vec![],
+                content_type: "image/png",
+                max_age: 0,
+                vary_accept: false,
+                source_truncated: false,
+            },
             &ResponseConfig::default(),
         )
         .unwrap();

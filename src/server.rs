@@ -3,15 +3,21 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use pingora_core::server::configuration::Opt;
 use pingora_core::server::{ExecutionPhase, Server};
 use pingora_core::services::background::GenBackgroundService;
+use pingora_core::services::listening::Service;
 use pingora_load_balancing::selection::RoundRobin;
 use pingora_load_balancing::LoadBalancer;
 
 use crate::cache::ResultCache;
 use crate::config::FileConfig;
+use crate::connections::{Guarded, Limits};
 use crate::error::Result;
+use crate::loader::http::OwnAddresses;
 use crate::loader::Loaders;
 use crate::pipeline::RenderSettings;
 use crate::proxy::ThumboraProxy;
@@ -27,17 +33,20 @@ pub type SiteHealthCheck = GenBackgroundService<LoadBalancer<RoundRobin>>;
 /// the health check of the site's app servers when there are any.
 pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Option<SiteHealthCheck>)> {
     let policy = SourcePolicy::new(&config.sources);
-    let loaders = Loaders::new(&config.sources, policy)?;
+    let listen: Vec<SocketAddr> = config.listen.iter().filter_map(|a| a.parse().ok()).collect();
+    let own = OwnAddresses::new(&listen);
+    let loaders = Loaders::with_own_addresses(&config.sources, policy, own.clone())?;
     if let Some(root) = &config.sources.file_root {
         if !root.is_dir() {
             log::warn!("sources.file_root {} is not a directory: the file loader finds nothing", root.display());
         }
     }
-    let pool = RenderPool::new(
+    let pool = RenderPool::with_deadline(
         config.render.effective_threads(),
         config.render.effective_queue(),
         config.render.memory_budget_bytes,
         config.render.nice,
+        (config.render.deadline_ms > 0).then(|| Duration::from_millis(config.render.deadline_ms)),
     );
     let services = Arc::new(Services {
         loaders,
@@ -51,7 +60,8 @@ pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Opt
         Some((site, check)) => (Some(Arc::new(site)), Some(check)),
         None => (None, None),
     };
-    let proxy = ThumboraProxy::new(Arc::new(config.clone()), UrlPolicy::new(&config.security), services, cache, site);
+    let proxy =
+        ThumboraProxy::new(Arc::new(config.clone()), UrlPolicy::new(&config.security), services, cache, site, own);
     Ok((proxy, health_check))
 }
 
@@ -90,7 +100,13 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     server.bootstrap();
     let (mut proxy, site_health_check) = build_proxy(&file.thumbora)?;
     proxy.set_draining_flag(draining_flag(&server));
-    let mut service = pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "thumbora");
+    let limits = Limits {
+        max_connections: file.thumbora.max_connections,
+        head_timeout: Duration::from_millis(file.thumbora.request_head_timeout_ms),
+        keepalive_seconds: file.thumbora.keepalive_seconds,
+    };
+    let app = Guarded::new(pingora_proxy::http_proxy(&server.configuration, proxy), limits);
+    let mut service = Service::new("thumbora".to_string(), app);
     for addr in &file.thumbora.listen {
         service.add_tcp(addr);
     }

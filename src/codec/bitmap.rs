@@ -102,12 +102,20 @@ impl Bitmap {
     }
 
     /// Drop the alpha channel when every pixel is opaque (saves work and bytes downstream).
-    pub fn without_opaque_alpha(self) -> Bitmap {
-        if self.channels == Channels::Rgba && !self.has_transparency() {
-            self.to_rgb()
-        } else {
-            self
+    /// Done in place: no second image is allocated beside the first.
+    pub fn without_opaque_alpha(mut self) -> Bitmap {
+        if self.channels != Channels::Rgba || self.has_transparency() {
+            return self;
         }
+        let pixels = self.pixels.len() / 4;
+        for i in 0..pixels {
+            // Pixel i moves from 4i to 3i: never over a pixel not yet moved.
+            self.pixels.copy_within(4 * i..4 * i + 3, 3 * i);
+        }
+        self.pixels.truncate(pixels * 3);
+        self.pixels.shrink_to_fit();
+        self.channels = Channels::Rgb;
+        self
     }
 
     /// A copy of `[left, left+width) x [top, top+height)`; the rectangle must lie inside.
@@ -235,5 +243,18 @@ mod tests {
         assert_eq!(at(&b, 0, 0), 5);
         let c = numbered(3, 2).crop(1, 1, 2, 1);
         assert_eq!((c.width, c.height, at(&c, 0, 0)), (2, 1, 4));
+    }
+
+    #[test]
+    fn opaque_alpha_is_dropped_in_place() {
+        let rgba: Vec<u8> = (0..12u8).flat_map(|i| [i, i + 1, i + 2, 255]).collect();
+        let b = Bitmap { width: 4, height: 3, channels: Channels::Rgba, pixels: rgba.clone() };
+        let rgb = b.clone().without_opaque_alpha();
+        assert_eq!(rgb.channels, Channels::Rgb);
+        assert_eq!(rgb.pixels, b.to_rgb().pixels);
+        let mut translucent = rgba;
+        translucent[7] = 10;
+        let kept = Bitmap { width: 4, height: 3, channels: Channels::Rgba, pixels: translucent }.without_opaque_alpha();
+        assert_eq!(kept.channels, Channels::Rgba);
     }
 }

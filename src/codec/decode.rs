@@ -1,17 +1,20 @@
 //! Decoding to 8-bit RGB(A): JPEG with libjpeg-turbo (DCT-domain shrink-on-load at 1/2, 1/4,
-//! 1/8; CMYK through its ICC profile), PNG, GIF (every frame, composited), WebP (still and
-//! animated, every frame) and AVIF (still).
+//! 1/8; CMYK through its ICC profile), PNG row by row, GIF (every frame, composited), WebP (still
+//! and animated, every frame) and AVIF (still). [`peak_bytes`] says what each path holds at its
+//! peak, before anything is decoded; a path the estimate cannot foresee (the lenient JPEG decoder)
+//! takes its memory from the render's budget first. Long loops stop at the render's checkpoints.
 
 use std::io::Cursor;
 
-use image::{AnimationDecoder, DynamicImage, ImageDecoder};
+use image::{AnimationDecoder, DynamicImage};
 
 use super::avif;
 use super::bitmap::{Bitmap, Channels, Frame};
 use super::icc;
 use super::jpeg_markers;
 use super::probe::Probe;
-use super::Format;
+use super::{Format, MAX_METADATA_BYTES};
+use crate::budget;
 use crate::error::{Error, ErrorKind, Result};
 
 /// A decoded source.
@@ -23,11 +26,18 @@ pub struct Decoded {
     pub loop_count: u16,
     /// The embedded ICC profile, if any.
     pub icc: Option<Vec<u8>>,
+    /// The data ended early and the decoder filled in the rest (thumbor renders such files too):
+    /// the download may have been cut, so the source is not kept for other renders.
+    pub truncated: bool,
 }
 
 impl Decoded {
     pub fn first(&self) -> &Bitmap {
         &self.frames[0].bitmap
+    }
+
+    fn still(bitmap: Bitmap, icc: Option<Vec<u8>>) -> Decoded {
+        Decoded { frames: vec![Frame { bitmap, delay_ms: 0 }], loop_count: 0, icc, truncated: false }
     }
 }
 
@@ -40,11 +50,14 @@ pub struct DecodeOptions {
     pub all_frames: bool,
     /// Most frames decoded.
     pub max_frames: u32,
+    /// JPEG only: most scans libjpeg-turbo reads (0: no limit). The probe refuses files over the
+    /// limit; this stops the decoder too, should a file count differently.
+    pub max_scans: u32,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions { shrink: 1, all_frames: true, max_frames: 500 }
+        DecodeOptions { shrink: 1, all_frames: true, max_frames: 500, max_scans: 0 }
     }
 }
 
@@ -57,34 +70,101 @@ pub fn shrunk_dimension(stored: u32, shrink: u32) -> u32 {
     stored.div_ceil(shrink.max(1))
 }
 
+/// The most memory decoding `probe`'s source with `options` holds at once, in bytes: the decoded
+/// frames and what the decoder keeps beside them. Paths it cannot foresee reserve their own.
+pub fn peak_bytes(probe: &Probe, options: DecodeOptions) -> u64 {
+    let canvas = probe.size.pixels();
+    let frames = if options.all_frames { u64::from(probe.frames.clamp(1, options.max_frames.max(1))) } else { 1 };
+    // Row buffers and decoder state: a few rows of the widest format, plus the metadata kept.
+    let working = u64::from(probe.size.width) * 64 + MAX_METADATA_BYTES as u64;
+    if probe.legacy.is_some() {
+        // The image crate's BMP and TIFF decoders: a full-size image (up to 16 bits a sample),
+        // then its RGB(A) copy, and their working buffers.
+        return canvas * 12 + working + 16 * 1024 * 1024;
+    }
+    match probe.format {
+        Format::Jpeg => {
+            let out = u64::from(shrunk_dimension(probe.size.width, options.shrink))
+                * u64::from(shrunk_dimension(probe.size.height, options.shrink));
+            // RGB out (or CMYK, then its RGB conversion), plus every DCT coefficient when the
+            // file has several scans: at the stored size, whatever the output scale.
+            let samples = if probe.decoded_channels == 4 { 4 + 3 } else { 3 };
+            out * samples + probe.coefficient_bytes + working
+        }
+        // RGB(A) rows written straight into the image (interlaced files: one more image in the
+        // decoder's layout, deinterlaced before conversion).
+        Format::Png => canvas * u64::from(probe.decoded_channels) * (1 + u64::from(probe.interlaced)) + working,
+        // Each frame decoded at its own size (at most the screen's, see the probe), composited
+        // over the previous one, and kept.
+        Format::Gif => frames * canvas * 4 + 3 * canvas.max(probe.largest_frame_pixels) * 4 + working,
+        // The canvas per frame, the decoder's own canvas and YUV planes.
+        Format::Webp => frames * canvas * 4 + canvas * 2 + working,
+        // dav1d's planes (up to 16 bits, 4:4:4, colour and alpha) and the RGBA result.
+        Format::Avif => canvas * 12 + working,
+    }
+}
+
 /// Decode `bytes`, whose header is `probe`.
 pub fn decode(bytes: &[u8], probe: &Probe, options: DecodeOptions) -> Result<Decoded> {
     if let Some(format) = probe.legacy {
-        return decode_with_image_crate(bytes, format);
+        return decode_with_image_crate(bytes, format, probe.size.pixels() * 12);
     }
     match probe.format {
-        // libjpeg-turbo reports recoverable damage (a truncated file) as an error; thumbor's
-        // Pillow decodes such files (LOAD_TRUNCATED_IMAGES), so fall back to a lenient decoder.
-        Format::Jpeg => decode_jpeg(bytes, options.shrink).or_else(|e| {
-            log::debug!("libjpeg-turbo refused the JPEG ({e}); trying the lenient decoder");
-            decode_with_image_crate(bytes, image::ImageFormat::Jpeg)
-        }),
+        Format::Jpeg => decode_jpeg(bytes, probe, options),
         Format::Png => decode_png(bytes),
         Format::Gif => decode_gif(bytes, options),
         Format::Webp => decode_webp(bytes, probe, options),
         Format::Avif => {
             let bitmap = avif::decode(bytes, probe.size.pixels())?.without_opaque_alpha();
-            Ok(Decoded { frames: vec![Frame { bitmap, delay_ms: 0 }], loop_count: 0, icc: None })
+            Ok(Decoded::still(bitmap, None))
         }
     }
 }
 
-fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<Decoded> {
+/// libjpeg-turbo first. What it reports as a warning (a truncated file, corrupt data it skipped)
+/// still decodes, as Pillow decodes it for thumbor (`LOAD_TRUNCATED_IMAGES`). A file it refuses
+/// outright goes to the image crate's more lenient decoder, at full size: that memory is taken
+/// from the render's budget before decoding.
+fn decode_jpeg(bytes: &[u8], probe: &Probe, options: DecodeOptions) -> Result<Decoded> {
+    match decode_with_libjpeg(bytes, options) {
+        Ok(decoded) => Ok(decoded),
+        Err(e) if e.kind() != ErrorKind::UndecodableImage => Err(e),
+        Err(e) => {
+            log::debug!("libjpeg-turbo refused the JPEG ({e}); trying the lenient decoder");
+            // zune-jpeg's planes and the RGB result, at the stored size.
+            let full = probe.size.pixels() * 7;
+            budget::reserve(full)?;
+            let mut decoded = decode_with_image_crate(bytes, image::ImageFormat::Jpeg, full)?;
+            decoded.truncated = true;
+            Ok(decoded)
+        }
+    }
+}
+
+/// Whether a libjpeg message is one of its warnings (`JWRN_*` in jerror.h): the decoder went on
+/// and the image is complete, with the missing or corrupt part filled in.
+fn is_libjpeg_warning(message: &str) -> bool {
+    const WARNINGS: &[&str] = &[
+        "Corrupt JPEG data",
+        "Premature end of JPEG file",
+        "Warning: ",
+        "Inconsistent progression sequence",
+        "Invalid SOS parameters for sequential JPEG",
+        "Unknown Adobe color transform",
+        "Application transferred too many scanlines",
+    ];
+    WARNINGS.iter().any(|w| message.contains(w))
+}
+
+fn decode_with_libjpeg(bytes: &[u8], options: DecodeOptions) -> Result<Decoded> {
     let meta = jpeg_markers::read_metadata(bytes);
     let mut decompressor = turbojpeg::Decompressor::new().map_err(|e| undecodable("JPEG decoder", e))?;
     let header = decompressor.read_header(bytes).map_err(|e| undecodable("JPEG header", e))?;
-    let factor = turbojpeg::ScalingFactor::new(1, shrink.clamp(1, 8) as usize);
+    let factor = turbojpeg::ScalingFactor::new(1, options.shrink.clamp(1, 8) as usize);
     decompressor.set_scaling_factor(factor).map_err(|e| undecodable("JPEG scaling", e))?;
+    if options.max_scans > 0 {
+        decompressor.set_scan_limit(options.max_scans).map_err(|e| undecodable("JPEG scan limit", e))?;
+    }
     let scaled = header.scaled(factor);
     let cmyk = matches!(header.colorspace, turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK);
     let format = if cmyk { turbojpeg::PixelFormat::CMYK } else { turbojpeg::PixelFormat::RGB };
@@ -96,7 +176,19 @@ fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<Decoded> {
         height: scaled.height,
         format,
     };
-    decompressor.decompress(bytes, image.as_deref_mut()).map_err(|e| undecodable("JPEG data", e))?;
+    let mut truncated = false;
+    if let Err(e) = decompressor.decompress(bytes, image.as_deref_mut()) {
+        let message = e.to_string();
+        if message.contains("more than") && message.contains("scans") {
+            return Err(Error::new(ErrorKind::TooLarge, format!("JPEG: {message}")));
+        }
+        if !is_libjpeg_warning(&message) {
+            return Err(undecodable("JPEG data", e));
+        }
+        log::debug!("JPEG decoded with a warning: {message}");
+        truncated = message.contains("Premature end") || message.contains("premature end");
+    }
+    budget::checkpoint()?;
     // CMYK becomes sRGB, through the embedded CMYK profile when there is a usable one; the
     // profile then no longer describes the pixels and is dropped.
     let (pixels, icc) = if cmyk {
@@ -105,19 +197,8 @@ fn decode_jpeg(bytes: &[u8], shrink: u32) -> Result<Decoded> {
     } else {
         (image.pixels, meta.icc)
     };
-    Ok(Decoded {
-        frames: vec![Frame {
-            bitmap: Bitmap {
-                width: scaled.width as u32,
-                height: scaled.height as u32,
-                channels: Channels::Rgb,
-                pixels,
-            },
-            delay_ms: 0,
-        }],
-        loop_count: 0,
-        icc,
-    })
+    let bitmap = Bitmap { width: scaled.width as u32, height: scaled.height as u32, channels: Channels::Rgb, pixels };
+    Ok(Decoded { truncated, ..Decoded::still(bitmap, icc) })
 }
 
 /// CMYK to RGB without a colour profile (or with one moxcms cannot use). Adobe writes CMYK inverted (0 = full ink), which most
@@ -148,47 +229,97 @@ fn to_bitmap(image: DynamicImage) -> Bitmap {
     bitmap.without_opaque_alpha()
 }
 
-fn decode_with_image_crate(bytes: &[u8], format: image::ImageFormat) -> Result<Decoded> {
-    let image = image::load_from_memory_with_format(bytes, format).map_err(|e| undecodable("image data", e))?;
-    Ok(Decoded { frames: vec![Frame { bitmap: to_bitmap(image), delay_ms: 0 }], loop_count: 0, icc: None })
+/// The image crate's decoder for `format`, allowed to allocate `max_alloc` bytes for the image
+/// (plus its decoders' own working buffers, such as a TIFF strip).
+fn decode_with_image_crate(bytes: &[u8], format: image::ImageFormat, max_alloc: u64) -> Result<Decoded> {
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(max_alloc + 16 * 1024 * 1024);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| undecodable("image data", e))?;
+    Ok(Decoded::still(to_bitmap(image), None))
 }
 
+/// PNG with the png crate, row by row into 8-bit RGB or RGBA: 16-bit samples are cut to 8 bits as
+/// each row arrives (Pillow keeps the high byte too), palette and gray are expanded, `tRNS`
+/// becomes alpha. Metadata is held to [`MAX_METADATA_BYTES`] (a larger profile is dropped, never
+/// inflated) and text chunks are skipped. A file whose image data ends early keeps the rows that
+/// arrived, the rest left zero (black, or transparent), as Pillow loads it with
+/// `LOAD_TRUNCATED_IMAGES` (thumbor sets it).
 fn decode_png(bytes: &[u8]) -> Result<Decoded> {
-    let mut decoder =
-        image::codecs::png::PngDecoder::new(Cursor::new(bytes)).map_err(|e| undecodable("PNG header", e))?;
-    let icc = decoder.icc_profile().ok().flatten();
-    let image = match DynamicImage::from_decoder(decoder) {
-        Ok(image) => image,
-        Err(e) => return decode_truncated_png(bytes).ok_or_else(|| undecodable("PNG data", e)),
+    // The decoder's own allowance: the metadata, and its row buffers (up to 8 bytes a pixel).
+    let width = bytes.get(16..20).map_or(0, |w| u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    let allowance = MAX_METADATA_BYTES + 4 * 8 * width as usize + 64 * 1024;
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: allowance });
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    decoder.set_ignore_text_chunk(true);
+    let mut reader = decoder.read_info().map_err(|e| undecodable("PNG header", e))?;
+    let info = reader.info();
+    let (width, height, interlaced) = (info.width, info.height, info.interlaced);
+    let icc = info.icc_profile.as_ref().map(|p| p.to_vec()).filter(|p| p.len() <= MAX_METADATA_BYTES);
+    let (color, _) = reader.output_color_type();
+    let from = match color {
+        png::ColorType::Grayscale => 1,
+        png::ColorType::GrayscaleAlpha => 2,
+        png::ColorType::Rgb => 3,
+        png::ColorType::Rgba => 4,
+        png::ColorType::Indexed => return Err(Error::new(ErrorKind::UndecodableImage, "PNG palette not expanded")),
     };
-    Ok(Decoded { frames: vec![Frame { bitmap: to_bitmap(image), delay_ms: 0 }], loop_count: 0, icc })
+    let channels = if from % 2 == 0 { Channels::Rgba } else { Channels::Rgb };
+    let stride = width as usize * channels.count();
+    let mut pixels = vec![0u8; stride * height as usize];
+    let short = |e: &png::DecodingError| matches!(e, png::DecodingError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof);
+    let mut truncated = false;
+    if interlaced {
+        // Adam7: the crate deinterlaces into a whole image in its own layout first.
+        let mut whole = vec![0u8; reader.output_buffer_size().ok_or_else(|| undecodable_msg("PNG too large"))?];
+        match reader.next_frame(&mut whole) {
+            Ok(_) => {}
+            Err(e) if short(&e) => truncated = true,
+            Err(e) => return Err(undecodable("PNG data", e)),
+        }
+        let row_len = width as usize * from;
+        for (y, row) in whole.chunks_exact(row_len).take(height as usize).enumerate() {
+            widen_row(row, from, &mut pixels[y * stride..(y + 1) * stride]);
+        }
+    } else {
+        for y in 0..height as usize {
+            budget::checkpoint_every(y, 64)?;
+            match reader.next_row() {
+                Ok(Some(row)) => widen_row(row.data(), from, &mut pixels[y * stride..(y + 1) * stride]),
+                Ok(None) => break,
+                Err(e) if short(&e) => {
+                    truncated = true;
+                    break;
+                }
+                Err(e) => return Err(undecodable("PNG data", e)),
+            }
+        }
+    }
+    if truncated {
+        log::debug!("truncated PNG: the rows that arrived, the rest left blank");
+    }
+    let bitmap = Bitmap { width, height, channels, pixels }.without_opaque_alpha();
+    Ok(Decoded { truncated, ..Decoded::still(bitmap, icc) })
 }
 
-/// A PNG whose image data ends early: the rows that arrived, the rest left zero (black, or
-/// transparent), as Pillow loads it with `LOAD_TRUNCATED_IMAGES` (thumbor sets it). `None` when
-/// the header itself is cut or the data is corrupt rather than short.
-fn decode_truncated_png(bytes: &[u8]) -> Option<Decoded> {
-    let mut decoder = png::Decoder::new(Cursor::new(bytes));
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder.read_info().ok()?;
-    let mut buf = vec![0; reader.output_buffer_size()?];
-    match reader.next_frame(&mut buf) {
-        Ok(_) => {}
-        Err(png::DecodingError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            log::debug!("truncated PNG: the rows that arrived, the rest left blank");
+fn undecodable_msg(context: &str) -> Error {
+    Error::new(ErrorKind::UndecodableImage, context.to_string())
+}
+
+/// One row of 8-bit gray, gray+alpha, RGB or RGBA (`from` samples a pixel) as RGB or RGBA.
+fn widen_row(row: &[u8], from: usize, out: &mut [u8]) {
+    match from {
+        1 => out.chunks_exact_mut(3).zip(row).for_each(|(o, &g)| o.copy_from_slice(&[g, g, g])),
+        2 => out
+            .chunks_exact_mut(4)
+            .zip(row.chunks_exact(2))
+            .for_each(|(o, ga)| o.copy_from_slice(&[ga[0], ga[0], ga[0], ga[1]])),
+        _ => {
+            let n = out.len().min(row.len());
+            out[..n].copy_from_slice(&row[..n]);
         }
-        Err(_) => return None,
     }
-    let (width, height) = (reader.info().width, reader.info().height);
-    let icc = reader.info().icc_profile.as_ref().map(|p| p.to_vec());
-    let image = match reader.output_color_type().0 {
-        png::ColorType::Grayscale => DynamicImage::ImageLuma8(image::ImageBuffer::from_raw(width, height, buf)?),
-        png::ColorType::GrayscaleAlpha => DynamicImage::ImageLumaA8(image::ImageBuffer::from_raw(width, height, buf)?),
-        png::ColorType::Rgb => DynamicImage::ImageRgb8(image::ImageBuffer::from_raw(width, height, buf)?),
-        png::ColorType::Rgba => DynamicImage::ImageRgba8(image::ImageBuffer::from_raw(width, height, buf)?),
-        png::ColorType::Indexed => return None,
-    };
-    Some(Decoded { frames: vec![Frame { bitmap: to_bitmap(image), delay_ms: 0 }], loop_count: 0, icc })
 }
 
 fn decode_gif(bytes: &[u8], options: DecodeOptions) -> Result<Decoded> {
@@ -196,12 +327,15 @@ fn decode_gif(bytes: &[u8], options: DecodeOptions) -> Result<Decoded> {
     let loop_count = gif_loop_count(bytes);
     let limit = if options.all_frames { options.max_frames as usize } else { 1 };
     let mut frames = Vec::new();
+    let mut truncated = false;
     for frame in decoder.into_frames().take(limit) {
+        budget::checkpoint()?;
         let frame = match frame {
             Ok(f) => f,
             // A corrupt later frame ends the animation (PIL keeps what it could read).
             Err(e) if !frames.is_empty() => {
                 log::debug!("GIF frame {} unreadable, animation cut: {e}", frames.len());
+                truncated = true;
                 break;
             }
             Err(e) => return Err(undecodable("GIF frame", e)),
@@ -226,7 +360,7 @@ fn decode_gif(bytes: &[u8], options: DecodeOptions) -> Result<Decoded> {
         let only = frames.pop().expect("one frame");
         frames.push(Frame { bitmap: only.bitmap.without_opaque_alpha(), delay_ms: only.delay_ms });
     }
-    Ok(Decoded { frames, loop_count, icc: None })
+    Ok(Decoded { frames, loop_count, icc: None, truncated })
 }
 
 /// The NETSCAPE2.0 loop count (0 = forever, the default when absent).
@@ -241,7 +375,7 @@ fn gif_loop_count(bytes: &[u8]) -> u16 {
 
 fn decode_webp(bytes: &[u8], probe: &Probe, options: DecodeOptions) -> Result<Decoded> {
     let mut decoder = image_webp::WebPDecoder::new(Cursor::new(bytes)).map_err(|e| undecodable("WebP header", e))?;
-    let icc = decoder.icc_profile().ok().flatten();
+    let icc = decoder.icc_profile().ok().flatten().filter(|p| p.len() <= MAX_METADATA_BYTES);
     let (width, height) = decoder.dimensions();
     let channels = if decoder.has_alpha() { Channels::Rgba } else { Channels::Rgb };
     let frame_len = width as usize * height as usize * channels.count();
@@ -249,11 +383,7 @@ fn decode_webp(bytes: &[u8], probe: &Probe, options: DecodeOptions) -> Result<De
         let mut pixels = vec![0u8; frame_len];
         decoder.read_image(&mut pixels).map_err(|e| undecodable("WebP data", e))?;
         let bitmap = Bitmap { width, height, channels, pixels };
-        return Ok(Decoded {
-            frames: vec![Frame { bitmap: bitmap.without_opaque_alpha(), delay_ms: 0 }],
-            loop_count: 0,
-            icc,
-        });
+        return Ok(Decoded::still(bitmap.without_opaque_alpha(), icc));
     }
     let loop_count = match decoder.loop_count() {
         image_webp::LoopCount::Forever => 0,
@@ -261,15 +391,20 @@ fn decode_webp(bytes: &[u8], probe: &Probe, options: DecodeOptions) -> Result<De
     };
     let limit = if options.all_frames { options.max_frames } else { 1 };
     let mut frames = Vec::new();
+    let mut truncated = false;
     for _ in 0..probe.frames.min(limit) {
+        budget::checkpoint()?;
         let mut pixels = vec![0u8; frame_len];
         match decoder.read_frame(&mut pixels) {
             Ok(delay_ms) => frames.push(Frame { bitmap: Bitmap { width, height, channels, pixels }, delay_ms }),
             Err(e) if frames.is_empty() => return Err(undecodable("WebP frame", e)),
-            Err(_) => break,
+            Err(_) => {
+                truncated = true;
+                break;
+            }
         }
     }
-    Ok(Decoded { frames, loop_count, icc })
+    Ok(Decoded { frames, loop_count, icc, truncated })
 }
 
 #[cfg(test)]

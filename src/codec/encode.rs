@@ -137,6 +137,7 @@ fn encode_animated_webp(frames: &[Frame], options: &EncodeOptions) -> Result<Vec
     encoder.set_bgcolor([0, 0, 0, 0]);
     let mut timestamp: u64 = 0;
     for frame in frames {
+        crate::budget::checkpoint()?;
         let b = &frame.bitmap;
         let ms = i32::try_from(timestamp).map_err(|_| Error::new(ErrorKind::TooLarge, "animation too long"))?;
         encoder.add_frame(match b.channels {
@@ -187,6 +188,7 @@ fn encode_gif(frames: &[Frame], loop_count: u16) -> Result<Vec<u8>> {
             encoder.set_repeat(repeat).map_err(|e| failed("GIF repeat", e))?;
         }
         for frame in frames {
+            crate::budget::checkpoint()?;
             let mut rgba = frame.bitmap.to_rgba().pixels;
             let mut gif_frame = gif::Frame::from_rgba_speed(width, height, &mut rgba, 10);
             gif_frame.delay = u16::try_from(frame.delay_ms / 10).unwrap_or(u16::MAX);

@@ -1,5 +1,7 @@
 //! JPEG marker segments: the EXIF orientation, the ICC profile (APP2 chunks) and the Adobe
-//! marker read from a source, and an ICC profile written into an encoded JPEG.
+//! marker read from a source, the frame header and the number of scans (which decide what
+//! libjpeg-turbo allocates and how long it works), and an ICC profile written into an encoded
+//! JPEG.
 
 /// What Thumbora needs from a JPEG's header segments.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -10,12 +12,43 @@ pub struct JpegMetadata {
     pub icc: Option<Vec<u8>>,
     /// An Adobe APP14 segment is present (CMYK data is then stored inverted).
     pub adobe: bool,
+    /// The frame header (SOF), when one was found before the first scan.
+    pub frame: Option<FrameHeader>,
+}
+
+/// A JPEG frame header: the stored size and each component's sampling factors.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub width: u32,
+    pub height: u32,
+    /// SOF2/SOF6/SOF10/SOF14: progressive.
+    pub progressive: bool,
+    /// (horizontal, vertical) sampling factor of each component.
+    pub sampling: Vec<(u8, u8)>,
+}
+
+impl FrameHeader {
+    /// Bytes libjpeg keeps for the whole image's DCT coefficients when the image has several
+    /// scans (progressive, or sequential with one scan per component): 64 two-byte coefficients
+    /// per block of every component, at the stored size whatever the output scale.
+    pub fn coefficient_bytes(&self) -> u64 {
+        let h_max = self.sampling.iter().map(|s| s.0).max().unwrap_or(1).max(1);
+        let v_max = self.sampling.iter().map(|s| s.1).max().unwrap_or(1).max(1);
+        self.sampling
+            .iter()
+            .map(|&(h, v)| {
+                let width = (u64::from(self.width) * u64::from(h)).div_ceil(u64::from(h_max));
+                let height = (u64::from(self.height) * u64::from(v)).div_ceil(u64::from(v_max));
+                width.div_ceil(8) * height.div_ceil(8) * 128
+            })
+            .sum()
+    }
 }
 
 /// Most segments read before giving up (a header with thousands of APP segments is hostile).
 const MAX_SEGMENTS: usize = 512;
 /// ICC profiles above this size are ignored.
-const MAX_ICC_BYTES: usize = 4 * 1024 * 1024;
+const MAX_ICC_BYTES: usize = super::MAX_METADATA_BYTES;
 
 /// Walk the segments up to the first scan. Malformed headers yield what was read so far: the
 /// decoder is the judge of validity.
@@ -52,6 +85,9 @@ pub fn read_metadata(jpeg: &[u8]) -> JpegMetadata {
                 icc_chunks.push((payload[12], &payload[14..]));
             }
             0xEE if payload.starts_with(b"Adobe") => meta.adobe = true,
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) && meta.frame.is_none() => {
+                meta.frame = frame_header(marker, payload);
+            }
             _ => {}
         }
         pos += 2 + len;
@@ -64,6 +100,49 @@ pub fn read_metadata(jpeg: &[u8]) -> JpegMetadata {
         }
     }
     meta
+}
+
+/// A SOFn payload: precision, height, width, then three bytes per component.
+fn frame_header(marker: u8, payload: &[u8]) -> Option<FrameHeader> {
+    let height = u32::from(u16::from_be_bytes([*payload.get(1)?, *payload.get(2)?]));
+    let width = u32::from(u16::from_be_bytes([*payload.get(3)?, *payload.get(4)?]));
+    let count = usize::from(*payload.get(5)?);
+    let sampling = (0..count)
+        .map(|i| payload.get(6 + 3 * i + 1).map(|&f| ((f >> 4).clamp(1, 4), (f & 0x0F).clamp(1, 4))))
+        .collect::<Option<Vec<_>>>()?;
+    Some(FrameHeader { width, height, progressive: matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE), sampling })
+}
+
+/// The number of scans (SOS markers) in `jpeg`, counting up to `limit + 1`: entropy-coded data
+/// is skipped byte by byte (a stuffed `FF 00` and restart markers belong to it), every other
+/// marker segment by its length. Linear in the file, allocation-free.
+pub fn count_scans(jpeg: &[u8], limit: u32) -> u32 {
+    let mut scans = 0;
+    let mut pos = 2;
+    while pos + 1 < jpeg.len() && scans <= limit {
+        if jpeg[pos] != 0xFF {
+            pos += 1; // entropy-coded data, or garbage between segments
+            continue;
+        }
+        let marker = jpeg[pos + 1];
+        match marker {
+            0xFF => pos += 1,                      // fill byte
+            0x00 | 0x01 | 0xD0..=0xD7 => pos += 2, // stuffed byte, TEM, restart
+            0xD8 => pos += 2,                      // a stray SOI
+            0xD9 => break,                         // end of image
+            _ => {
+                let Some(len) = jpeg.get(pos + 2..pos + 4).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+                else {
+                    break;
+                };
+                if marker == 0xDA {
+                    scans += 1;
+                }
+                pos += 2 + len.max(2);
+            }
+        }
+    }
+    scans
 }
 
 /// The EXIF orientation (1..=8) in an EXIF payload; 1 when absent or invalid.
@@ -149,6 +228,36 @@ mod tests {
             let _ = read_metadata(&jpeg[..end]);
         }
         assert_eq!(exif_orientation(b"garbage"), 1);
+    }
+
+    #[test]
+    fn frame_header_and_coefficient_memory() {
+        let mut jpeg = vec![0xFF, 0xD8];
+        // SOF2, 8 bits, 3000x4000 (height, width), three components: 2x2, 1x1, 1x1 (4:2:0).
+        jpeg.extend(segment(0xC2, &[8, 0x0B, 0xB8, 0x0F, 0xA0, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]));
+        jpeg.extend_from_slice(&[0xFF, 0xDA, 0, 2]);
+        let frame = read_metadata(&jpeg).frame.unwrap();
+        assert_eq!((frame.width, frame.height, frame.progressive), (4000, 3000, true));
+        assert_eq!(frame.sampling, vec![(2, 2), (1, 1), (1, 1)]);
+        // Luma 500x375 blocks, each chroma 250x188 (rounded up), 128 bytes a block.
+        assert_eq!(frame.coefficient_bytes(), (500 * 375 + 2 * 250 * 188) * 128);
+    }
+
+    #[test]
+    fn scans_are_counted_past_entropy_data() {
+        let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.extend(segment(0xC2, &[8, 0, 8, 0, 8, 1, 1, 0x11, 0]));
+        for _ in 0..5 {
+            jpeg.extend(segment(0xDA, &[1, 1, 0, 0, 0, 0]));
+            // Entropy data with a stuffed byte and a restart marker inside.
+            jpeg.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56]);
+        }
+        jpeg.extend_from_slice(&[0xFF, 0xD9]);
+        assert_eq!(count_scans(&jpeg, 100), 5);
+        assert_eq!(count_scans(&jpeg, 2), 3, "stops one past the limit");
+        for end in 0..jpeg.len() {
+            assert!(count_scans(&jpeg[..end], 100) <= 5);
+        }
     }
 
     #[test]

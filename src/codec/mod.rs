@@ -12,6 +12,11 @@ pub mod webp_container;
 
 pub use bitmap::{Bitmap, Channels, Frame};
 
+/// The most one metadata block (an ICC profile, an EXIF payload, a PNG chunk other than image
+/// data) may take. Larger ones are dropped, never inflated or copied: a few KiB is usual, and a
+/// compressed profile can claim gigabytes.
+pub const MAX_METADATA_BYTES: usize = 4 * 1024 * 1024;
+
 /// Formats Thumbora decodes and encodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {

@@ -60,9 +60,9 @@ impl Blur {
         if bitmap.pixels.is_empty() {
             return Ok(bitmap);
         }
-        let horizontal = convolve(&bitmap, &kernel, kernel.len());
+        let horizontal = convolve(&bitmap, &kernel, kernel.len())?;
         drop(bitmap);
-        Ok(convolve(&horizontal, &kernel, 1))
+        convolve(&horizontal, &kernel, 1)
     }
 }
 

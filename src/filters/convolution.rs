@@ -92,13 +92,14 @@ fn accumulate(acc: &mut [f64], row: &[u8], channels: usize, offset: isize, weigh
 /// Convolve every channel with `kernel` (`columns` items per row, odd rows and columns), as
 /// thumbor's C loop: per output value, a double sum over kernel rows then columns from 0, then
 /// `(int)` and clamped. Row at a time: one accumulator row, O(pixels x kernel) time.
-pub(crate) fn convolve(source: &Bitmap, kernel: &[f64], columns: usize) -> Bitmap {
+pub(crate) fn convolve(source: &Bitmap, kernel: &[f64], columns: usize) -> Result<Bitmap> {
     let rows = kernel.len() / columns;
     let (mid_x, mid_y) = ((columns / 2) as isize, (rows / 2) as isize);
     let (channels, stride, height) = (source.channels.count(), source.stride(), source.height as isize);
     let mut pixels = vec![0u8; source.pixels.len()];
     let mut acc = vec![0f64; stride];
     for (y, out) in pixels.chunks_exact_mut(stride.max(1)).enumerate() {
+        crate::budget::checkpoint()?;
         acc.fill(0.0);
         for (ky, weights) in kernel.chunks_exact(columns).enumerate() {
             let sy = (y as isize + ky as isize - mid_y).clamp(0, height - 1) as usize;
@@ -111,7 +112,7 @@ pub(crate) fn convolve(source: &Bitmap, kernel: &[f64], columns: usize) -> Bitma
             *o = c_int(a).clamp(0, 255) as u8;
         }
     }
-    Bitmap { width: source.width, height: source.height, channels: source.channels, pixels }
+    Ok(Bitmap { width: source.width, height: source.height, channels: source.channels, pixels })
 }
 
 impl Convolution {
@@ -132,7 +133,7 @@ impl Convolution {
             return Ok(bitmap);
         }
         let kernel = normalized(self.matrix.clone(), self.normalize);
-        Ok(convolve(&bitmap, &kernel, columns))
+        convolve(&bitmap, &kernel, columns)
     }
 }
 

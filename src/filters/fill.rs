@@ -27,9 +27,14 @@ fn build(args: &Args) -> Option<Filter> {
 }
 
 /// thumbor's `fill(blur)` blurs with `apply_blur(..., 50)`: radius 50, sigma = radius.
-const BLUR_RADIUS: u32 = 50;
+pub(crate) const BLUR_RADIUS: u32 = 50;
 
 impl Fill {
+    /// `fill(blur)`: the backdrop is a blurred copy of the image.
+    pub fn blurs(&self) -> bool {
+        self.color == "blur"
+    }
+
     /// thumbor: a canvas of the box's size (the colour, or the blurred image stretched to it),
     /// the image centred on it (`(box - size) // 2`), pasted as is or, with `fill_transparent`,
     /// merged over it. The result is RGBA, like thumbor's.

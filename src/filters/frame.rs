@@ -54,7 +54,7 @@ impl Frame {
 /// The patch's pixels, with thumbor's statuses: a missing frame image is 500 in thumbor (it
 /// loads `None` and fails), so are bytes that are not an image. Refused sources (400), timeouts
 /// (504) and other origin failures keep the loader's status, as for the main image.
-fn load_patch(url: &str, ctx: &PostContext) -> Result<Bitmap> {
+fn load_patch(url: &str, ctx: &PostContext) -> Result<std::sync::Arc<Bitmap>> {
     let thumbor_500 = |e: Error| Error::new(ErrorKind::Internal, format!("frame image {url}: {}", e.context()));
     // thumbor answers a missing frame image with 500, and with thumbor's statuses every failed
     // load; otherwise transient failures keep the loader's 502/504.
@@ -133,7 +133,7 @@ mod tests {
 
     fn framed(asset: Result<bytes::Bytes>, img: Bitmap) -> Result<Bitmap> {
         let mut assets = Assets::default();
-        assets.insert("h/np.png".into(), asset);
+        assets.insert("h/np.png".into(), asset.map(crate::loader::Source::unbudgeted));
         let image = ImageConfig::default();
         let ctx = PostContext { box_width: None, box_height: None, assets: &assets, image: &image };
         Frame { url: "h/np.png".into() }.apply(img, &ctx)

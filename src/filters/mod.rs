@@ -5,12 +5,13 @@
 //! filter's pattern, is ignored (or refused with `strict_filters`). Patterns are compiled with the
 //! `regex` crate, which runs in linear time: no argument can make parsing slow.
 
-use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use regex::Regex;
 
 use crate::codec::Bitmap;
+use crate::config::ImageConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::FilterCall;
 
@@ -227,30 +228,124 @@ impl Filter {
             _ => None,
         }
     }
+
+    /// Work per pixel of the image this filter runs on, in kernel taps: its kernel's size for
+    /// the convolutions, 1 for filters that visit each pixel once.
+    pub fn taps_per_pixel(&self) -> u64 {
+        match self {
+            // Two passes of a 2r+1 kernel.
+            Filter::Blur(b) => 2 * (2 * u64::from(b.radius) + 1),
+            Filter::Convolution(c) => c.matrix.len() as u64,
+            // Five à trous levels of a 3x3 hat filter on up to three channels.
+            Filter::Sharpen(_) => 5 * 9 * 3,
+            // fill(blur): blur(50) of the image.
+            Filter::Fill(f) if f.blurs() => 2 * (2 * u64::from(fill::BLUR_RADIUS) + 1),
+            _ => 1,
+        }
+    }
+
+    /// Memory the filter allocates beside the image it runs on, per pixel.
+    pub fn scratch_bytes_per_pixel(&self) -> u64 {
+        match self {
+            // Three float planes.
+            Filter::Sharpen(_) => 12,
+            // The pass in between, and the result.
+            Filter::Blur(_) | Filter::Convolution(_) => 8,
+            // A canvas of the box, and (blur) the backdrop and its blurred copies.
+            Filter::Fill(f) if f.blurs() => 16,
+            // A new canvas, or an RGBA copy.
+            _ => 4,
+        }
+    }
+}
+
+/// The scratch memory of the most demanding filter in `filters`, per pixel (filters run one after
+/// the other, so their scratch is not added up).
+pub fn scratch_bytes_per_pixel(filters: &[Filter]) -> u64 {
+    filters.iter().map(Filter::scratch_bytes_per_pixel).max().unwrap_or(0)
+}
+
+/// Refuse, from the URL alone, more filter items than `image.max_filters` and more distinct
+/// filter images than `image.max_filter_images`: checked before anything is fetched.
+pub fn check_request(calls: &[FilterCall], filters: &[Filter], cfg: &ImageConfig) -> Result<()> {
+    if calls.len() > cfg.max_filters {
+        return Err(Error::new(
+            ErrorKind::TooComplex,
+            format!("{} filters, above image.max_filters {}", calls.len(), cfg.max_filters),
+        ));
+    }
+    let images: HashSet<&str> = filters.iter().filter_map(Filter::asset_url).collect();
+    if images.len() > cfg.max_filter_images {
+        return Err(Error::new(
+            ErrorKind::TooComplex,
+            format!("{} filter images, above image.max_filter_images {}", images.len(), cfg.max_filter_images),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuse a filter whose work on `pixels` pixels times `frames` frames exceeds
+/// `image.max_filter_cost` (`blur(150)` costs about a second per megapixel): checked from the
+/// plan, before anything is decoded.
+pub fn check_cost(filters: &[Filter], pixels: u64, frames: u64, cfg: &ImageConfig) -> Result<()> {
+    for filter in filters.iter().filter(|f| f.phase() == Phase::PostTransform) {
+        let cost = filter.taps_per_pixel().saturating_mul(pixels).saturating_mul(frames);
+        if cost > cfg.max_filter_cost {
+            return Err(Error::new(
+                ErrorKind::TooComplex,
+                format!("{filter:?} on {pixels} pixels x {frames} frames: {cost} taps, above image.max_filter_cost"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Images that filters load (watermarks, frames), fetched before the render starts, keyed by the
-/// URL as written in the filter.
+/// URL as written in the filter, and decoded once per render on first use.
 #[derive(Debug, Default)]
 pub struct Assets {
-    fetched: HashMap<String, std::result::Result<bytes::Bytes, Error>>,
+    fetched: HashMap<String, Asset>,
     /// `sources.thumbor_error_statuses`: a failed load is answered as thumbor answers it
     /// (watermark 400, frame 500) rather than with the loader's 502/504.
     pub thumbor_statuses: bool,
 }
 
+#[derive(Debug)]
+struct Asset {
+    /// The bytes keep their share of the fetch memory until the render ends.
+    fetched: std::result::Result<crate::loader::Source, Error>,
+    /// The first frame, oriented; or why it could not be decoded (kind and context).
+    decoded: OnceLock<std::result::Result<Arc<Bitmap>, (ErrorKind, String)>>,
+}
+
 impl Assets {
-    pub fn insert(&mut self, url: String, result: std::result::Result<bytes::Bytes, Error>) {
-        self.fetched.insert(url, result);
+    pub fn insert(&mut self, url: String, result: std::result::Result<crate::loader::Source, Error>) {
+        self.fetched.insert(url, Asset { fetched: result, decoded: OnceLock::new() });
     }
 
     /// The fetched bytes of `url`, or the error its fetch ran into.
     pub fn bytes(&self, url: &str) -> std::result::Result<&bytes::Bytes, Error> {
-        match self.fetched.get(url) {
-            Some(Ok(bytes)) => Ok(bytes),
+        match self.fetched.get(url).map(|a| &a.fetched) {
+            Some(Ok(source)) => Ok(source.bytes()),
             Some(Err(e)) => Err(Error::new(e.kind(), e.context().to_string())),
             None => Err(Error::new(ErrorKind::Internal, format!("asset {url} was not fetched"))),
         }
+    }
+
+    /// The memory decoding every fetched image takes at its peak (each is decoded once and kept
+    /// for the render), from their headers; images whose header cannot be read count nothing
+    /// (they fail before decoding).
+    pub fn decoded_bytes(&self, cfg: &ImageConfig) -> u64 {
+        self.fetched
+            .values()
+            .filter_map(|a| a.fetched.as_ref().ok())
+            .filter_map(|bytes| crate::codec::probe::probe_with(bytes, cfg.max_frames, cfg.legacy_formats).ok())
+            .map(|probe| {
+                let options = crate::codec::decode::DecodeOptions { all_frames: false, ..Default::default() };
+                // The decode, and the oriented and RGBA copies a filter makes of it.
+                crate::codec::decode::peak_bytes(&probe, options) + probe.size.pixels() * 8
+            })
+            .sum()
     }
 }
 
@@ -263,13 +358,23 @@ pub struct PostContext<'a> {
     /// Images loaded by watermark() and frame().
     pub assets: &'a Assets,
     /// Limits for anything a filter allocates (output caps, source limits of assets).
-    pub image: &'a crate::config::ImageConfig,
+    pub image: &'a ImageConfig,
 }
 
 impl PostContext<'_> {
-    /// Decode an asset (first frame), within the configured source limits.
-    pub fn asset_bitmap(&self, url: &str) -> Result<Bitmap> {
+    /// An asset's first frame, oriented, within the configured source limits: decoded on first
+    /// use and kept for the rest of the render (a watermark on every frame of an animation is
+    /// decoded once).
+    pub fn asset_bitmap(&self, url: &str) -> Result<Arc<Bitmap>> {
         let bytes = self.assets.bytes(url)?;
+        let asset = self.assets.fetched.get(url).expect("fetched, as bytes() found it");
+        let decoded = asset.decoded.get_or_init(|| {
+            self.decode_asset(url, bytes).map(Arc::new).map_err(|e| (e.kind(), e.context().to_string()))
+        });
+        decoded.clone().map_err(|(kind, context)| Error::new(kind, context))
+    }
+
+    fn decode_asset(&self, url: &str, bytes: &[u8]) -> Result<Bitmap> {
         let probe = crate::codec::probe::probe_with(bytes, self.image.max_frames, self.image.legacy_formats)?;
         crate::pipeline::check_source_limits(&probe, self.image)?;
         let options = crate::codec::decode::DecodeOptions { all_frames: false, ..Default::default() };

@@ -75,7 +75,7 @@ impl Watermark {
 /// or any origin error status when thumbor's statuses are configured) is 400, bytes that are
 /// not an image are 500. Refused sources (400), timeouts (504) and other origin failures keep
 /// the loader's status, as for the main image.
-fn load_mark(url: &str, ctx: &PostContext) -> Result<Bitmap> {
+fn load_mark(url: &str, ctx: &PostContext) -> Result<std::sync::Arc<Bitmap>> {
     // thumbor answers a missing watermark with 400, and so does Thumbora; with thumbor's
     // statuses, every failed load (empty, timed out, unresolvable) too, but a refused connection
     // (tornado raises: 500).
@@ -361,7 +361,7 @@ mod tests {
 
     fn with_asset(result: Result<bytes::Bytes>, f: impl FnOnce(&PostContext)) {
         let mut assets = Assets::default();
-        assets.insert("h/wm.png".into(), result);
+        assets.insert("h/wm.png".into(), result.map(crate::loader::Source::unbudgeted));
         let image = ImageConfig::default();
         f(&PostContext { box_width: None, box_height: None, assets: &assets, image: &image });
     }

@@ -6,6 +6,7 @@ use std::path::{Component, Path, PathBuf};
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 
+use super::{Reservation, Source};
 use crate::error::{Error, ErrorKind, Result};
 
 pub struct FileLoader {
@@ -53,7 +54,8 @@ impl FileLoader {
         Ok(real)
     }
 
-    pub async fn load(&self, image: &str) -> Result<Bytes> {
+    /// Read the file `image` names, its size taken from `memory` before reading.
+    pub async fn load(&self, image: &str, mut memory: Reservation) -> Result<Source> {
         let path = self.resolve(image)?;
         let file = tokio::fs::File::open(&path).await.map_err(|e| not_found("cannot open").with_source(e))?;
         let meta = file.metadata().await.map_err(|e| not_found("cannot stat").with_source(e))?;
@@ -66,6 +68,7 @@ impl FileLoader {
                 format!("file is {} bytes, above sources.max_bytes", meta.len()),
             ));
         }
+        memory.grow_to(meta.len())?;
         let mut buf = Vec::with_capacity(meta.len() as usize);
         file.take(self.max_bytes + 1)
             .read_to_end(&mut buf)
@@ -74,13 +77,20 @@ impl FileLoader {
         if buf.len() as u64 > self.max_bytes {
             return Err(Error::new(ErrorKind::TooLarge, "file grew above sources.max_bytes"));
         }
-        Ok(Bytes::from(buf))
+        memory.grow_to(buf.len() as u64)?;
+        Ok(memory.into_source(Bytes::from(buf)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl FileLoader {
+        async fn load_unbudgeted(&self, image: &str) -> Result<Source> {
+            self.load(image, super::super::FetchMemory::new(1 << 20).reservation()).await
+        }
+    }
 
     fn setup() -> (tempfile::TempDir, FileLoader) {
         let dir = tempfile::tempdir().unwrap();
@@ -100,9 +110,9 @@ mod tests {
     #[tokio::test]
     async fn loads_inside_the_root() {
         let (_dir, loader) = setup();
-        assert_eq!(&loader.load("a.jpg").await.unwrap()[..], b"image");
-        assert_eq!(&loader.load("/sub/b.jpg").await.unwrap()[..], b"image");
-        assert_eq!(&loader.load("sub/../a.jpg").await.unwrap()[..], b"image");
+        assert_eq!(&loader.load_unbudgeted("a.jpg").await.unwrap()[..], b"image");
+        assert_eq!(&loader.load_unbudgeted("/sub/b.jpg").await.unwrap()[..], b"image");
+        assert_eq!(&loader.load_unbudgeted("sub/../a.jpg").await.unwrap()[..], b"image");
     }
 
     #[tokio::test]
@@ -121,7 +131,7 @@ mod tests {
             "sub",
             "missing.jpg",
         ] {
-            let err = loader.load(evil).await.unwrap_err();
+            let err = loader.load_unbudgeted(evil).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::SourceNotFound, "{evil}: {err}");
         }
     }

@@ -1,18 +1,119 @@
-//! The HTTP(S) loader: thumbor's URL normalisation, the allow-list, and an SSRF guard that checks
-//! every address at resolution time and every redirect hop; every timeout set; bodies capped.
+//! The HTTP(S) loader: thumbor's URL normalisation, the allow-list (with ports), an SSRF guard
+//! that checks every address at resolution time and every redirect hop, a refusal of this
+//! server's own addresses and a `Via` mark that lets it recognise its own fetches coming back
+//! (loops); every timeout set; a cap on fetches in flight per origin; bodies capped and counted
+//! against the fetch memory as they arrive.
 
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::{redirect, StatusCode, Url};
 
+use super::{Reservation, Source};
 use crate::config::SourcesConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::security::ssrf::{self, AddressPolicy, Blocked};
 use crate::security::SourcePolicy;
+
+/// This server's listen addresses, which it never fetches from, and the mark its fetches carry
+/// (`Via: 1.1 <token>`) so that one coming back to it through a name, a redirect or another proxy
+/// is recognised and refused.
+#[derive(Debug, Clone, Default)]
+pub struct OwnAddresses {
+    listen: Vec<SocketAddr>,
+    token: String,
+}
+
+impl OwnAddresses {
+    /// The addresses in `listen`; the token is the same for every process of this host and
+    /// configuration, so that a graceful upgrade's new process recognises the old one's fetches.
+    pub fn new(listen: &[SocketAddr]) -> Self {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (host.trim(), listen).hash(&mut hasher);
+        OwnAddresses { listen: listen.to_vec(), token: format!("thumbora-{:016x}", hasher.finish()) }
+    }
+
+    /// The `Via` value this server's fetches carry.
+    pub fn via(&self) -> String {
+        format!("1.1 {}", self.token)
+    }
+
+    /// Whether a request's `Via` header shows it was sent by this server (a loop).
+    pub fn sent_by_us(&self, via: &str) -> bool {
+        !self.token.is_empty() && via.contains(&self.token)
+    }
+
+    /// Whether `url` names one of this server's listen addresses (as an address literal or
+    /// `localhost`, with the listen port).
+    fn is_own(&self, url: &Url) -> bool {
+        let Some(port) = url.port_or_known_default() else { return false };
+        let local = |ip: IpAddr, listen: IpAddr| {
+            ip == listen
+                || (ip.is_loopback() || ip.is_unspecified()) && (listen.is_unspecified() || listen.is_loopback())
+        };
+        self.listen.iter().filter(|l| l.port() == port).any(|l| match url.host() {
+            Some(url::Host::Domain(d)) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                d == "localhost"
+                    || d.ends_with(".localhost")
+                    || ssrf::parse_host_ip(&d).is_some_and(|ip| local(ip, l.ip()))
+            }
+            Some(url::Host::Ipv4(ip)) => local(IpAddr::V4(ip), l.ip()),
+            Some(url::Host::Ipv6(ip)) => local(ip.to_canonical(), l.ip()),
+            None => false,
+        })
+    }
+}
+
+/// Fetches in flight per origin (`host:port`), capped.
+#[derive(Debug, Default)]
+struct PerHost {
+    cap: usize,
+    counts: Mutex<HashMap<String, usize>>,
+}
+
+/// A fetch's place among its origin's; given back on drop.
+struct HostSlot<'a> {
+    per_host: &'a PerHost,
+    key: String,
+}
+
+impl PerHost {
+    fn enter(&self, url: &Url) -> Result<Option<HostSlot<'_>>> {
+        if self.cap == 0 {
+            return Ok(None);
+        }
+        let key = format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(0));
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(key.clone()).or_default();
+        if *count >= self.cap {
+            return Err(Error::new(
+                ErrorKind::Overloaded,
+                format!("{key}: {} fetches in flight, sources.max_fetches_per_host", self.cap),
+            ));
+        }
+        *count += 1;
+        Ok(Some(HostSlot { per_host: self, key }))
+    }
+}
+
+impl Drop for HostSlot<'_> {
+    fn drop(&mut self) {
+        let mut counts = self.per_host.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
 
 /// Raised inside reqwest (resolver, redirect policy) and recognised again on the way out, so the
 /// client sees the right status rather than a generic connection failure.
@@ -86,6 +187,8 @@ impl Resolve for GuardedResolver {
 pub struct HttpLoader {
     client: reqwest::Client,
     policy: Arc<SourcePolicy>,
+    own: Arc<OwnAddresses>,
+    per_host: PerHost,
     max_bytes: u64,
     thumbor_statuses: bool,
 }
@@ -93,20 +196,21 @@ pub struct HttpLoader {
 static CRYPTO: Once = Once::new();
 
 impl HttpLoader {
-    pub fn new(cfg: &SourcesConfig, policy: SourcePolicy) -> Result<Self> {
+    pub fn new(cfg: &SourcesConfig, policy: SourcePolicy, own: OwnAddresses) -> Result<Self> {
         CRYPTO.call_once(|| {
             // Another part of the process may have installed one already: either is fine.
             let _ = rustls::crypto::ring::default_provider().install_default();
         });
         let policy = Arc::new(policy);
+        let own = Arc::new(own);
         let redirect_policy = if cfg.follow_redirects {
             let max = cfg.max_redirects;
-            let policy = policy.clone();
+            let (policy, own) = (policy.clone(), own.clone());
             redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > max {
                     return attempt.error(Refused::TooManyRedirects(max));
                 }
-                match check_url(&policy, attempt.url()) {
+                match check_url(&policy, &own, attempt.url()) {
                     Ok(()) => attempt.follow(),
                     Err(e) => attempt.error(Refused::Policy(e.context().to_string())),
                 }
@@ -132,7 +236,12 @@ impl HttpLoader {
             }
             None => Vec::new(),
         };
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(via) = reqwest::header::HeaderValue::from_str(&own.via()) {
+            headers.insert(reqwest::header::VIA, via);
+        }
         let client = reqwest::Client::builder()
+            .default_headers(headers)
             .tls_certs_merge(extra_roots)
             .no_proxy()
             .connect_timeout(Duration::from_millis(cfg.connect_timeout_ms))
@@ -145,7 +254,14 @@ impl HttpLoader {
             .pool_max_idle_per_host(32)
             .build()
             .map_err(|e| Error::new(ErrorKind::Internal, "building the HTTP client").with_source(e))?;
-        Ok(HttpLoader { client, policy, max_bytes: cfg.max_bytes, thumbor_statuses: cfg.thumbor_error_statuses })
+        Ok(HttpLoader {
+            client,
+            policy,
+            own,
+            per_host: PerHost { cap: cfg.max_fetches_per_host, counts: Mutex::default() },
+            max_bytes: cfg.max_bytes,
+            thumbor_statuses: cfg.thumbor_error_statuses,
+        })
     }
 
     /// Normalise and check an image URL without fetching it. A URL that only Python's lenient
@@ -175,22 +291,24 @@ impl HttpLoader {
         }
         match Url::parse(&normalized) {
             Ok(url) => {
-                check_url(&self.policy, &url)?;
+                check_url(&self.policy, &self.own, &url)?;
                 Ok(Target::Url(url))
             }
-            Err(_) if self.policy.host_allowed(&host) => Ok(Target::Unreachable(host)),
+            Err(_) if self.policy.host_allowed(&host, None) => Ok(Target::Unreachable(host)),
             Err(_) => Err(Error::new(ErrorKind::SourceNotAllowed, format!("host {host} is not allowed"))),
         }
     }
 
-    /// Fetch `image` (a thumbor image URL, percent-decoded once).
-    pub async fn load(&self, image: &str) -> Result<Bytes> {
+    /// Fetch `image` (a thumbor image URL, percent-decoded once), its bytes counted against
+    /// `memory` as they arrive.
+    pub async fn load(&self, image: &str, mut memory: Reservation) -> Result<Source> {
         let url = match self.precheck(image)? {
             Target::Url(url) => url,
             Target::Unreachable(host) => {
                 return Err(Error::new(ErrorKind::SourceUnresolved, format!("{host}: not a reachable host")))
             }
         };
+        let _slot = self.per_host.enter(&url)?;
         let response = self
             .client
             .get(url.clone())
@@ -207,21 +325,25 @@ impl HttpLoader {
             if len > self.max_bytes {
                 return Err(Error::new(ErrorKind::TooLarge, format!("{url}: {len} bytes, above sources.max_bytes")));
             }
+            memory.grow_to(len)?;
         }
         // The announced length (when there is one) sizes the buffer once: no doubling while the
         // body streams in, no slack kept in memory while the source waits for its render.
         let mut body = BytesMut::with_capacity(announced.unwrap_or(64 * 1024) as usize);
         let mut response = response;
         while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e, &url))? {
-            if (body.len() + chunk.len()) as u64 > self.max_bytes {
+            let len = (body.len() + chunk.len()) as u64;
+            if len > self.max_bytes {
                 return Err(Error::new(ErrorKind::TooLarge, format!("{url}: body above sources.max_bytes")));
             }
+            // Without a length, memory is taken in steps as the body grows.
+            memory.grow_to(len.max(len.next_power_of_two().min(self.max_bytes)))?;
             body.extend_from_slice(&chunk);
         }
         if body.is_empty() {
             return Err(Error::new(ErrorKind::UpstreamFailed, format!("{url}: empty body")));
         }
-        Ok(body.freeze())
+        Ok(memory.into_source(body.freeze()))
     }
 
     /// An origin's error status as Thumbora answers it (or as thumbor does, when configured).
@@ -296,8 +418,9 @@ fn python_hostname(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
-/// Scheme, allow-list and literal-address checks for a URL (the first and every redirect).
-fn check_url(policy: &SourcePolicy, url: &Url) -> Result<()> {
+/// Scheme, allow-list, own-address and literal-address checks for a URL (the first and every
+/// redirect).
+fn check_url(policy: &SourcePolicy, own: &OwnAddresses, url: &Url) -> Result<()> {
     let refuse = |why: String| Err(Error::new(ErrorKind::SourceNotAllowed, why));
     if !matches!(url.scheme(), "http" | "https") {
         return refuse(format!("scheme {} not allowed", url.scheme()));
@@ -305,8 +428,11 @@ fn check_url(policy: &SourcePolicy, url: &Url) -> Result<()> {
     let Some(host) = url.host_str() else {
         return refuse("image URL has no host".into());
     };
-    if !policy.host_allowed(host) {
-        return refuse(format!("host {host} is not in sources.allowed"));
+    if !policy.host_allowed(host, url.port_or_known_default()) {
+        return refuse(format!("{host}:{} is not in sources.allowed", url.port_or_known_default().unwrap_or(0)));
+    }
+    if own.is_own(url) {
+        return refuse(format!("{url} is this server's own address"));
     }
     let literal: Option<IpAddr> = match url.host() {
         Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
@@ -327,12 +453,18 @@ fn check_url(policy: &SourcePolicy, url: &Url) -> Result<()> {
 pub fn normalize_url(image: &str) -> String {
     const SAFE: &[u8] = b"~@#$&()*!+=:;,.?/'_-";
     let already_escaped = crate::url::percent_decode_utf8(image).is_none_or(|d| d != image);
+    // The brackets of an IPv6 literal stay (thumbor quotes them and can never fetch such a URL).
+    let authority_end = {
+        let after_scheme = image.find("://").map_or(0, |i| i + 3);
+        after_scheme + image[after_scheme..].find('/').unwrap_or(image.len() - after_scheme)
+    };
     let quoted = if already_escaped {
         image.to_string()
     } else {
         let mut out = String::with_capacity(image.len());
-        for b in image.bytes() {
-            if b.is_ascii_alphanumeric() || SAFE.contains(&b) {
+        for (i, b) in image.bytes().enumerate() {
+            let bracket = i < authority_end && (b == b'[' || b == b']');
+            if b.is_ascii_alphanumeric() || SAFE.contains(&b) || bracket {
                 out.push(b as char);
             } else {
                 out.push_str(&format!("%{b:02X}"));
@@ -365,7 +497,7 @@ mod tests {
             allow_private_networks: allow_private,
             ..SourcesConfig::default()
         };
-        HttpLoader::new(&cfg, SourcePolicy::new(&cfg)).unwrap()
+        HttpLoader::new(&cfg, SourcePolicy::new(&cfg), OwnAddresses::new(&["127.0.0.1:8888".parse().unwrap()])).unwrap()
     }
 
     #[test]
@@ -421,7 +553,38 @@ mod tests {
     #[tokio::test]
     async fn names_resolving_to_refused_addresses_are_refused() {
         let l = loader(&[], false);
-        let err = l.load("localhost:1/x.jpg").await.unwrap_err();
+        let memory = super::super::FetchMemory::new(1 << 20);
+        let err = l.load("localhost:1/x.jpg", memory.reservation()).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SourceNotAllowed, "{err}");
+    }
+
+    #[test]
+    fn own_addresses_are_refused_and_own_fetches_recognised() {
+        let open = loader(&[], true);
+        for own in [
+            "127.0.0.1:8888/x.jpg",
+            "localhost:8888/x.jpg",
+            "http://127.1:8888/x",
+            "[::1]:8888/x.jpg",
+            "0.0.0.0:8888/x",
+        ] {
+            assert_eq!(open.precheck(own).unwrap_err().kind(), ErrorKind::SourceNotAllowed, "{own}");
+        }
+        assert!(open.precheck("127.0.0.1:8889/x.jpg").is_ok(), "another port");
+        let own = OwnAddresses::new(&["0.0.0.0:8888".parse().unwrap()]);
+        assert!(own.sent_by_us(&format!("1.0 cdn, {}", own.via())));
+        assert!(!own.sent_by_us("1.1 thumbora-0000000000000000"));
+        assert_eq!(own.via(), OwnAddresses::new(&["0.0.0.0:8888".parse().unwrap()]).via(), "stable across processes");
+    }
+
+    #[test]
+    fn ipv6_literals_keep_their_brackets() {
+        assert_eq!(normalize_url("[2001:db8::1]:8080/a b.jpg"), "http://[2001:db8::1]:8080/a%20b.jpg");
+        let l = loader(&[], false);
+        assert!(
+            matches!(l.precheck("[2001:db8::1]:8080/a.jpg"), Err(e) if e.kind() == ErrorKind::SourceNotAllowed),
+            "documentation range refused"
+        );
+        assert!(matches!(l.precheck("[2606:4700::1111]/a.jpg"), Ok(Target::Url(_))));
     }
 }

@@ -21,7 +21,7 @@ use crate::codec::probe::{self, Probe};
 use crate::codec::{Bitmap, Format, FormatChoice, Frame};
 use crate::config::ImageConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::filters::{Assets, Filter};
+use crate::filters::{self, Assets, Filter};
 use crate::url::{Crop, Dim, ImageRequest};
 use geometry::{FocalPoint, GeometryRequest, Plan, Size};
 
@@ -51,6 +51,9 @@ pub struct Rendered {
     pub max_age: u64,
     /// Send `Vary: Accept`.
     pub vary_accept: bool,
+    /// The source ended early and was rendered from what arrived: neither it nor the result is
+    /// kept for other requests.
+    pub source_truncated: bool,
 }
 
 /// The settings a render reads.
@@ -114,9 +117,10 @@ impl Canvas {
         self.frames[0].bitmap.size()
     }
 
-    /// Apply `f` to every frame.
+    /// Apply `f` to every frame, stopping at the render's checkpoint before each.
     pub fn map_frames(&mut self, mut f: impl FnMut(Bitmap) -> Result<Bitmap>) -> Result<()> {
         for frame in &mut self.frames {
+            crate::budget::checkpoint()?;
             let placeholder = Bitmap { width: 0, height: 0, channels: frame.bitmap.channels, pixels: Vec::new() };
             let bitmap = std::mem::replace(&mut frame.bitmap, placeholder);
             frame.bitmap = f(bitmap)?;
@@ -139,6 +143,9 @@ pub fn check_source_limits(probe: &Probe, cfg: &ImageConfig) -> Result<()> {
     }
     if probe.frames > cfg.max_frames {
         return Err(too_large(format!("source has more than {} frames", cfg.max_frames)));
+    }
+    if probe.scans > cfg.max_jpeg_scans {
+        return Err(too_large(format!("JPEG has more than {} scans", cfg.max_jpeg_scans)));
     }
     Ok(())
 }
@@ -219,6 +226,10 @@ pub fn prepare(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Res
     }
     let header_plan = planned(base, &geometry)?;
     check_output_limits(header_plan.output, cfg)?;
+    if post_filters_apply(&probe, cfg) {
+        let frames = if first_frame_only { 1 } else { u64::from(probe.frames.max(1)) };
+        filters::check_cost(&job.filters, filtered_size(&header_plan, job).pixels(), frames, cfg)?;
+    }
     // trim needs every pixel; only libjpeg-turbo decodes at a reduced scale.
     let shrink = if job.request.trim.is_some() || !probe.is_jpeg() {
         1
@@ -229,23 +240,46 @@ pub fn prepare(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Res
 }
 
 impl Prepared {
-    /// Bytes the render may hold at its peak (the source, decoded frames, an oriented copy, the
-    /// resampled output and its encoding); refuses a box that filters would grow past the caps.
-    pub fn memory_estimate(&self, job: &RenderJob, source_len: usize, cfg: &ImageConfig) -> Result<u64> {
-        let decoded = u64::from(decode::shrunk_dimension(self.probe.size.width, self.shrink))
-            * u64::from(decode::shrunk_dimension(self.probe.size.height, self.shrink));
+    /// How the source is decoded.
+    fn decode_options(&self, cfg: &ImageConfig) -> DecodeOptions {
+        DecodeOptions {
+            shrink: self.shrink,
+            all_frames: !self.first_frame_only,
+            max_frames: cfg.max_frames,
+            max_scans: cfg.max_jpeg_scans,
+        }
+    }
+
+    /// Bytes the render may hold at its peak: the decoder's peak (the decoded frames included),
+    /// one oriented or trimmed copy of a frame, the resampled frames, the filters' scratch and the
+    /// images they load, and the encoder's buffers. The source bytes are not in it: they are held
+    /// by the fetch's own budget. Refuses a box that filters would grow past the caps.
+    pub fn memory_estimate(&self, job: &RenderJob, assets: &Assets, cfg: &ImageConfig) -> Result<u64> {
+        let decode = decode::peak_bytes(&self.probe, self.decode_options(cfg));
+        let decoded_frame = u64::from(decode::shrunk_dimension(self.probe.size.width, self.shrink))
+            * u64::from(decode::shrunk_dimension(self.probe.size.height, self.shrink))
+            * 4;
         let frames = if self.first_frame_only { 1 } else { u64::from(self.probe.frames.max(1)) };
         // Filters that grow the image to the requested box (upscale, fill) need the box's pixels.
         let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
-        let boxed = match (grows, self.header_plan.box_width, self.header_plan.box_height) {
-            (true, Some(w), Some(h)) => {
-                check_output_limits(Size::new(w, h), cfg)?;
-                Size::new(w, h).pixels()
-            }
-            _ => 0,
-        };
-        let per_frame = decoded * 4 * 2 + self.header_plan.output.pixels().max(boxed) * 4 * 3;
-        Ok(source_len as u64 + frames * per_frame)
+        if let (true, Some(w), Some(h)) = (grows, self.header_plan.box_width, self.header_plan.box_height) {
+            check_output_limits(Size::new(w, h), cfg)?;
+        }
+        let output = filtered_size(&self.header_plan, job).pixels() * 4;
+        let scratch = output / 4 * filters::scratch_bytes_per_pixel(&job.filters);
+        // The encoder's working copy (planes, rows) and the bytes it writes.
+        let encode = output / 4 * output::encoder_bytes_per_pixel(job, &self.opts, &self.probe, cfg);
+        Ok(decode + decoded_frame + frames * output + scratch + assets.decoded_bytes(cfg) + encode)
+    }
+}
+
+/// The largest size post-transform filters run on: the output, or the box that `fill()` and
+/// `upscale()` grow it to.
+fn filtered_size(plan: &Plan, job: &RenderJob) -> Size {
+    let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
+    match (grows, plan.box_width, plan.box_height) {
+        (true, Some(w), Some(h)) => Size::new(w.max(plan.output.width), h.max(plan.output.height)),
+        _ => plan.output,
     }
 }
 
@@ -318,13 +352,9 @@ pub fn render_prepared(
     let cfg = &settings.image;
     let probe = &prep.probe;
     let req = &job.request;
-    let shrink = prep.shrink;
 
-    let decoded = decode::decode(
-        source,
-        probe,
-        DecodeOptions { shrink, all_frames: !prep.first_frame_only, max_frames: cfg.max_frames },
-    )?;
+    let decoded = decode::decode(source, probe, prep.decode_options(cfg))?;
+    let truncated = decoded.truncated;
     let orientation = if cfg.respect_orientation { probe.orientation } else { 1 };
     let mut canvas = Canvas { frames: decoded.frames, loop_count: decoded.loop_count, icc: decoded.icc };
     if orientation != 1 {
@@ -384,10 +414,13 @@ pub fn render_prepared(
             content_type: if callback.is_some() { "text/javascript" } else { "application/json" },
             max_age: prep.opts.max_age.unwrap_or(settings.max_age),
             vary_accept: false,
+            source_truncated: truncated,
         });
     }
 
-    output::encode(canvas, job, &prep.opts, probe, settings)
+    let mut rendered = output::encode(canvas, job, &prep.opts, probe, settings)?;
+    rendered.source_truncated = truncated;
+    Ok(rendered)
 }
 
 /// `smart/`: detect where the subject is, as a focal point in `base` pixels. Only when an
@@ -429,8 +462,8 @@ fn smart_focal_point(canvas: &Canvas, base: Size, req: &GeometryRequest) -> Opti
 
 /// [`prepare`] then [`Prepared::memory_estimate`]: refuses over-limit sources and outputs from
 /// the header and estimates the render's peak memory.
-pub fn estimate_memory(source: &[u8], job: &RenderJob, settings: &RenderSettings) -> Result<u64> {
-    prepare(job, source, settings)?.memory_estimate(job, source.len(), &settings.image)
+pub fn estimate_memory(source: &[u8], job: &RenderJob, assets: &Assets, settings: &RenderSettings) -> Result<u64> {
+    prepare(job, source, settings)?.memory_estimate(job, assets, &settings.image)
 }
 
 /// thumbor's trim adjustment of the manual crop: coordinates move by the trimmed offset and

@@ -54,6 +54,27 @@ pub fn animated_format(source: Format, requested: Option<FormatChoice>, cfg: &Im
     }
 }
 
+/// The most the encoder may hold per output pixel (working planes and written bytes), for every
+/// format `choose_format` could pick for this request: rav1e's AVIF encoder keeps about 20 bytes
+/// a pixel, libwebp about 6, the others less than 4.
+pub fn encoder_bytes_per_pixel(job: &RenderJob, opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig) -> u64 {
+    let requested = requested_format(opts.format);
+    let may_be = |format: Format| {
+        requested == Some(format)
+            || (requested.is_none()
+                && (probe.format == format
+                    || (format == Format::Webp && cfg.auto_webp && job.accepts.webp)
+                    || (format == Format::Avif && cfg.auto_avif && job.accepts.avif)))
+    };
+    if may_be(Format::Avif) {
+        24
+    } else if may_be(Format::Webp) {
+        8
+    } else {
+        4
+    }
+}
+
 /// thumbor's `define_image_type`: the `format()` filter, else automatic WebP, then AVIF, by
 /// `Accept` (never for animations), else AUTO_PNG_TO_JPG, else the source's format. An animation
 /// (`canvas` with several frames) is written as [`animated_format`] decided.
@@ -212,6 +233,7 @@ pub fn encode(
     let icc = output_icc(&mut canvas, format, opts.strip_icc, cfg.icc);
     let frames_out = if keeps_animation(format, cfg) { &canvas.frames[..] } else { &canvas.frames[..1] };
     let encode_at = |quality: u8| {
+        crate::budget::checkpoint()?;
         encode::encode(
             frames_out,
             &EncodeOptions {
@@ -236,7 +258,13 @@ pub fn encode(
     let format_given =
         opts.format.is_some() && job.request.filters_raw.as_deref().is_some_and(|f| FORMAT_IN_FILTERS.is_match(f));
     let vary_accept = (cfg.auto_webp || cfg.auto_avif) && !format_given && !animated_gif;
-    Ok(Rendered { body, content_type: format.mime(), max_age: opts.max_age.unwrap_or(settings.max_age), vary_accept })
+    Ok(Rendered {
+        body,
+        content_type: format.mime(),
+        max_age: opts.max_age.unwrap_or(settings.max_age),
+        vary_accept,
+        source_truncated: false,
+    })
 }
 
 #[cfg(test)]

@@ -23,8 +23,6 @@ use crate::pipeline::RenderJob;
 /// One request's render, handed to pingora as the upstream to connect to.
 pub struct PendingRender {
     pub job: RenderJob,
-    /// The client asked with HEAD: answer headers only.
-    pub head: bool,
     pub services: Arc<Services>,
 }
 
@@ -72,7 +70,10 @@ impl L4Connect for RenderConnector {
     }
 }
 
-/// Read the request head pingora sends, render, write the reply, close.
+/// Read the request head pingora sends, render, write the reply, close. When pingora drops its
+/// end first (the client left, and pingora with it), the render is dropped too: its fetch stops
+/// unless another request shares it, and its place on the render pool is given up (a queued job
+/// is skipped, a running one stops at its next checkpoint).
 async fn serve(pending: Arc<PendingRender>, mut pipe: DuplexStream) -> io::Result<()> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 4096];
@@ -92,10 +93,30 @@ async fn serve(pending: Arc<PendingRender>, mut pipe: DuplexStream) -> io::Resul
     tokio::time::timeout(Duration::from_secs(10), read_head)
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "request head"))??;
-    let head_only = pending.head || head.starts_with(b"HEAD ");
-    let reply = pending.services.respond(&pending.job).await;
+    // Pingora asks with GET even for a client's HEAD (so that the whole render can be cached),
+    // and with HEAD only when it will not read a body.
+    let head_only = head.starts_with(b"HEAD ");
+    let reply = tokio::select! {
+        reply = pending.services.respond(&pending.job) => reply,
+        _ = closed(&mut pipe) => {
+            log::debug!("{}: the client left; render dropped", pending.job.request.image);
+            return Ok(());
+        }
+    };
     pipe.write_all(&reply.to_http1(head_only)).await?;
     pipe.shutdown().await
+}
+
+/// Resolves when pingora drops its end of the pipe. Nothing more arrives after the request head
+/// (renders have no request body), so any read that returns is the end.
+async fn closed(pipe: &mut DuplexStream) {
+    let mut sink = [0u8; 256];
+    loop {
+        match pipe.read(&mut sink).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => continue,
+        }
+    }
 }
 
 /// One end of the in-memory pipe, as a pingora virtual socket.

@@ -2,6 +2,11 @@
 //! and encode on the bounded render pool. The proxy reaches this through an in-process virtual
 //! upstream (`connector`), so each result is complete, with an exact Content-Length, before its
 //! response header leaves, and pingora-cache stores it like any upstream response.
+//!
+//! Fetching comes first and holds no place on the pool: a request waiting on a slow origin
+//! takes fetch memory and a fetch slot of that origin, never a render place. Once the bytes are
+//! in, the header decides the memory the render needs, and the request takes a place in the
+//! render queue and that memory.
 
 pub mod connector;
 pub mod pool;
@@ -43,26 +48,33 @@ impl Services {
     }
 
     async fn render(&self, job: &RenderJob) -> Result<Rendered> {
-        // The place in the queue is taken before fetching: fetched sources are bounded by it.
-        let admission = self.pool.admit()?;
         let (source, assets) = tokio::join!(self.loaders.load(&job.request.image), self.load_assets(job));
         let source = source?;
         // The header decides sizes, decode scale and memory once, here; the render thread reuses it.
         let prepared = pipeline::prepare(job, &source, &self.settings)?;
-        let cost = prepared.memory_estimate(job, source.len(), &self.settings.image)?;
-        let job = job.clone();
-        let settings = self.settings.clone();
-        self.pool
+        let cost = prepared.memory_estimate(job, &assets, &self.settings.image)?;
+        let admission = self.pool.admit()?;
+        let (job_copy, settings, bytes) = (job.clone(), self.settings.clone(), source.clone());
+        let rendered = self
+            .pool
             .run_admitted(admission, cost, move || {
-                pipeline::render_prepared(prepared, &job, &source, &assets, &settings)
+                pipeline::render_prepared(prepared, &job_copy, &bytes, &assets, &settings)
             })
-            .await
+            .await?;
+        if rendered.source_truncated {
+            // The bytes may be a cut download: the next request fetches them again.
+            self.loaders.forget(&job.request.image).await;
+        }
+        Ok(rendered)
     }
 
     /// Fetch the images filters load (watermark, frame) concurrently, keeping each outcome: the
-    /// filter decides what a failed fetch means.
+    /// filter decides what a failed fetch means. Their number is capped when the request is
+    /// admitted (`image.max_filter_images`); a URL named twice is fetched once.
     async fn load_assets(&self, job: &RenderJob) -> Assets {
-        let urls: Vec<&str> = job.filters.iter().filter_map(|f| f.asset_url()).collect();
+        let mut urls: Vec<&str> = job.filters.iter().filter_map(|f| f.asset_url()).collect();
+        urls.sort_unstable();
+        urls.dedup();
         let fetches = urls.iter().map(|url| self.loaders.load(url));
         let results = futures::future::join_all(fetches).await;
         let mut assets = Assets::default();

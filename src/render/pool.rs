@@ -1,20 +1,21 @@
 //! The render pool: a fixed set of OS threads (one per core by default, lowered in priority so
 //! the proxy threads serving cache hits get the CPU first), a bounded queue, and a memory budget.
-//! Past the queue a render is refused at once (503) instead of waiting without bound.
+//! Past the queue a render is refused at once (503) instead of waiting without bound. Each job
+//! runs under a [`Budget`]: a deadline, and a cancellation flag raised when the request that
+//! waits for it goes away (its client left), so a queued job is skipped and a running one stops
+//! at its next checkpoint.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, Semaphore};
 
+use crate::budget::{self, Budget, MEMORY_UNIT as UNIT};
 use crate::error::{Error, ErrorKind, Result};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
-
-/// Budget units are MiB so that the semaphore's permit count stays small.
-const UNIT: u64 = 1024 * 1024;
 
 pub struct RenderPool {
     sender: crossbeam_channel::Sender<Job>,
@@ -25,6 +26,8 @@ pub struct RenderPool {
     memory: Arc<Semaphore>,
     memory_units: u32,
     memory_wait: Duration,
+    /// How long one job may run once it has a thread; `None`: no limit.
+    deadline: Option<Duration>,
 }
 
 /// What the pool is doing now.
@@ -39,6 +42,17 @@ impl RenderPool {
     /// `threads` render threads, `queue` renders waiting beyond them, `memory_budget` bytes shared
     /// by the renders in flight, `nice` added to the threads' niceness.
     pub fn new(threads: usize, queue: usize, memory_budget: u64, nice: i32) -> Self {
+        Self::with_deadline(threads, queue, memory_budget, nice, None)
+    }
+
+    /// [`RenderPool::new`], with each job stopped at its first checkpoint past `deadline`.
+    pub fn with_deadline(
+        threads: usize,
+        queue: usize,
+        memory_budget: u64,
+        nice: i32,
+        deadline: Option<Duration>,
+    ) -> Self {
         let threads = threads.max(1);
         let capacity = threads + queue;
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(capacity);
@@ -63,6 +77,7 @@ impl RenderPool {
             memory: Arc::new(Semaphore::new(memory_units as usize)),
             memory_units,
             memory_wait: Duration::from_secs(30),
+            deadline,
         }
     }
 
@@ -115,22 +130,39 @@ impl RenderPool {
             .map_err(|_| Error::new(ErrorKind::Overloaded, "render memory budget busy"))?
             .map_err(|_| Error::new(ErrorKind::Internal, "render pool closed"))?;
         let (tx, rx) = oneshot::channel();
+        // Raised when this future is dropped before the job reports back: the request went away.
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(cancelled.clone());
+        let (memory, deadline) = (self.memory.clone(), self.deadline);
         let job: Job = Box::new(move || {
-            let result = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|panic| {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                log::error!("render panicked: {what}");
-                Err(Error::new(ErrorKind::Internal, format!("render panicked: {what}")))
-            });
-            drop(permit);
+            let result = if cancelled.load(Ordering::Relaxed) {
+                Err(Error::new(ErrorKind::Cancelled, "the client left while the render was queued"))
+            } else {
+                let budget = Budget::new(deadline.map(|d| Instant::now() + d), cancelled).with_memory(memory, permit);
+                catch_unwind(AssertUnwindSafe(|| budget::within(budget, work))).unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    log::error!("render panicked: {what}");
+                    Err(Error::new(ErrorKind::Internal, format!("render panicked: {what}")))
+                })
+            };
             drop(admission);
             let _ = tx.send(result);
         });
         self.sender.try_send(job).map_err(|_| Error::new(ErrorKind::Overloaded, "render queue full"))?;
         rx.await.map_err(|_| Error::new(ErrorKind::Internal, "render thread gone"))?
+    }
+}
+
+/// Raises a job's cancellation flag when the future waiting for the job is dropped.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 
@@ -220,6 +252,79 @@ mod tests {
         for r in running {
             r.await.unwrap().unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_request_skips_or_stops_its_job() {
+        let pool = Arc::new(RenderPool::new(1, 4, 64 * UNIT, 0));
+        let (started_tx, started_rx) = crossbeam_channel::bounded::<()>(1);
+        let (stopped_tx, stopped_rx) = crossbeam_channel::bounded::<ErrorKind>(1);
+        // A running job that loops on checkpoints until it is told to stop.
+        let running = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run(UNIT, move || {
+                    let _ = started_tx.send(());
+                    for _ in 0..10_000 {
+                        if let Err(e) = budget::checkpoint() {
+                            let _ = stopped_tx.send(e.kind());
+                            return Err(e);
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Ok(())
+                })
+                .await
+            }
+        });
+        // Wait (bounded, yielding to the runtime) until the job runs.
+        for _ in 0..500 {
+            if started_rx.try_recv().is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A queued job behind it, whose request goes away before it starts.
+        let ran = Arc::new(AtomicBool::new(false));
+        let queued = tokio::spawn({
+            let (pool, ran) = (pool.clone(), ran.clone());
+            async move { pool.run(UNIT, move || Ok(ran.store(true, Ordering::Relaxed))).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        queued.abort();
+        running.abort();
+        // Let the runtime drop the aborted tasks, then wait (bounded) for the job to notice.
+        let mut stopped = None;
+        for _ in 0..500 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if let Ok(kind) = stopped_rx.try_recv() {
+                stopped = Some(kind);
+                break;
+            }
+        }
+        assert_eq!(stopped, Some(ErrorKind::Cancelled));
+        for _ in 0..200 {
+            if pool.stats().admitted == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(pool.stats().admitted, 0);
+        assert!(!ran.load(Ordering::Relaxed), "the queued job never ran");
+    }
+
+    #[tokio::test]
+    async fn the_deadline_stops_a_job_at_its_next_checkpoint() {
+        let pool = RenderPool::with_deadline(1, 1, 64 * UNIT, 0, Some(Duration::from_millis(20)));
+        let err = pool
+            .run(UNIT, || loop {
+                budget::checkpoint()?;
+                std::thread::sleep(Duration::from_millis(1));
+            })
+            .await
+            .map(|()| ())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::RenderTimeout);
     }
 
     #[tokio::test]

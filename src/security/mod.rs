@@ -49,12 +49,37 @@ pub struct SourcePolicy {
     addresses: AddressPolicy,
 }
 
+/// One `sources.allowed` entry: which hosts, and which port (any when none is written).
 #[derive(Debug, Clone)]
-enum HostPattern {
+struct HostPattern {
+    host: HostMatch,
+    port: Option<u16>,
+}
+
+#[derive(Debug, Clone)]
+enum HostMatch {
     Exact(String),
     /// `*.example.com`: the domain and every subdomain.
     Suffix(String),
     Net(IpNet),
+}
+
+/// Split `host:port` (`[v6]:port` for IPv6) into the host and its port; an entry without a port,
+/// a bare IPv6 address or a CIDR range gives `None`.
+fn split_port(entry: &str) -> (&str, Option<u16>) {
+    if let Some(v6) = entry.strip_prefix('[') {
+        return match v6.split_once(']') {
+            Some((host, rest)) => (host, rest.strip_prefix(':').and_then(|p| p.parse().ok())),
+            None => (entry, None),
+        };
+    }
+    match entry.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (entry, None),
+        },
+        _ => (entry, None),
+    }
 }
 
 impl SourcePolicy {
@@ -65,15 +90,16 @@ impl SourcePolicy {
             .iter()
             .map(|p| {
                 let p = p.trim().to_ascii_lowercase();
-                let as_ip = p.parse::<std::net::SocketAddr>().map(|s| s.ip().to_string()).unwrap_or(p.clone());
-                if let Ok(net) = as_ip.parse::<IpNet>() {
+                let (host, port) = split_port(&p);
+                let host = if let Ok(net) = host.parse::<IpNet>() {
                     nets.push(net);
-                    HostPattern::Net(net)
-                } else if let Some(domain) = p.strip_prefix("*.") {
-                    HostPattern::Suffix(domain.to_string())
+                    HostMatch::Net(net)
+                } else if let Some(domain) = host.strip_prefix("*.") {
+                    HostMatch::Suffix(domain.to_string())
                 } else {
-                    HostPattern::Exact(p)
-                }
+                    HostMatch::Exact(host.to_string())
+                };
+                HostPattern { host, port }
             })
             .collect();
         SourcePolicy { hosts, addresses: AddressPolicy::new(cfg.allow_private_networks, nets) }
@@ -84,18 +110,23 @@ impl SourcePolicy {
         &self.addresses
     }
 
-    /// Whether `host` (as in the URL, without port) is on the allow-list; an empty list allows all.
-    pub fn host_allowed(&self, host: &str) -> bool {
+    /// Whether `host` (as in the URL, without port) on `port` (the URL's, or its scheme's
+    /// default) is on the allow-list; an empty list allows all. An entry with a port allows that
+    /// port only; `None` (a URL no client can reach anyway) is not checked against ports.
+    pub fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
         if self.hosts.is_empty() {
             return true;
         }
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let ip = ssrf::parse_host_ip(host);
-        self.hosts.iter().any(|p| match p {
-            HostPattern::Exact(h) => h == host,
-            HostPattern::Suffix(d) => host == d || host.ends_with(&format!(".{d}")),
-            HostPattern::Net(net) => ip.is_some_and(|ip| net.contains(ip)),
+        self.hosts.iter().any(|p| {
+            let host_matches = match &p.host {
+                HostMatch::Exact(h) => h == host,
+                HostMatch::Suffix(d) => host == d || host.ends_with(&format!(".{d}")),
+                HostMatch::Net(net) => ip.is_some_and(|ip| net.contains(ip)),
+            };
+            host_matches && (p.port.is_none() || port.is_none() || p.port == port)
         })
     }
 }
@@ -140,18 +171,38 @@ mod tests {
             ..SourcesConfig::default()
         };
         let s = SourcePolicy::new(&cfg);
-        assert!(s.host_allowed("img.example.com"));
-        assert!(s.host_allowed("IMG.example.com."));
-        assert!(!s.host_allowed("evil.example.com"));
-        assert!(s.host_allowed("a.b.cdn.net"));
-        assert!(s.host_allowed("cdn.net"));
-        assert!(!s.host_allowed("notcdn.net"));
-        assert!(s.host_allowed("127.0.0.1"));
-        assert!(s.host_allowed("10.1.2.3"));
-        assert!(!s.host_allowed("10.2.0.1"));
+        let allowed = |host: &str| s.host_allowed(host, Some(80));
+        assert!(allowed("img.example.com"));
+        assert!(allowed("IMG.example.com."));
+        assert!(!allowed("evil.example.com"));
+        assert!(allowed("a.b.cdn.net"));
+        assert!(allowed("cdn.net"));
+        assert!(!allowed("notcdn.net"));
+        assert!(allowed("127.0.0.1"));
+        assert!(allowed("10.1.2.3"));
+        assert!(!allowed("10.2.0.1"));
         // Listed addresses are exempt from the private-network refusal.
         assert!(s.addresses().check("127.0.0.1".parse().unwrap()).is_ok());
         assert!(s.addresses().check("127.0.0.2".parse().unwrap()).is_err());
-        assert!(SourcePolicy::new(&SourcesConfig::default()).host_allowed("anything.com"));
+        assert!(SourcePolicy::new(&SourcesConfig::default()).host_allowed("anything.com", Some(80)));
+    }
+
+    #[test]
+    fn allow_list_entries_with_a_port_allow_that_port_only() {
+        let cfg = SourcesConfig {
+            allowed: vec!["127.0.0.1:8901".into(), "img.example.com:8080".into(), "[::1]:9000".into(), "::2".into()],
+            ..SourcesConfig::default()
+        };
+        let s = SourcePolicy::new(&cfg);
+        assert!(s.host_allowed("127.0.0.1", Some(8901)));
+        assert!(!s.host_allowed("127.0.0.1", Some(8888)));
+        assert!(s.host_allowed("img.example.com", Some(8080)));
+        assert!(!s.host_allowed("img.example.com", Some(80)));
+        assert!(s.host_allowed("[::1]", Some(9000)));
+        assert!(!s.host_allowed("::1", Some(9001)));
+        assert!(s.host_allowed("::2", Some(1)), "a bare IPv6 address has no port");
+        // The listed address is exempt from the private-network refusal (the port is checked
+        // by the allow-list).
+        assert!(s.addresses().check("127.0.0.1".parse().unwrap()).is_ok());
     }
 }

@@ -6,7 +6,8 @@
 //! `/empty.jpg`, `/slow/<file>` (sleeps `slow`), `/delay/<ms>/<file>`, `/redirect/<n>/<file>`,
 //! `/redirect-to/<percent-encoded URL>`, `/as-text/<file>`, `/no-type/<file>`, `/qs/<file>`
 //! (only with `ok=1`), `/trickle/<file>` (one byte every 200 ms), `/abort/<file>` (half the body,
-//! then close), `/wrong-length/<file>` (Content-Length larger than the body), `/silent/..`
+//! then close), `/close-delimited-half/<file>` (half the body without a length, then close),
+//! `/wrong-length/<file>` (Content-Length larger than the body), `/silent/..`
 //! (never answers, for 30 s), `/huge` (an endless chunked body, bounded at 256 MiB),
 //! `/gzip/<file>` (sent with `Content-Encoding: gzip`), `/gzip-bomb` (8 MiB of zeros, gzipped).
 
@@ -22,6 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Default)]
 struct State {
     files: HashMap<String, Vec<u8>>,
+    /// Paths answered with a 302 to a fixed location.
+    redirects: HashMap<String, String>,
     hits: HashMap<String, usize>,
     total: usize,
 }
@@ -44,7 +47,16 @@ impl Origin {
 
     /// `slow` is how long `/slow/..` waits before answering.
     pub async fn start_with_slow(slow: Duration) -> Origin {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        Self::start_on("127.0.0.1:0", slow).await
+    }
+
+    /// An origin on the IPv6 loopback address (`[::1]:PORT`).
+    pub async fn start_v6() -> Origin {
+        Self::start_on("[::1]:0", Duration::from_secs(3)).await
+    }
+
+    async fn start_on(bind: &str, slow: Duration) -> Origin {
+        let listener = TcpListener::bind(bind).await.expect("bind origin");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
@@ -60,7 +72,7 @@ impl Origin {
         Origin { addr, state, task }
     }
 
-    /// `127.0.0.1:PORT`, as it appears in image URLs.
+    /// `127.0.0.1:PORT` (or `[::1]:PORT`), as it appears in image URLs.
     pub fn host(&self) -> String {
         self.addr.to_string()
     }
@@ -68,6 +80,11 @@ impl Origin {
     /// Serve `bytes` at `path` (e.g. `/gen/a.jpg`).
     pub fn put(&self, path: &str, bytes: Vec<u8>) {
         self.state.lock().unwrap().files.insert(path.to_string(), bytes);
+    }
+
+    /// Answer `path` with a redirect to `location`.
+    pub fn put_redirect(&self, path: &str, location: &str) {
+        self.state.lock().unwrap().redirects.insert(path.to_string(), location.to_string());
     }
 
     /// Requests received for `path` (path and query as sent).
@@ -168,6 +185,10 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, slow: Duration) 
     let ok = |bytes: Vec<u8>, ctype: &str| (200u16, vec![("Content-Type", ctype.to_string())], bytes);
     let not_found = || (404u16, vec![("Content-Type", "text/plain".to_string())], b"not found\n".to_vec());
 
+    let redirect = state.lock().unwrap().redirects.get(&path).cloned();
+    if let Some(location) = redirect {
+        return respond(&mut stream, 302, &[("Location", location)], b"", head).await;
+    }
     if let Some(rest) = path.strip_prefix("/status/") {
         let code: u16 = rest.split('/').next().and_then(|c| c.parse().ok()).unwrap_or(400);
         return respond(
@@ -262,6 +283,16 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, slow: Duration) 
         let _ = stream.write_all(header.as_bytes()).await;
         let _ = stream.write_all(&body[..body.len() / 2]).await;
         return; // dropped: connection closed mid-body
+    }
+    if let Some(rest) = path.strip_prefix("/close-delimited-half/") {
+        // An HTTP/1.0-style body ended by closing the connection, cut in half: nothing in the
+        // framing says it is incomplete.
+        let Some(body) = load_file(&state, rest) else { return respond(&mut stream, 404, &[], b"", head).await };
+        let header = format!("HTTP/1.0 200 OK\r\nContent-Type: {}\r\n\r\n", content_type(rest));
+        let _ = stream.write_all(header.as_bytes()).await;
+        let _ = stream.write_all(&body[..body.len() / 2]).await;
+        let _ = stream.shutdown().await;
+        return;
     }
     if let Some(rest) = path.strip_prefix("/wrong-length/") {
         let Some(body) = load_file(&state, rest) else { return respond(&mut stream, 404, &[], b"", head).await };

@@ -20,7 +20,7 @@ fn job(path: &str) -> RenderJob {
 fn render(source: &[u8]) -> Result<(), ErrorKind> {
     let settings = RenderSettings { image: ImageConfig::default(), max_age: 60 };
     let job = job("/unsafe/64x64/h/i");
-    pipeline::estimate_memory(source, &job, &settings).map_err(|e| e.kind())?;
+    pipeline::estimate_memory(source, &job, &Assets::default(), &settings).map_err(|e| e.kind())?;
     pipeline::render(&job, source, &Assets::default(), &settings).map(drop).map_err(|e| e.kind())
 }
 
