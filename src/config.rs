@@ -46,8 +46,7 @@ pub struct Config {
     /// A request head (request line and header fields) must arrive whole within this long of
     /// its first byte (of the connection, for the first request); slower clients are dropped.
     pub request_head_timeout_ms: u64,
-    /// A request body (site requests) must arrive whole within this long; a read waiting longer
-    /// than `request_head_timeout_ms` for the next piece ends it too.
+    /// A request body (site requests) must arrive whole within this long, however it trickles.
     pub request_body_timeout_ms: u64,
     pub security: SecurityConfig,
     pub sources: SourcesConfig,

@@ -165,8 +165,9 @@ impl ProxyHttp for ThumboraProxy {
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> PingoraResult<()> {
         // The head is whole: the connection's head deadline no longer applies to this request.
         crate::connections::head_received();
-        // A body may not pause longer than a head may take (Pingora's default: a minute a read).
-        session.set_read_timeout(Some(Duration::from_millis(self.config.request_head_timeout_ms)));
+        // No read of a body waits longer than the whole body may take (Pingora's default: a
+        // minute a read); `request_body_filter` bounds the whole body.
+        session.set_read_timeout(Some(Duration::from_millis(self.config.request_body_timeout_ms)));
         // Bound idle keep-alive connections (Pingora's HTTP/1.1 default is to wait forever), but
         // never turn keep-alive back on where Pingora turned it off (`Connection: close`, or
         // Transfer-Encoding beside Content-Length: RFC 9112 §6.1 closes after the response).
@@ -261,8 +262,8 @@ impl ProxyHttp for ThumboraProxy {
         _end_of_stream: bool,
         ctx: &mut Self::CTX,
     ) -> PingoraResult<()> {
-        // Called for each piece of a request body: the whole body has a deadline (each read is
-        // bounded by the read timeout set in `early_request_filter`).
+        // Called for each piece of a request body: the whole body has a deadline (a read that
+        // waits for the next piece is bounded by the read timeout set in `early_request_filter`).
         let started = *ctx.body_started.get_or_insert_with(Instant::now);
         if started.elapsed() > Duration::from_millis(self.config.request_body_timeout_ms) {
             return Err(PingoraError::explain(ErrorType::ReadTimedout, "request body passed request_body_timeout_ms"));

@@ -444,3 +444,41 @@ async fn raw_spaces_in_the_target_are_read_as_percent_encoded() {
     assert!(status_line.starts_with("HTTP/1.1 200"), "{status_line}");
     assert_eq!(origin.hits("/a%20b.jpg"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_request_bodies_are_cut_at_the_deadline() {
+    let app = super::app::App::start("one").await;
+    let settings = Settings {
+        thumbora: format!(
+            "  request_body_timeout_ms: 1000\n  site:\n    upstreams: [\"{}\"]\n    image_prefix: /img\n",
+            app.upstream()
+        ),
+        ..Settings::default()
+    };
+    let server = Server::start_with(settings).await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    stream.write_all(b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n").await.unwrap();
+    let started = Instant::now();
+    // One byte every 200 ms: every read is quick, the body would take 20 s.
+    let mut cut_after = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if stream.write_all(b"x").await.is_err() {
+            cut_after = Some(started.elapsed());
+            break;
+        }
+        let mut probe = [0u8; 512];
+        match tokio::time::timeout(Duration::from_millis(1), stream.read(&mut probe)).await {
+            Ok(Ok(_)) | Ok(Err(_)) => {
+                cut_after = Some(started.elapsed());
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    let cut_after = cut_after.expect("the server ended the request");
+    assert!(cut_after < Duration::from_secs(4), "cut after {cut_after:?}");
+    // A request sent at a normal pace goes through.
+    let posted = server.client.post(server.url("/form")).body("name=thumbora").send().await.unwrap();
+    assert_eq!(posted.status(), 200);
+}
