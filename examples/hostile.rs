@@ -23,6 +23,7 @@ fn main() {
         ("scans-64.jpg", hostile::jpeg_scan_flood(8660, 8660, 64)),
         ("frames.gif", hostile::gif_frames_beyond_screen(1, 200, 2000)),
         ("photo.jpg", hostile::photo_jpeg(1600, 1200)),
+        ("anim.gif", hostile::gif_animation(100, 1000)),
     ];
     for (name, bytes) in files {
         std::fs::write(dir.join(name), &bytes).expect("write");

@@ -159,6 +159,8 @@ def cases(o):
         ("blur(150) on 2000x2000", ["/unsafe/2000x2000/filters:blur(150)/{o}/photo.jpg"], ""),
         ("convolution 41x41 on 2000x2000", [f"/unsafe/2000x2000/filters:convolution({kernel},41,false)/{{o}}/photo.jpg"], ""),
         ("blur(150) on 1.5 MP (under the cost cap)", ["/unsafe/1500x1000/filters:blur(150)/{o}/photo.jpg"], ""),
+        ("AVIF of 16 MP upscaled from 1.9 MP", ["/unsafe/fit-in/4800x4800/filters:upscale():format(avif)/{o}/photo.jpg"], ""),
+        ("GIF: 100 frames of 1000x1000 re-encoded", ["/unsafe/1000x1000/{o}/anim.gif"], ""),
         ("500 filters", [f"/unsafe/200x150/filters:{many_filters}/{{o}}/photo.jpg"], ""),
         ("30 watermark URLs", [f"/unsafe/200x150/filters:{many_marks}/{{o}}/photo.jpg"], ""),
         ("64 MP watermark, 2 at once",

@@ -226,10 +226,12 @@ pub fn prepare(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Res
     }
     let header_plan = planned(base, &geometry)?;
     check_output_limits(header_plan.output, cfg)?;
+    let frames = if first_frame_only { 1 } else { u64::from(probe.frames.max(1)) };
+    let filtered = filtered_size(&header_plan, job).pixels();
     if post_filters_apply(&probe, cfg) {
-        let frames = if first_frame_only { 1 } else { u64::from(probe.frames.max(1)) };
-        filters::check_cost(&job.filters, filtered_size(&header_plan, job).pixels(), frames, cfg)?;
+        filters::check_cost(&job.filters, filtered, frames, cfg)?;
     }
+    output::check_encode_cost(job, &opts, &probe, cfg, filtered)?;
     // trim needs every pixel; only libjpeg-turbo decodes at a reduced scale.
     let shrink = if job.request.trim.is_some() || !probe.is_jpeg() {
         1

@@ -54,25 +54,68 @@ pub fn animated_format(source: Format, requested: Option<FormatChoice>, cfg: &Im
     }
 }
 
-/// The most the encoder may hold per output pixel (working planes and written bytes), for every
-/// format `choose_format` could pick for this request: rav1e's AVIF encoder keeps about 20 bytes
-/// a pixel, libwebp about 6, the others less than 4.
-pub fn encoder_bytes_per_pixel(job: &RenderJob, opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig) -> u64 {
-    let requested = requested_format(opts.format);
-    let may_be = |format: Format| {
-        requested == Some(format)
-            || (requested.is_none()
-                && (probe.format == format
-                    || (format == Format::Webp && cfg.auto_webp && job.accepts.webp)
-                    || (format == Format::Avif && cfg.auto_avif && job.accepts.avif)))
-    };
-    if may_be(Format::Avif) {
-        24
-    } else if may_be(Format::Webp) {
-        8
-    } else {
-        4
+/// The formats `choose_format` could pick for this request, before the pixels are known (an
+/// automatic format depends on the client, PNG-to-JPEG on transparency).
+fn possible_formats(job: &RenderJob, opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig) -> Vec<Format> {
+    if let Some(format) = requested_format(opts.format) {
+        return vec![format];
     }
+    let mut formats = vec![probe.format, Format::Jpeg];
+    if cfg.auto_webp && job.accepts.webp || animated_format(probe.format, opts.format, cfg) == Some(Format::Webp) {
+        formats.push(Format::Webp);
+    }
+    if cfg.auto_avif && job.accepts.avif {
+        formats.push(Format::Avif);
+    }
+    formats
+}
+
+/// The most the encoder may hold per output pixel (working planes and written bytes), for every
+/// format this request could be written in: rav1e's AVIF encoder keeps about 20 bytes a pixel,
+/// libwebp about 6, the others less than 4.
+pub fn encoder_bytes_per_pixel(job: &RenderJob, opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig) -> u64 {
+    let bytes = |format: Format| match format {
+        Format::Avif => 24,
+        Format::Webp => 8,
+        _ => 4,
+    };
+    possible_formats(job, opts, probe, cfg).into_iter().map(bytes).max().unwrap_or(4)
+}
+
+/// Encoding work per output pixel, weighted so that the default cap (10⁸) is about 2 s of one core
+/// in every format (measured: JPEG and PNG ~15 ns a pixel, libwebp ~130, GIF's quantisation ~250,
+/// rav1e at speed 10 ~280 and 1.6 times as long per speed step below).
+fn encode_weight(format: Format, cfg: &ImageConfig) -> u64 {
+    match format {
+        Format::Jpeg | Format::Png => 1,
+        Format::Webp => 6,
+        Format::Gif => 12,
+        Format::Avif => (15.0 * 1.6f64.powi(10 - i32::from(cfg.avif_speed.clamp(1, 10)))) as u64,
+    }
+}
+
+/// Refuse an output whose encoding would exceed `image.max_encode_cost` in the costliest format
+/// this request could be written in. An encoder writes a frame in one call that no checkpoint can
+/// stop (a 50-megapixel AVIF takes minutes), so the cap is per frame; the frames of an animation
+/// are written one by one, with the render's checkpoint between them. Checked from the plan,
+/// before anything is decoded.
+pub fn check_encode_cost(
+    job: &RenderJob,
+    opts: &RequestOptions,
+    probe: &Probe,
+    cfg: &ImageConfig,
+    frame_pixels: u64,
+) -> Result<()> {
+    for format in possible_formats(job, opts, probe, cfg) {
+        let cost = frame_pixels.saturating_mul(encode_weight(format, cfg));
+        if cost > cfg.max_encode_cost {
+            return Err(Error::new(
+                ErrorKind::TooComplex,
+                format!("{} frame of {frame_pixels} pixels: cost {cost}, above image.max_encode_cost", format.name()),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// thumbor's `define_image_type`: the `format()` filter, else automatic WebP, then AVIF, by

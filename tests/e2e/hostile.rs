@@ -482,3 +482,21 @@ async fn slow_request_bodies_are_cut_at_the_deadline() {
     let posted = server.client.post(server.url("/form")).body("name=thumbora").send().await.unwrap();
     assert_eq!(posted.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encodes_that_cannot_be_stopped_are_capped() {
+    let origin = Origin::start().await;
+    let host = origin.host();
+    origin.put("/photo.jpg", photo(400, 300, image::ImageFormat::Jpeg));
+    let server = server_with("").await;
+    // A 16 MP AVIF would take ~5 s of rav1e in one call, from a 400x300 source: refused at once.
+    let avif =
+        timed(&server, &format!("/unsafe/fit-in/4800x4800/filters:upscale():format(avif)/{host}/photo.jpg")).await;
+    assert_eq!(avif.status, 400, "{}", String::from_utf8_lossy(&avif.body));
+    let webp =
+        timed(&server, &format!("/unsafe/fit-in/6000x6000/filters:upscale():format(webp)/{host}/photo.jpg")).await;
+    assert_eq!(webp.status, 400);
+    // The same size as JPEG is cheap, and served.
+    let jpeg = timed(&server, &format!("/unsafe/fit-in/4800x4800/filters:upscale()/{host}/photo.jpg")).await;
+    assert_eq!(jpeg.status, 200);
+}

@@ -195,3 +195,22 @@ pub fn photo_jpeg(width: usize, height: usize) -> Vec<u8> {
     compressor.set_quality(90).unwrap();
     compressor.compress_to_vec(image).unwrap()
 }
+
+/// An animated GIF of `frames` frames of `side`x`side` noise-like bands (no two frames alike):
+/// legitimate, and costly to re-encode (each frame is quantised anew).
+pub fn gif_animation(frames: usize, side: u16) -> Vec<u8> {
+    let palette: Vec<u8> = (0..=255u8).flat_map(|i| [i, i.wrapping_mul(3), i.wrapping_mul(7)]).collect();
+    let mut out = Vec::new();
+    {
+        let mut encoder = gif::Encoder::new(&mut out, side, side, &palette).unwrap();
+        encoder.set_repeat(gif::Repeat::Infinite).unwrap();
+        let n = usize::from(side) * usize::from(side);
+        for f in 0..frames {
+            let buffer: Vec<u8> = (0..n).map(|p| ((p / usize::from(side) + p % 97 + f * 5) % 256) as u8).collect();
+            let frame =
+                gif::Frame { width: side, height: side, buffer: buffer.into(), delay: 4, ..gif::Frame::default() };
+            encoder.write_frame(&frame).unwrap();
+        }
+    }
+    out
+}
