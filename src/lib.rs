@@ -17,6 +17,7 @@ pub mod config;
 pub mod connections;
 pub mod error;
 pub mod filters;
+pub mod fuzzing;
 pub mod loader;
 pub mod negotiate;
 pub mod pipeline;

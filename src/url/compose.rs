@@ -111,7 +111,10 @@ fn compose_segments(req: &ImageRequest) -> String {
         parts.push("smart".into());
     }
     if let Some(filters) = &req.filters_raw {
-        parts.push(format!("filters:{}", utf8_percent_encode(filters, PATH_UNSAFE)));
+        // The grammar ends the segment at the first `)/`: one inside the filters (decoded from
+        // `%29/`) keeps its slash encoded.
+        let encoded = utf8_percent_encode(filters, PATH_UNSAFE).to_string().replace(")/", ")%2F");
+        parts.push(format!("filters:{encoded}"));
     }
     let mut out = String::new();
     for part in parts {
@@ -162,6 +165,8 @@ mod tests {
         "/unsafe/top/left/h/i.jpg",
         "/unsafe/meta/debug/h/i.jpg",
         "/unsafe/-/h/i.jpg",
+        // A `)/` inside the filters, decoded from `%29/` (found by the url fuzz target).
+        "/unsafe/filters:a(1%29/b(2)/h/i.jpg",
     ];
 
     #[test]

@@ -8,6 +8,7 @@ mod errors;
 mod filters_color;
 mod filters_composition;
 mod formats;
+mod fuzz_regressions;
 mod grammar;
 mod harness;
 mod hostile;
