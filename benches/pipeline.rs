@@ -9,9 +9,10 @@ use thumbora::codec::encode::{self, EncodeOptions};
 use thumbora::codec::{probe, Bitmap, Channels, Format, Frame};
 use thumbora::config::ImageConfig;
 use thumbora::filters::Assets;
-use thumbora::pipeline::geometry::Size;
-use thumbora::pipeline::resize::{self, RectF};
-use thumbora::pipeline::{self, Accepts, RenderJob, RenderSettings};
+use thumbora::geometry::Size;
+use thumbora::job::{Accepts, RenderJob};
+use thumbora::imaging::resize::{self, RectF};
+use thumbora::pipeline::{self, RenderSettings};
 
 #[path = "support/photo.rs"]
 mod support;

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use thumbora::config::ImageConfig;
 use thumbora::filters::Assets;
-use thumbora::pipeline::{self, Accepts, RenderJob, RenderSettings};
+use thumbora::job::{Accepts, RenderJob};
+use thumbora::pipeline::{self, RenderSettings};
 
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the struct we pass; no other memory is touched.

@@ -5,7 +5,6 @@
 
 use crate::codec::{decode, probe};
 use crate::config::ImageConfig;
-use crate::pipeline;
 
 /// The limits the decode target runs under: the shipped ones, with sources capped lower so that a
 /// valid but large image does not spend the fuzzer's memory (the render budget's job in the
@@ -56,7 +55,7 @@ pub fn decode(data: &[u8]) {
     let bytes = [prefix, rest].concat();
     let cfg = limits();
     let Ok(probe) = probe::probe_with(&bytes, cfg.max_frames, cfg.legacy_formats) else { return };
-    if pipeline::check_source_limits(&probe, &cfg).is_err() {
+    if crate::limits::check_source(&probe, &cfg).is_err() {
         return;
     }
     let options =
@@ -66,7 +65,7 @@ pub fn decode(data: &[u8]) {
         return;
     }
     if let Ok(decoded) = decode::decode(&bytes, &probe, options) {
-        for frame in &decoded.frames {
+        for frame in &decoded.canvas.frames {
             let b = &frame.bitmap;
             assert_eq!(b.pixels.len(), b.width as usize * b.height as usize * b.channels.count(), "frame size");
         }

@@ -2,7 +2,12 @@
 //! Only an explicit `image/webp` or `image/avif` range counts, as in thumbor (browsers that
 //! decode them say so; `*/*` alone must not turn JPEGs into WebP for old clients).
 
-use crate::pipeline::Accepts;
+/// What the client's `Accept` header allows, for automatic format selection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Accepts {
+    pub webp: bool,
+    pub avif: bool,
+}
 
 /// Which automatic formats an `Accept` header allows.
 pub fn accepts(header: &str) -> Accepts {

@@ -27,10 +27,10 @@ use crate::cache::{self, ResultCache};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::filters;
+use crate::job::{Accepts, RenderJob};
 use crate::loader::http::OwnAddresses;
 use crate::loader::Loaders;
 use crate::pipeline::meta::safe_callback;
-use crate::pipeline::{Accepts, RenderJob};
 use crate::render::connector::{peer_for, PendingRender};
 use crate::render::Services;
 use crate::response::Reply;
@@ -118,7 +118,7 @@ impl ThumboraProxy {
             .flatten()
             .and_then(|cb| safe_callback(&cb).map(str::to_string));
         let job = RenderJob { request, filters: parsed_filters, accepts, meta_callback };
-        crate::pipeline::check_request_limits(&job, &self.config.image)?;
+        job.check_limits(&self.config.image)?;
         Ok(job)
     }
 }

@@ -8,7 +8,7 @@ use sha1::{Digest, Sha1};
 
 use crate::config::ResponseConfig;
 use crate::error::{Error, ErrorKind};
-use crate::pipeline::Rendered;
+use crate::job::Rendered;
 
 /// A header between the renderer and the proxy only: the result must not be stored (its source
 /// was truncated). Removed before the response leaves.

@@ -11,7 +11,7 @@ use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora_cache::CacheKey;
 
 use crate::config::CacheConfig;
-use crate::pipeline::RenderJob;
+use crate::job::RenderJob;
 use storage::MemoryStorage;
 
 /// The pieces `HttpCache::enable` takes, alive for the whole process.
@@ -52,7 +52,7 @@ pub fn key_for(job: &RenderJob) -> CacheKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::Accepts;
+    use crate::job::Accepts;
     use crate::url::parse;
 
     fn job(path: &str, webp: bool) -> RenderJob {

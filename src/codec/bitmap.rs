@@ -1,6 +1,7 @@
 //! Decoded pixels: 8-bit RGB or RGBA rows, and animation frames.
 
-use crate::pipeline::geometry::Size;
+use crate::error::Result;
+use crate::geometry::Size;
 
 /// Channel layout of a [`Bitmap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +203,43 @@ impl Bitmap {
 pub struct Frame {
     pub bitmap: Bitmap,
     pub delay_ms: u32,
+}
+
+/// The working image: its frames (at least one, all the same size) and what travels with them.
+/// What the decoders produce and what every step and filter works on.
+#[derive(Debug, Clone)]
+pub struct Canvas {
+    pub frames: Vec<Frame>,
+    /// Loop count of an animation (0 = forever).
+    pub loop_count: u16,
+    /// The embedded ICC profile, if any.
+    pub icc: Option<Vec<u8>>,
+}
+
+impl Canvas {
+    /// A still image.
+    pub fn still(bitmap: Bitmap, icc: Option<Vec<u8>>) -> Canvas {
+        Canvas { frames: vec![Frame { bitmap, delay_ms: 0 }], loop_count: 0, icc }
+    }
+
+    pub fn first(&self) -> &Bitmap {
+        &self.frames[0].bitmap
+    }
+
+    pub fn size(&self) -> Size {
+        self.first().size()
+    }
+
+    /// Apply `f` to every frame, stopping at the render's checkpoint before each.
+    pub fn map_frames(&mut self, mut f: impl FnMut(Bitmap) -> Result<Bitmap>) -> Result<()> {
+        for frame in &mut self.frames {
+            crate::budget::checkpoint()?;
+            let placeholder = Bitmap { width: 0, height: 0, channels: frame.bitmap.channels, pixels: Vec::new() };
+            let bitmap = std::mem::replace(&mut frame.bitmap, placeholder);
+            frame.bitmap = f(bitmap)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

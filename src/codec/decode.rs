@@ -9,7 +9,7 @@ use std::io::Cursor;
 use image::{AnimationDecoder, DynamicImage};
 
 use super::avif;
-use super::bitmap::{Bitmap, Channels, Frame};
+use super::bitmap::{Bitmap, Canvas, Channels, Frame};
 use super::icc;
 use super::jpeg_markers;
 use super::probe::Probe;
@@ -20,24 +20,15 @@ use crate::error::{Error, ErrorKind, Result};
 /// A decoded source.
 #[derive(Debug, Clone)]
 pub struct Decoded {
-    /// At least one frame; all frames have the canvas size.
-    pub frames: Vec<Frame>,
-    /// Loop count of an animation (0 = forever).
-    pub loop_count: u16,
-    /// The embedded ICC profile, if any.
-    pub icc: Option<Vec<u8>>,
+    pub canvas: Canvas,
     /// The data ended early and the decoder filled in the rest (thumbor renders such files too):
     /// the download may have been cut, so the source is not kept for other renders.
     pub truncated: bool,
 }
 
 impl Decoded {
-    pub fn first(&self) -> &Bitmap {
-        &self.frames[0].bitmap
-    }
-
     fn still(bitmap: Bitmap, icc: Option<Vec<u8>>) -> Decoded {
-        Decoded { frames: vec![Frame { bitmap, delay_ms: 0 }], loop_count: 0, icc, truncated: false }
+        Decoded { canvas: Canvas::still(bitmap, icc), truncated: false }
     }
 }
 
@@ -360,7 +351,7 @@ fn decode_gif(bytes: &[u8], options: DecodeOptions) -> Result<Decoded> {
         let only = frames.pop().expect("one frame");
         frames.push(Frame { bitmap: only.bitmap.without_opaque_alpha(), delay_ms: only.delay_ms });
     }
-    Ok(Decoded { frames, loop_count, icc: None, truncated })
+    Ok(Decoded { canvas: Canvas { frames, loop_count, icc: None }, truncated })
 }
 
 /// The NETSCAPE2.0 loop count (0 = forever, the default when absent).
@@ -404,7 +395,7 @@ fn decode_webp(bytes: &[u8], probe: &Probe, options: DecodeOptions) -> Result<De
             }
         }
     }
-    Ok(Decoded { frames, loop_count, icc, truncated })
+    Ok(Decoded { canvas: Canvas { frames, loop_count, icc }, truncated })
 }
 
 #[cfg(test)]
@@ -432,7 +423,7 @@ mod tests {
             .unwrap();
         let cut = &png[..png.len() * 6 / 10];
         let decoded = decode_png(cut).expect("decoded as far as it goes");
-        let bitmap = &decoded.frames[0].bitmap;
+        let bitmap = &decoded.canvas.frames[0].bitmap;
         assert_eq!((bitmap.width, bitmap.height), (64, 64));
         assert_eq!(bitmap.channels, Channels::Rgba, "the rows that never arrived are transparent, as Pillow's");
         let row = |y: usize| &bitmap.pixels[y * 64 * 4..(y + 1) * 64 * 4];
@@ -515,7 +506,7 @@ mod tests {
     fn cmyk_jpeg_goes_through_its_profile() {
         let plain = decode_all(&cmyk_jpeg(None));
         assert!(jpeg_markers::read_metadata(&cmyk_jpeg(None)).adobe);
-        let px = |d: &Decoded, x: usize| d.first().pixels[(4 * 16 + x) * 3];
+        let px = |d: &Decoded, x: usize| d.canvas.first().pixels[(4 * 16 + x) * 3];
         assert!(px(&plain, 2) > 245 && px(&plain, 13) < 10, "formula: white paper, black ink");
 
         let icc = gray_paper_cmyk_profile();
@@ -523,7 +514,7 @@ mod tests {
         let paper = px(&managed, 2);
         assert!((100..140).contains(&paper), "the profile's gray paper (L*=50 is sRGB ~119): {paper}");
         assert!(px(&managed, 13) < 10, "full black stays black");
-        assert_eq!(managed.icc, None, "the CMYK profile no longer describes the pixels");
+        assert_eq!(managed.canvas.icc, None, "the CMYK profile no longer describes the pixels");
     }
 
     #[test]

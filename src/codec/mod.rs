@@ -10,7 +10,7 @@ pub mod jpeg_markers;
 pub mod probe;
 pub mod webp_container;
 
-pub use bitmap::{Bitmap, Channels, Frame};
+pub use bitmap::{Bitmap, Canvas, Channels, Frame};
 
 /// The most one metadata block (an ICC profile, an EXIF payload, a PNG chunk other than image
 /// data) may take. Larger ones are dropped, never inflated or copied: a few KiB is usual, and a

@@ -8,7 +8,7 @@ use std::io::Cursor;
 use super::jpeg_markers;
 use super::{sniff, Format, Sniffed};
 use crate::error::{Error, ErrorKind, Result};
-use crate::pipeline::geometry::Size;
+use crate::geometry::Size;
 
 /// What the header says about a source.
 #[derive(Debug, Clone, PartialEq, Eq)]

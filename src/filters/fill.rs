@@ -4,8 +4,8 @@ use super::background_color::{canvas_color, composite, paste};
 use super::{Args, Filter, Param, Phase, PostContext, Spec};
 use crate::codec::{Bitmap, Channels};
 use crate::error::{Error, ErrorKind, Result};
-use crate::pipeline::geometry::Size;
-use crate::pipeline::resize::{self, RectF};
+use crate::geometry::Size;
+use crate::imaging::resize::{self, RectF};
 
 /// The arguments of one `fill()` item.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +46,7 @@ impl Fill {
             "blur" => None,
             other => Some(canvas_color(other, &bitmap)?),
         };
-        crate::pipeline::check_output_limits(target, ctx.image)?;
+        crate::limits::check_output(target, ctx.image)?;
         let mut canvas = match color {
             Some(rgba) => Bitmap::filled(target.width, target.height, Channels::Rgba, &rgba),
             None => blurred_backdrop(&bitmap, target, ctx)?,

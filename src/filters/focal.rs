@@ -6,7 +6,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::{Args, Filter, Param, Phase, Spec};
-use crate::pipeline::geometry::{FocalOrigin, FocalPoint};
+use crate::geometry::{FocalOrigin, FocalPoint};
 
 /// The box of a `focal()` item, in source pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ mod tests {
         let p = focal.point().unwrap();
         // Recorded from thumbor 7.8: {"x": 15, "y": 15, "z": 100, "height": 10, "width": 10}.
         assert_eq!((p.x, p.y, p.width, p.height), (15, 15, 10, 10));
-        assert_eq!(p.weight, crate::pipeline::geometry::PyNum::Int(100));
+        assert_eq!(p.weight, crate::geometry::PyNum::Int(100));
         assert!(parse_one(&FilterCall { name: "focal".into(), raw: "focal(nope)".into() }).is_err());
     }
 }

@@ -19,7 +19,7 @@ use super::background_color::composite;
 use super::{Args, Filter, Param, Phase, PostContext, Spec};
 use crate::codec::{Bitmap, Channels};
 use crate::error::{Error, ErrorKind, Result};
-use crate::pipeline::geometry::Size;
+use crate::geometry::Size;
 
 /// The arguments of one `frame()` item.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +44,7 @@ impl Frame {
             bitmap.width.saturating_add(padding.left).saturating_add(padding.right),
             bitmap.height.saturating_add(padding.top).saturating_add(padding.bottom),
         );
-        crate::pipeline::check_output_limits(size, ctx.image)?;
+        crate::limits::check_output(size, ctx.image)?;
         let mut canvas = Bitmap::filled(size.width, size.height, Channels::Rgba, &[255, 255, 255, 255]);
         composite(&mut canvas, &bitmap, i64::from(padding.left), i64::from(padding.top));
         Ok(canvas)

@@ -376,13 +376,13 @@ impl PostContext<'_> {
 
     fn decode_asset(&self, url: &str, bytes: &[u8]) -> Result<Bitmap> {
         let probe = crate::codec::probe::probe_with(bytes, self.image.max_frames, self.image.legacy_formats)?;
-        crate::pipeline::check_source_limits(&probe, self.image)?;
+        crate::limits::check_source(&probe, self.image)?;
         let options = crate::codec::decode::DecodeOptions { all_frames: false, ..Default::default() };
         let decoded = crate::codec::decode::decode(bytes, &probe, options)?;
         let orientation = if self.image.respect_orientation { probe.orientation } else { 1 };
-        let first = decoded.frames.into_iter().next().map(|f| f.bitmap);
+        let first = decoded.canvas.frames.into_iter().next().map(|f| f.bitmap);
         first
-            .map(|b| crate::pipeline::orient::apply(b, orientation))
+            .map(|b| crate::imaging::orient::apply(b, orientation))
             .ok_or_else(|| Error::new(ErrorKind::UndecodableImage, format!("asset {url} has no frame")))
     }
 }

@@ -3,8 +3,8 @@
 use super::{Args, Filter, Param, Phase, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::Result;
-use crate::pipeline::geometry::Size;
-use crate::pipeline::resize::{self, RectF};
+use crate::geometry::Size;
+use crate::imaging::resize::{self, RectF};
 
 /// The arguments of one `proportion()` item.
 #[derive(Debug, Clone, PartialEq)]

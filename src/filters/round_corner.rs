@@ -346,7 +346,7 @@ mod tests {
         }
         let img = pattern(17, 13, Channels::Rgb);
         let out = apply(&corner("1", [1, 2, 3], false), img).unwrap();
-        assert_eq!(out.size(), crate::pipeline::geometry::Size::new(17, 13));
+        assert_eq!(out.size(), crate::geometry::Size::new(17, 13));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! the box (thumbor's post-transform resize, integer-truncated like thumbor's).
 
 use super::{Args, Filter, Phase, Spec};
-use crate::pipeline::geometry::Size;
+use crate::geometry::Size;
 
 pub const SPEC: Spec = Spec { name: "upscale", params: &[], required: 0, phase: Phase::PostTransform, build };
 

@@ -4,8 +4,8 @@ use super::background_color::composite;
 use super::{Args, Filter, Param, Phase, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::{Error, ErrorKind, Result};
-use crate::pipeline::geometry::{py_round, Size};
-use crate::pipeline::resize::{self, RectF};
+use crate::geometry::{py_round, Size};
+use crate::imaging::resize::{self, RectF};
 
 /// The arguments of one `watermark()` item.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +60,7 @@ impl Watermark {
         let (w_ratio, h_ratio) = (ratio(self.w_ratio.as_deref()), ratio(self.h_ratio.as_deref()));
         if w_ratio.is_some() || h_ratio.is_some() {
             let size = mark_size(image, mark.size(), w_ratio, h_ratio)?;
-            crate::pipeline::check_output_limits(size, ctx.image)?;
+            crate::limits::check_output(size, ctx.image)?;
             mark = resize::resize(&mark, RectF::full(mark.size()), size)?;
         }
         let mut out = bitmap;

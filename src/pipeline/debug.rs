@@ -1,7 +1,7 @@
 //! `debug/`: thumbor draws the focal points as 1-pixel white rectangles instead of transforming.
 
 use crate::codec::Bitmap;
-use crate::pipeline::geometry::FocalPoint;
+use crate::geometry::FocalPoint;
 
 /// Draw each focal point (points of size 1 become 10x10 boxes), clipped to the image.
 pub fn draw_focal_points(bitmap: &mut Bitmap, points: &[FocalPoint]) {
@@ -37,7 +37,7 @@ fn outline(bitmap: &mut Bitmap, x0: i64, y0: i64, x1: i64, y1: i64) {
 mod tests {
     use super::*;
     use crate::codec::Channels;
-    use crate::pipeline::geometry::{FocalOrigin, FocalPoint};
+    use crate::geometry::{FocalOrigin, FocalPoint};
 
     #[test]
     fn draws_a_box_around_each_point() {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::pipeline::geometry::{FocalPoint, Op, Plan, PyNum, Size};
+use crate::geometry::{FocalPoint, Op, Plan, PyNum, Size};
 
 /// Everything `meta/` reports.
 pub struct MetaInfo<'a> {
@@ -141,7 +141,7 @@ pub fn safe_callback(name: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::geometry::{plan, GeometryRequest};
+    use crate::geometry::{plan, GeometryRequest};
     use crate::url::Dim;
 
     #[test]

@@ -7,54 +7,23 @@
 //! Each step lives in its own module; this file only sequences them.
 
 pub mod debug;
-pub mod geometry;
 pub mod meta;
-pub mod orient;
 pub mod output;
-pub mod resize;
 pub mod smart;
 pub mod transform;
 pub mod trim;
 
 use crate::codec::decode::{self, DecodeOptions};
 use crate::codec::probe::{self, Probe};
-use crate::codec::{Bitmap, Format, FormatChoice, Frame};
+use crate::codec::{Canvas, Format, FormatChoice};
 use crate::config::ImageConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::filters::{self, Assets, Filter};
-use crate::url::{Crop, Dim, ImageRequest};
-use geometry::{FocalPoint, GeometryRequest, Plan, Size};
-
-/// What the client's `Accept` header allows, for automatic format selection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Accepts {
-    pub webp: bool,
-    pub avif: bool,
-}
-
-/// One render: the request, its parsed filters, and the negotiated formats.
-#[derive(Debug, Clone)]
-pub struct RenderJob {
-    pub request: ImageRequest,
-    pub filters: Vec<Filter>,
-    pub accepts: Accepts,
-    /// JSONP callback for `meta/` (already checked to be an identifier).
-    pub meta_callback: Option<String>,
-}
-
-/// A finished response body.
-#[derive(Debug, Clone)]
-pub struct Rendered {
-    pub body: Vec<u8>,
-    pub content_type: &'static str,
-    /// Seconds for `Cache-Control`/`Expires`; 0 sends neither (and is not cached).
-    pub max_age: u64,
-    /// Send `Vary: Accept`.
-    pub vary_accept: bool,
-    /// The source ended early and was rendered from what arrived: neither it nor the result is
-    /// kept for other requests.
-    pub source_truncated: bool,
-}
+use crate::geometry::{self, FocalPoint, GeometryRequest, Plan, Size};
+use crate::imaging::{orient, resize};
+use crate::job::{RenderJob, Rendered};
+use crate::limits;
+use crate::url::{Crop, Dim};
 
 /// The settings a render reads.
 #[derive(Debug, Clone)]
@@ -104,85 +73,6 @@ impl RequestOptions {
     }
 }
 
-/// The working image: its frames (all the same size) and what travels with them.
-#[derive(Debug, Clone)]
-pub struct Canvas {
-    pub frames: Vec<Frame>,
-    pub loop_count: u16,
-    pub icc: Option<Vec<u8>>,
-}
-
-impl Canvas {
-    pub fn size(&self) -> Size {
-        self.frames[0].bitmap.size()
-    }
-
-    /// Apply `f` to every frame, stopping at the render's checkpoint before each.
-    pub fn map_frames(&mut self, mut f: impl FnMut(Bitmap) -> Result<Bitmap>) -> Result<()> {
-        for frame in &mut self.frames {
-            crate::budget::checkpoint()?;
-            let placeholder = Bitmap { width: 0, height: 0, channels: frame.bitmap.channels, pixels: Vec::new() };
-            let bitmap = std::mem::replace(&mut frame.bitmap, placeholder);
-            frame.bitmap = f(bitmap)?;
-        }
-        Ok(())
-    }
-}
-
-fn too_large(context: String) -> Error {
-    Error::new(ErrorKind::TooLarge, context)
-}
-
-/// Refuse sources over the configured pixel and frame limits, from the header alone.
-pub fn check_source_limits(probe: &Probe, cfg: &ImageConfig) -> Result<()> {
-    if probe.size.pixels() > cfg.max_source_pixels {
-        return Err(too_large(format!(
-            "source is {}x{}, above max_source_pixels {}",
-            probe.size.width, probe.size.height, cfg.max_source_pixels
-        )));
-    }
-    if probe.frames > cfg.max_frames {
-        return Err(too_large(format!("source has more than {} frames", cfg.max_frames)));
-    }
-    if probe.scans > cfg.max_jpeg_scans {
-        return Err(too_large(format!("JPEG has more than {} scans", cfg.max_jpeg_scans)));
-    }
-    Ok(())
-}
-
-/// Refuse outputs over the configured caps (thumbor has none: `99999x0` exhausts memory).
-pub(crate) fn check_output_limits(size: Size, cfg: &ImageConfig) -> Result<()> {
-    let side = cfg.max_output_side;
-    if side > 0 && (size.width > side || size.height > side) {
-        return Err(too_large(format!("output {}x{} above max_output_side {side}", size.width, size.height)));
-    }
-    if cfg.max_output_pixels > 0 && size.pixels() > cfg.max_output_pixels {
-        return Err(too_large(format!(
-            "output {}x{} above max_output_pixels {}",
-            size.width, size.height, cfg.max_output_pixels
-        )));
-    }
-    Ok(())
-}
-
-/// Refuse, from the URL alone, requests whose output must exceed the caps: a plain `WxH`
-/// produces exactly W or H pixels on that side, and `upscale()` grows into the fit-in box. Checked
-/// before the source is fetched.
-pub fn check_request_limits(job: &RenderJob, cfg: &ImageConfig) -> Result<()> {
-    let side = cfg.max_output_side;
-    if side == 0 {
-        return Ok(());
-    }
-    let req = &job.request;
-    let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
-    let exact = !req.fit_in.enabled || req.fit_in.full || grows;
-    let over = |d: Dim, max: u32| matches!(d, Dim::Px(n) if n > side && (max == 0 || n <= max));
-    if exact && !req.debug && (over(req.width, cfg.max_width) || over(req.height, cfg.max_height)) {
-        return Err(too_large(format!("requested side above max_output_side {side}")));
-    }
-    Ok(())
-}
-
 /// `MAX_WIDTH`/`MAX_HEIGHT` also clamp the requested sides.
 fn clamp_side(d: Dim, max: u32) -> Dim {
     match d {
@@ -218,14 +108,14 @@ pub struct Prepared {
 pub fn prepare(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Result<Prepared> {
     let cfg = &settings.image;
     let probe = probe::probe_with(source, cfg.max_frames, cfg.legacy_formats)?;
-    check_source_limits(&probe, cfg)?;
+    limits::check_source(&probe, cfg)?;
     let (opts, base, norm_scale, geometry, first_frame_only) = decide(job, &probe, cfg);
     if opts.no_upscale && (job.request.width == Dim::Orig || job.request.height == Dim::Orig) {
         // thumbor's no_upscale() runs `min('orig', width)`: a TypeError, 500.
         return Err(Error::new(ErrorKind::Internal, "no_upscale() with an `orig` size"));
     }
     let header_plan = planned(base, &geometry)?;
-    check_output_limits(header_plan.output, cfg)?;
+    limits::check_output(header_plan.output, cfg)?;
     let frames = if first_frame_only { 1 } else { u64::from(probe.frames.max(1)) };
     let filtered = filtered_size(&header_plan, job).pixels();
     if post_filters_apply(&probe, cfg) {
@@ -265,7 +155,7 @@ impl Prepared {
         // Filters that grow the image to the requested box (upscale, fill) need the box's pixels.
         let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
         if let (true, Some(w), Some(h)) = (grows, self.header_plan.box_width, self.header_plan.box_height) {
-            check_output_limits(Size::new(w, h), cfg)?;
+            limits::check_output(Size::new(w, h), cfg)?;
         }
         let output = filtered_size(&self.header_plan, job).pixels() * 4;
         let scratch = output / 4 * filters::scratch_bytes_per_pixel(&job.filters);
@@ -358,7 +248,7 @@ pub fn render_prepared(
     let decoded = decode::decode(source, probe, prep.decode_options(cfg))?;
     let truncated = decoded.truncated;
     let orientation = if cfg.respect_orientation { probe.orientation } else { 1 };
-    let mut canvas = Canvas { frames: decoded.frames, loop_count: decoded.loop_count, icc: decoded.icc };
+    let mut canvas = decoded.canvas;
     if orientation != 1 {
         canvas.map_frames(|b| Ok(orient::apply(b, orientation)))?;
     }
@@ -385,7 +275,7 @@ pub fn render_prepared(
     }
 
     let plan = planned(base, &geometry_req)?;
-    check_output_limits(plan.output, cfg)?;
+    limits::check_output(plan.output, cfg)?;
     transform::execute(&mut canvas, &plan, base)?;
     if req.debug {
         let points = &geometry_req.focal_points;

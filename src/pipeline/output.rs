@@ -6,16 +6,18 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::geometry::{Plan, Size};
-use super::resize::{self, RectF};
-use super::{Canvas, RenderJob, RenderSettings, Rendered, RequestOptions};
+use super::{RenderSettings, RequestOptions};
 use crate::codec::encode::{self, EncodeOptions};
 use crate::codec::icc;
 use crate::codec::probe::Probe;
+use crate::codec::Canvas;
 use crate::codec::{Format, FormatChoice};
 use crate::config::{IccMode, ImageConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filters::{self, Assets, Filter, PostContext};
+use crate::geometry::{Plan, Size};
+use crate::imaging::resize::{self, RectF};
+use crate::job::{RenderJob, Rendered};
 
 /// Whether `format` is written with every frame of an animation.
 pub fn keeps_animation(format: Format, cfg: &ImageConfig) -> bool {
@@ -178,14 +180,14 @@ pub fn apply_post_filters(
                 return Err(Error::new(ErrorKind::Internal, "upscale() with an `orig` size"));
             };
             if let Some(target) = filters::upscale::target(canvas.size(), bw, bh) {
-                super::check_output_limits(target, cfg)?;
+                crate::limits::check_output(target, cfg)?;
                 let full = RectF::full(canvas.size());
                 canvas.map_frames(|b| resize::resize(&b, full, target))?;
             }
             continue;
         }
         canvas.map_frames(|b| filter.apply(b, &ctx))?;
-        super::check_output_limits(canvas.size(), cfg)?;
+        crate::limits::check_output(canvas.size(), cfg)?;
     }
     Ok(())
 }

@@ -3,9 +3,9 @@
 //! the window of the crop's size with the most saliency. Its centre becomes a focal point, which
 //! thumbor's auto-crop then keeps in view.
 
-use super::geometry::{FocalOrigin, FocalPoint, Rect, Size};
-use super::resize::{self, RectF};
 use crate::codec::{Bitmap, Channels};
+use crate::geometry::{FocalOrigin, FocalPoint, Rect, Size};
+use crate::imaging::resize::{self, RectF};
 
 /// Longest side of the analysed copy: saliency is coarse, so a small copy is enough and cheap.
 const ANALYSIS_SIDE: u32 = 192;

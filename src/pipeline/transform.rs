@@ -1,10 +1,10 @@
 //! Executes a geometry [`Plan`] on a canvas: crops are folded into one source rectangle and done
 //! by the resampler, flips mirror the result; also picks the JPEG shrink-on-load factor.
 
-use super::geometry::{Op, Plan, Size};
-use super::resize::{self, RectF};
-use super::Canvas;
+use crate::codec::Canvas;
 use crate::error::Result;
+use crate::geometry::{Op, Plan, Size};
+use crate::imaging::resize::{self, RectF};
 
 /// The source rectangle (in plan pixels) and output size of the plan's first resize.
 fn first_resize(plan: &Plan, base: Size) -> Option<(RectF, Size)> {
@@ -120,9 +120,9 @@ impl Pending {
 
 #[cfg(test)]
 mod tests {
-    use super::super::geometry::{plan, GeometryRequest};
     use super::*;
     use crate::codec::{Bitmap, Channels, Frame};
+    use crate::geometry::{plan, GeometryRequest};
     use crate::url::{Crop, Dim};
 
     fn request(w: u32, h: u32) -> GeometryRequest {

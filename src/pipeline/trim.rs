@@ -3,7 +3,7 @@
 //! differing pixel and from the right only past it).
 
 use crate::codec::Bitmap;
-use crate::pipeline::geometry::Rect;
+use crate::geometry::Rect;
 use crate::url::{Trim, TrimPos};
 
 /// The rectangle to keep, or `None` when trimming would leave nothing (thumbor then ignores it).

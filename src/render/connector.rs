@@ -18,7 +18,7 @@ use pingora_core::upstreams::peer::{HttpPeer, PeerOptions, Scheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 
 use super::Services;
-use crate::pipeline::RenderJob;
+use crate::job::RenderJob;
 
 /// One request's render, handed to pingora as the upstream to connect to.
 pub struct PendingRender {

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use crate::config::ResponseConfig;
 use crate::error::Result;
 use crate::filters::Assets;
+use crate::job::{RenderJob, Rendered};
 use crate::loader::Loaders;
-use crate::pipeline::{self, RenderJob, RenderSettings, Rendered};
+use crate::pipeline::{self, RenderSettings};
 use crate::response::Reply;
 use pool::RenderPool;
 

@@ -7,8 +7,9 @@ use std::process::Command;
 
 use thumbora::config::ImageConfig;
 use thumbora::filters::Assets;
+use thumbora::job::{Accepts, RenderJob};
 use thumbora::loader::Source;
-use thumbora::pipeline::{self, Accepts, RenderJob, RenderSettings};
+use thumbora::pipeline::{self, RenderSettings};
 
 use super::hostile_inputs as hostile;
 

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use thumbora::config::ImageConfig;
 use thumbora::error::ErrorKind;
 use thumbora::filters::Assets;
-use thumbora::pipeline::{self, Accepts, RenderJob, RenderSettings};
+use thumbora::job::{Accepts, RenderJob};
+use thumbora::pipeline::{self, RenderSettings};
 
 use super::harness::fixture;
 

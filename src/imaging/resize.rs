@@ -7,7 +7,7 @@ use fast_image_resize::{PixelType, ResizeOptions, Resizer};
 
 use crate::codec::{Bitmap, Channels};
 use crate::error::{Error, ErrorKind, Result};
-use crate::pipeline::geometry::Size;
+use crate::geometry::Size;
 
 /// A rectangle in pixels of a bitmap, with fractional edges.
 #[derive(Debug, Clone, Copy, PartialEq)]
