@@ -10,8 +10,8 @@ use thumbora::codec::{probe, Bitmap, Channels, Format, Frame};
 use thumbora::config::ImageConfig;
 use thumbora::filters::Assets;
 use thumbora::geometry::Size;
-use thumbora::job::{Accepts, RenderJob};
 use thumbora::imaging::resize::{self, RectF};
+use thumbora::job::{Accepts, RenderJob};
 use thumbora::pipeline::{self, RenderSettings};
 
 #[path = "support/photo.rs"]

@@ -16,8 +16,15 @@ pub enum ErrorKind {
     SourceNotAllowed,
     /// The origin has no such image (HTTP 404/403/410, missing file).
     SourceNotFound,
-    /// The origin failed: 5xx, refused or reset connection, empty or short body, bad redirect.
+    /// The origin answered with a 5xx status.
+    OriginError,
+    /// The fetch broke: a reset connection, a short or malformed body, a bad redirect, an unreadable
+    /// file (and an origin's `599`, which tornado cannot tell from its own failed connection).
     UpstreamFailed,
+    /// No connection to the origin could be made (refused, unreachable).
+    UpstreamUnreachable,
+    /// The origin answered 200 with an empty body.
+    EmptySource,
     /// The origin did not answer within the configured timeouts.
     UpstreamTimeout,
     /// The image URL's host does not resolve, or is not a valid host (thumbor: 504, as tornado
@@ -32,6 +39,12 @@ pub enum ErrorKind {
     TooComplex,
     /// A filter argument was refused while `strict_filters` is on.
     BadFilter,
+    /// The image `watermark()` loads is missing (or, with thumbor's statuses, failed to load).
+    WatermarkNotLoaded,
+    /// thumbor 7.8 fails on this request with an exception (a filter's ZeroDivisionError or
+    /// OverflowError, `orig` in size arithmetic, a frame image that cannot load) and answers 500;
+    /// so does Thumbora, for compatibility. Not a bug: logged as a refusal.
+    ThumborFails,
     /// HTTP method other than GET and HEAD on an image route.
     MethodNotAllowed,
     /// The request's header block is larger than `max_request_header_bytes`.
@@ -44,7 +57,7 @@ pub enum ErrorKind {
     Cancelled,
     /// The request came back to this server through its own fetches (a loop).
     LoopDetected,
-    /// A bug or an unexpected failure inside Thumbora.
+    /// A bug or an unexpected failure inside Thumbora (logged as an error).
     Internal,
 }
 
@@ -59,16 +72,20 @@ impl ErrorKind {
             | ErrorKind::UndecodableImage
             | ErrorKind::TooLarge
             | ErrorKind::TooComplex
-            | ErrorKind::BadFilter => 400,
+            | ErrorKind::BadFilter
+            | ErrorKind::WatermarkNotLoaded => 400,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::HeadersTooLarge => 431,
-            ErrorKind::UpstreamFailed => 502,
+            ErrorKind::OriginError
+            | ErrorKind::UpstreamFailed
+            | ErrorKind::UpstreamUnreachable
+            | ErrorKind::EmptySource => 502,
             ErrorKind::Overloaded | ErrorKind::RenderTimeout => 503,
             ErrorKind::LoopDetected => 508,
             // nginx's "client closed request": only logs ever see it.
             ErrorKind::Cancelled => 499,
             ErrorKind::UpstreamTimeout | ErrorKind::SourceUnresolved => 504,
-            ErrorKind::Internal => 500,
+            ErrorKind::ThumborFails | ErrorKind::Internal => 500,
         }
     }
 
@@ -80,13 +97,18 @@ impl ErrorKind {
             ErrorKind::BadSignature => "invalid or missing URL signature",
             ErrorKind::SourceNotAllowed => "image source not allowed",
             ErrorKind::SourceNotFound => "source image not found",
-            ErrorKind::UpstreamFailed => "source image could not be fetched",
+            ErrorKind::OriginError
+            | ErrorKind::UpstreamFailed
+            | ErrorKind::UpstreamUnreachable
+            | ErrorKind::EmptySource => "source image could not be fetched",
             ErrorKind::UpstreamTimeout => "source image fetch timed out",
             ErrorKind::SourceUnresolved => "source image host could not be resolved",
             ErrorKind::UndecodableImage => "source is not a supported image",
             ErrorKind::TooLarge => "image exceeds the configured limits",
             ErrorKind::TooComplex => "request exceeds the configured processing limits",
             ErrorKind::BadFilter => "invalid filter arguments",
+            ErrorKind::WatermarkNotLoaded => "watermark image could not be loaded",
+            ErrorKind::ThumborFails => "image could not be processed",
             ErrorKind::MethodNotAllowed => "method not allowed",
             ErrorKind::HeadersTooLarge => "request header fields too large",
             ErrorKind::Overloaded => "server busy, retry shortly",
@@ -96,6 +118,17 @@ impl ErrorKind {
             ErrorKind::Internal => "internal error",
         }
     }
+}
+
+/// Which image a fetch was for: thumbor answers the same failure differently for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetched {
+    /// The image the URL names.
+    Image,
+    /// The image of a `watermark()` filter.
+    Watermark,
+    /// The image of a `frame()` filter.
+    Frame,
 }
 
 /// An error with its kind, a one-line context for the log, and the underlying cause if any.
@@ -126,6 +159,29 @@ impl Error {
 
     pub fn status(&self) -> u16 {
         self.kind.status()
+    }
+
+    /// The one place a failed fetch gets thumbor's answer: with `sources.thumbor_error_statuses`,
+    /// origin failures of the main image as thumbor 7.8 reports them (a 5xx status is "not
+    /// found", a broken fetch a timeout, a refused connection a 500), and always thumbor's fixed
+    /// answers for filter images (a missing watermark 400, a missing frame image 500). Failures of
+    /// Thumbora's own making (overload, deadline, cancellation, bugs) keep their kind.
+    pub fn fetch_failure(mut self, fetched: Fetched, thumbor_statuses: bool) -> Error {
+        use ErrorKind::*;
+        self.kind = match (fetched, thumbor_statuses, self.kind) {
+            (_, _, kind @ (Overloaded | RenderTimeout | Cancelled | Internal)) => kind,
+            (Fetched::Image, true, OriginError) => SourceNotFound,
+            (Fetched::Image, true, UpstreamFailed) => UpstreamTimeout,
+            (Fetched::Image, true, UpstreamUnreachable) => ThumborFails,
+            (Fetched::Image, _, kind) => kind,
+            (Fetched::Watermark, _, SourceNotFound) => WatermarkNotLoaded,
+            (Fetched::Watermark, true, UpstreamUnreachable) => ThumborFails,
+            (Fetched::Watermark, true, _) => WatermarkNotLoaded,
+            (Fetched::Watermark, false, kind) => kind,
+            (Fetched::Frame, _, SourceNotFound) | (Fetched::Frame, true, _) => ThumborFails,
+            (Fetched::Frame, false, kind) => kind,
+        };
+        self
     }
 }
 
@@ -166,6 +222,31 @@ mod tests {
         assert_eq!(ErrorKind::UpstreamTimeout.status(), 504);
         assert_eq!(ErrorKind::MethodNotAllowed.status(), 405);
         assert_eq!(ErrorKind::Overloaded.status(), 503);
+    }
+
+    #[test]
+    fn fetch_failures_get_thumbors_statuses_only_when_asked() {
+        let status = |kind, fetched, thumbor| Error::new(kind, "x").fetch_failure(fetched, thumbor).status();
+        use ErrorKind::*;
+        use Fetched::*;
+        // Thumbora's own statuses.
+        assert_eq!(status(OriginError, Image, false), 502);
+        assert_eq!(status(UpstreamUnreachable, Image, false), 502);
+        assert_eq!(status(SourceNotFound, Watermark, false), 400);
+        assert_eq!(status(OriginError, Watermark, false), 502);
+        assert_eq!(status(SourceNotFound, Frame, false), 500);
+        assert_eq!(status(UpstreamTimeout, Frame, false), 504);
+        // thumbor's.
+        assert_eq!(status(OriginError, Image, true), 404);
+        assert_eq!(status(UpstreamFailed, Image, true), 504);
+        assert_eq!(status(UpstreamUnreachable, Image, true), 500);
+        assert_eq!(status(EmptySource, Image, true), 502);
+        assert_eq!(status(EmptySource, Watermark, true), 400);
+        assert_eq!(status(UpstreamUnreachable, Watermark, true), 500);
+        assert_eq!(status(EmptySource, Frame, true), 500);
+        // Never the origin's fault.
+        assert_eq!(status(Overloaded, Watermark, true), 503);
+        assert_eq!(Error::new(Internal, "x").fetch_failure(Frame, true).kind(), Internal);
     }
 
     #[test]

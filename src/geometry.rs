@@ -182,6 +182,12 @@ pub enum GeometryError {
     ZeroSize,
 }
 
+impl From<GeometryError> for crate::error::Error {
+    fn from(e: GeometryError) -> Self {
+        crate::error::Error::new(crate::error::ErrorKind::ThumborFails, "geometry").with_source(e)
+    }
+}
+
 /// Python's `round(x)` / `round(x, 0)`: half to even.
 pub fn py_round(x: f64) -> f64 {
     x.round_ties_even()

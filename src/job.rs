@@ -33,6 +33,18 @@ pub struct Rendered {
 }
 
 impl RenderJob {
+    /// Whether a `format()` filter names the output format: then content negotiation (WebP/AVIF
+    /// by `Accept`) does not apply, the cache key ignores `Accept` and no `Vary: Accept` is sent.
+    /// The one place this question is answered.
+    pub fn format_asked(&self) -> bool {
+        self.filters.iter().any(|f| matches!(f, Filter::Format(format) if format.0.is_some()))
+    }
+
+    /// Whether the output depends on the client's `Accept` header.
+    pub fn negotiates_format(&self, cfg: &ImageConfig) -> bool {
+        (cfg.auto_webp || cfg.auto_avif) && !self.format_asked()
+    }
+
     /// Refuse, from the URL alone, requests whose output must exceed the caps (before the source
     /// is fetched): see [`crate::limits::check_requested_sides`].
     pub fn check_limits(&self, cfg: &ImageConfig) -> Result<()> {

@@ -16,6 +16,7 @@ pub mod codec;
 pub mod config;
 pub mod connections;
 pub mod error;
+pub mod fetched;
 pub mod filters;
 pub mod fuzzing;
 pub mod geometry;

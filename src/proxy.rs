@@ -1,15 +1,17 @@
 //! The Pingora `ProxyHttp` implementation: thin glue between pingora's hooks and Thumbora.
 //!
-//! Request flow (see ARCHITECTURE.md):
-//! - `request_filter`: healthcheck; method check; parse the thumbor URL; signature and source
-//!   checks; filters; `Accept` negotiation. Anything refused is answered here, before any I/O.
-//! - `request_cache_filter` / `cache_key_callback`: enable pingora-cache for the image, keyed by
-//!   the canonical request. A hit is served from memory and never reaches the hooks below.
-//! - `upstream_peer` (miss): the peer is the in-process renderer (`render::connector`), which
-//!   fetches, renders and answers with a complete response.
+//! Request flow (see ARCHITECTURE.md), hook by hook as Pingora calls them:
+//! - `request_filter` decides what the request is ([`RequestKind`]) in named steps
+//!   ([`ThumboraProxy::classify`]): head checks, healthcheck, route, then for an image: parse
+//!   the thumbor URL, source and signature checks, filters, limits, `Accept` negotiation.
+//!   Anything refused is answered there, before any I/O.
+//! - `request_cache_filter` / `cache_key_callback`: pingora-cache for images, keyed by the
+//!   canonical request. A hit is served from memory and never reaches the hooks below.
+//! - `upstream_peer` (miss): an image goes to the in-process renderer (`render::connector`),
+//!   which fetches, renders and answers with a complete response; a site request goes to the
+//!   app servers (`site`), uncached, retried on the next server when one refuses.
 //! - `response_cache_filter`: successful renders with a max-age are stored; errors never are.
-//! - Requests that are not image requests (`site.image_prefix` / `site.image_hosts`) skip all of
-//!   the above and are proxied to the app servers (`site`), uncached.
+//! - `response_filter`: internal headers dropped, `Connection: close` when draining, 304s.
 //! - `logging`: one access-log line.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +22,7 @@ use async_trait::async_trait;
 use pingora_cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error as PingoraError, ErrorType, Result as PingoraResult};
-use pingora_http::ResponseHeader;
+use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{ProxyHttp, Session};
 
 use crate::cache::{self, ResultCache};
@@ -43,10 +45,36 @@ pub struct RequestCtx {
     started: Instant,
     /// When the request body started arriving (site requests with a body).
     body_started: Option<Instant>,
-    pending: Option<Arc<PendingRender>>,
-    cache_key: Option<CacheKey>,
-    /// Proxied to the app servers: how many connections were tried.
-    site_attempts: Option<usize>,
+    /// What the request is, as `request_filter` decided.
+    kind: RequestKind,
+}
+
+/// What a request is. Decided once, in `request_filter`; the later hooks act on it.
+pub enum RequestKind {
+    /// Before `request_filter` has run (a request Pingora refuses earlier never leaves it).
+    Unclassified,
+    /// `/healthcheck`, answered in `request_filter`.
+    Healthcheck,
+    /// Refused in `request_filter` (oversized head, loop, no route, bad URL or signature, limits).
+    Refused(ErrorKind),
+    /// A thumbor image request: served from the result cache, or rendered on a miss.
+    Image { key: CacheKey, pending: Arc<PendingRender> },
+    /// Proxied to the app servers, uncached; `attempts` counts the connections tried.
+    Site { attempts: usize },
+}
+
+/// A request answered in `request_filter` without going further.
+struct Answer {
+    kind: RequestKind,
+    reply: Reply,
+    /// Close the connection after the reply (its head cannot be trusted to end where it says).
+    close: bool,
+}
+
+impl Answer {
+    fn refusal(err: &Error) -> Box<Answer> {
+        Box::new(Answer { kind: RequestKind::Refused(err.kind()), reply: Reply::error(err), close: false })
+    }
 }
 
 /// Thumbora's proxy.
@@ -87,37 +115,99 @@ impl ThumboraProxy {
         &self.services.loaders
     }
 
+    /// `request_filter`'s steps, in order; the first that answers ends the request there.
+    fn classify(&self, req: &RequestHeader) -> std::result::Result<RequestKind, Box<Answer>> {
+        self.check_head(req)?;
+        self.healthcheck(req)?;
+        let raw = String::from_utf8_lossy(req.raw_path());
+        let host = req.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).or(req.uri.host());
+        match self.router.route(host, &raw) {
+            // The target without the image prefix.
+            Route::Image(target) => self.image(req, target),
+            Route::Site if self.site.is_some() => Ok(RequestKind::Site { attempts: 0 }),
+            Route::Site => Err(Answer::refusal(&Error::new(ErrorKind::NoRoute, "no route"))),
+        }
+    }
+
+    /// Refuse a head over `max_request_header_bytes` (closing the connection), and a request that
+    /// came back to this server through one of its own fetches (`Via`).
+    fn check_head(&self, req: &RequestHeader) -> std::result::Result<(), Box<Answer>> {
+        if let Some(err) = oversized_header(req, self.config.max_request_header_bytes) {
+            log::info!("refused: {err}");
+            return Err(Box::new(Answer { close: true, ..*Answer::refusal(&err) }));
+        }
+        let via = req.headers.get(http::header::VIA).and_then(|v| v.to_str().ok());
+        if via.is_some_and(|via| self.own.sent_by_us(via)) {
+            let err = Error::new(ErrorKind::LoopDetected, "a fetch of this server came back to it");
+            log::warn!("refused: {err}");
+            return Err(Answer::refusal(&err));
+        }
+        Ok(())
+    }
+
+    /// Answer `healthcheck_path` (with or without a trailing slash): 200 to GET and HEAD.
+    fn healthcheck(&self, req: &RequestHeader) -> std::result::Result<(), Box<Answer>> {
+        let raw = req.raw_path();
+        let path = raw.split(|&b| b == b'?').next().unwrap_or_default();
+        let health = self.config.healthcheck_path.as_bytes();
+        if path != health && path.strip_suffix(b"/") != Some(health) {
+            return Ok(());
+        }
+        let reply = match req.method {
+            http::Method::GET => Reply::healthcheck(false),
+            http::Method::HEAD => Reply::healthcheck(true),
+            _ => Reply::error(&Error::new(ErrorKind::MethodNotAllowed, "healthcheck")),
+        };
+        Err(Box::new(Answer { kind: RequestKind::Healthcheck, reply, close: false }))
+    }
+
+    /// An image route's target (prefix removed) admitted as a render job with its cache key, or
+    /// refused: other methods than GET and HEAD are 405 on an image path, 404 elsewhere.
+    fn image(&self, req: &RequestHeader, target: &str) -> std::result::Result<RequestKind, Box<Answer>> {
+        let method = &req.method;
+        let job = if matches!(*method, http::Method::GET | http::Method::HEAD) {
+            let accept = req.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+            self.admit(target, accept)
+        } else if url::parse(target.split('?').next().unwrap_or_default()).is_ok() {
+            Err(Error::new(ErrorKind::MethodNotAllowed, format!("{method} on an image route")))
+        } else {
+            Err(Error::new(ErrorKind::NoRoute, "no thumbor route"))
+        };
+        match job {
+            Ok(job) => Ok(RequestKind::Image {
+                key: cache::key_for(&job),
+                pending: Arc::new(PendingRender { job, services: self.services.clone() }),
+            }),
+            Err(err) => {
+                log::info!("{method} {target} -> {}: {err}", err.status());
+                Err(Answer::refusal(&err))
+            }
+        }
+    }
+
     /// Turn an image request into a render job, or the error that refuses it (no I/O here).
     fn admit(&self, raw_target: &str, accept: Option<&str>) -> Result<RenderJob> {
         let (path, query) = raw_target.split_once('?').unwrap_or((raw_target, ""));
-        let request = url::parse(path).map_err(|e| match e {
-            url::ParseError::NoMatch => Error::new(ErrorKind::NoRoute, "no thumbor route"),
-            url::ParseError::InvalidUtf8(_) => Error::new(ErrorKind::BadUrl, e.to_string()),
-        })?;
+        let request = url::parse(path)?;
         if request.image.is_empty() {
             return Err(Error::new(ErrorKind::BadUrl, "no image URL"));
         }
         // thumbor's order: the loader validates the image URL, then unsafe/signature.
         self.loaders().precheck(&request.image)?;
         self.url_policy.check(&request, path)?;
-        let parsed_filters = filters::parse_all(&request.filters, self.config.image.strict_filters)
-            .map_err(|e| Error::new(ErrorKind::BadFilter, e.to_string()))?;
+        let parsed_filters = filters::parse_all(&request.filters, self.config.image.strict_filters)?;
         filters::check_request(&request.filters, &parsed_filters, &self.config.image)?;
-        // Negotiation only matters when automatic formats are on and no format() decides: then
-        // the Accept class is part of the cache key; otherwise all clients share one entry.
-        let format_given = parsed_filters.iter().any(|f| matches!(f, filters::Filter::Format(f) if f.0.is_some()));
-        let accepts = match accept {
-            Some(a) if (self.config.image.auto_webp || self.config.image.auto_avif) && !format_given => {
-                crate::negotiate::accepts(a)
-            }
-            _ => Accepts::default(),
-        };
         let meta_callback = request
             .meta
             .then(|| query_param(query, "callback"))
             .flatten()
             .and_then(|cb| safe_callback(&cb).map(str::to_string));
-        let job = RenderJob { request, filters: parsed_filters, accepts, meta_callback };
+        let mut job = RenderJob { request, filters: parsed_filters, accepts: Accepts::default(), meta_callback };
+        // The Accept class is part of the cache key only when it can change the output; otherwise
+        // all clients share one entry.
+        if let Some(accept) = accept.filter(|_| job.negotiates_format(&self.config.image)) {
+            job.accepts = crate::negotiate::accepts(accept);
+        }
         job.check_limits(&self.config.image)?;
         Ok(job)
     }
@@ -158,10 +248,13 @@ async fn send(session: &mut Session, reply: &Reply) -> PingoraResult<()> {
 impl ProxyHttp for ThumboraProxy {
     type CTX = RequestCtx;
 
+    /// Pingora calls this when a request starts.
     fn new_ctx(&self) -> Self::CTX {
-        RequestCtx { started: Instant::now(), body_started: None, pending: None, cache_key: None, site_attempts: None }
+        RequestCtx { started: Instant::now(), body_started: None, kind: RequestKind::Unclassified }
     }
 
+    /// Pingora calls this first, once the request head is read: we set the connection's read,
+    /// keep-alive and pipelining rules.
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> PingoraResult<()> {
         // The head is whole: the connection's head deadline no longer applies to this request.
         crate::connections::head_received();
@@ -180,81 +273,29 @@ impl ProxyHttp for ThumboraProxy {
         Ok(())
     }
 
+    /// Pingora calls this once the request head is read, before any cache or upstream work: we
+    /// decide what the request is, and answer at once whatever needs no I/O (see [`Self::classify`]).
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<bool> {
-        if let Some(err) = oversized_header(session.req_header(), self.config.max_request_header_bytes) {
-            log::info!("refused: {err}");
-            session.set_keepalive(None);
-            let mut reply = Reply::error(&err);
-            reply.headers.push(("Connection", "close".into()));
-            send(session, &reply).await?;
-            return Ok(true);
-        }
-        let via = session.req_header().headers.get(http::header::VIA).and_then(|v| v.to_str().ok());
-        if via.is_some_and(|via| self.own.sent_by_us(via)) {
-            let err = Error::new(ErrorKind::LoopDetected, "a fetch of this server came back to it");
-            log::warn!("refused: {err}");
-            send(session, &Reply::error(&err)).await?;
-            return Ok(true);
-        }
-        let req = session.req_header();
-        let raw = String::from_utf8_lossy(req.raw_path()).into_owned();
-        let path = raw.split('?').next().unwrap_or_default();
-        let health = &self.config.healthcheck_path;
-        let method = req.method.clone();
-        let get_or_head = matches!(method, http::Method::GET | http::Method::HEAD);
-        if path == health || path.strip_suffix('/') == Some(health.as_str()) {
-            let reply = if get_or_head {
-                Reply::healthcheck(method == http::Method::HEAD)
-            } else {
-                Reply::error(&Error::new(ErrorKind::MethodNotAllowed, "healthcheck"))
-            };
-            send(session, &reply).await?;
-            return Ok(true);
-        }
-        let accept = req.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let host = req.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).or(req.uri.host());
-        let raw = match self.router.route(host, &raw) {
-            // The target without the image prefix (no copy when there is none).
-            Route::Image(target) => {
-                let prefix_len = raw.len() - target.len();
-                if prefix_len == 0 {
-                    raw
-                } else {
-                    raw[prefix_len..].to_string()
-                }
-            }
-            Route::Site if self.site.is_some() => {
-                ctx.site_attempts = Some(0);
-                return Ok(false);
-            }
-            Route::Site => {
-                send(session, &Reply::error(&Error::new(ErrorKind::NoRoute, "no route"))).await?;
-                return Ok(true);
-            }
-        };
-        let path = raw.split('?').next().unwrap_or_default();
-        let job = if get_or_head {
-            self.admit(&raw, accept.as_deref())
-        } else if url::parse(path).is_ok() {
-            // A route exists for every image path: other methods are 405 there, 404 elsewhere.
-            Err(Error::new(ErrorKind::MethodNotAllowed, format!("{method} on an image route")))
-        } else {
-            Err(Error::new(ErrorKind::NoRoute, "no thumbor route"))
-        };
-        match job {
-            Ok(job) => {
-                ctx.cache_key = Some(cache::key_for(&job));
-                ctx.pending = Some(Arc::new(PendingRender { job, services: self.services.clone() }));
+        match self.classify(session.req_header()) {
+            Ok(kind) => {
+                ctx.kind = kind;
                 Ok(false)
             }
-            Err(err) => {
-                log::info!("{method} {raw} -> {}: {err}", err.status());
-                send(session, &Reply::error(&err)).await?;
+            Err(answer) => {
+                let answer = *answer;
+                ctx.kind = answer.kind;
+                let mut reply = answer.reply;
+                if answer.close {
+                    session.set_keepalive(None);
+                    reply.headers.push(("Connection", "close".into()));
+                }
+                send(session, &reply).await?;
                 Ok(true)
             }
         }
     }
 
+    /// Pingora calls this for each piece of a request body: the whole body has a deadline.
     async fn request_body_filter(
         &self,
         _session: &mut Session,
@@ -271,35 +312,42 @@ impl ProxyHttp for ThumboraProxy {
         Ok(())
     }
 
+    /// Pingora calls this after `request_filter` lets a request through: we turn the result
+    /// cache on for image requests (site requests stay uncached).
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<()> {
-        if let (Some(cache), Some(_)) = (&self.cache, &ctx.pending) {
+        if let (Some(cache), RequestKind::Image { .. }) = (&self.cache, &ctx.kind) {
             session.cache.enable(cache.storage, Some(cache.eviction), None, Some(cache.lock), None);
             session.cache.set_max_file_size_bytes(cache.max_object_bytes);
         }
         Ok(())
     }
 
+    /// Pingora calls this when the cache is on, to look the request up: the key decided at
+    /// admission (the canonical request and what changes the output).
     fn cache_key_callback(&self, _session: &Session, ctx: &mut Self::CTX) -> PingoraResult<CacheKey> {
-        ctx.cache_key
-            .clone()
-            .ok_or_else(|| PingoraError::explain(ErrorType::InternalError, "no cache key for this request"))
-    }
-
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<Box<HttpPeer>> {
-        if let (Some(attempts), Some(site)) = (ctx.site_attempts.as_mut(), &self.site) {
-            *attempts += 1;
-            return site
-                .peer()
-                .map(Box::new)
-                .map_err(|e| PingoraError::explain(ErrorType::HTTPStatus(e.status()), e.to_string()));
+        match &ctx.kind {
+            RequestKind::Image { key, .. } => Ok(key.clone()),
+            _ => Err(PingoraError::explain(ErrorType::InternalError, "no cache key for this request")),
         }
-        let pending = ctx
-            .pending
-            .clone()
-            .ok_or_else(|| PingoraError::explain(ErrorType::InternalError, "no render for this request"))?;
-        Ok(Box::new(peer_for(pending)))
     }
 
+    /// Pingora calls this on a cache miss (and for each retry): an image goes to the in-process
+    /// renderer, a site request to the next app server.
+    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<Box<HttpPeer>> {
+        match (&mut ctx.kind, &self.site) {
+            (RequestKind::Image { pending, .. }, _) => Ok(Box::new(peer_for(pending.clone()))),
+            (RequestKind::Site { attempts }, Some(site)) => {
+                *attempts += 1;
+                site.peer()
+                    .map(Box::new)
+                    .map_err(|e| PingoraError::explain(ErrorType::HTTPStatus(e.status()), e.to_string()))
+            }
+            _ => Err(PingoraError::explain(ErrorType::InternalError, "no upstream for this request")),
+        }
+    }
+
+    /// Pingora calls this when a connection to the peer fails: an app server that refuses is
+    /// retried on the next one (each at most once).
     fn fail_to_connect(
         &self,
         _session: &mut Session,
@@ -307,22 +355,23 @@ impl ProxyHttp for ThumboraProxy {
         ctx: &mut Self::CTX,
         mut e: Box<PingoraError>,
     ) -> Box<PingoraError> {
-        // An app server that refuses the connection: try the next one (each at most once).
-        if let (Some(attempts), Some(site)) = (ctx.site_attempts, &self.site) {
-            if attempts < site.upstream_count() {
+        if let (RequestKind::Site { attempts }, Some(site)) = (&ctx.kind, &self.site) {
+            if *attempts < site.upstream_count() {
                 e.set_retry(true);
             }
         }
         e
     }
 
+    /// Pingora calls this before sending the request upstream: forwarding headers for app
+    /// servers; for the renderer, a HEAD becomes a GET.
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
         upstream_request: &mut pingora_http::RequestHeader,
         ctx: &mut Self::CTX,
     ) -> PingoraResult<()> {
-        if ctx.site_attempts.is_some() {
+        if let RequestKind::Site { .. } = ctx.kind {
             let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
             crate::site::add_forwarding_headers(upstream_request, client)?;
         } else if upstream_request.method == http::Method::HEAD {
@@ -335,6 +384,8 @@ impl ProxyHttp for ThumboraProxy {
         Ok(())
     }
 
+    /// Pingora calls this on an upstream response when the cache is on: only 200s with a max-age
+    /// are stored (errors never are).
     fn response_cache_filter(
         &self,
         _session: &Session,
@@ -359,6 +410,8 @@ impl ProxyHttp for ThumboraProxy {
         Ok(RespCacheable::Cacheable(CacheMeta::new(fresh_until, now, 0, 0, resp.clone())))
     }
 
+    /// Pingora calls this before a response header goes to the client, from upstream or from
+    /// the cache: we drop internal headers, close when draining, and answer `If-None-Match` with 304.
     async fn response_filter(
         &self,
         session: &mut Session,
@@ -373,7 +426,7 @@ impl ProxyHttp for ThumboraProxy {
             session.set_keepalive(None);
             upstream_response.insert_header("Connection", "close")?;
         }
-        if ctx.site_attempts.is_some() {
+        if let RequestKind::Site { .. } = ctx.kind {
             return Ok(());
         }
         if upstream_response.status == http::StatusCode::OK && self.config.response.etags {
@@ -394,6 +447,7 @@ impl ProxyHttp for ThumboraProxy {
         Ok(())
     }
 
+    /// Pingora calls this last, for every request: one access-log line.
     async fn logging(&self, session: &mut Session, e: Option<&PingoraError>, ctx: &mut Self::CTX) {
         if !log::log_enabled!(target: "access", log::Level::Info) {
             return;

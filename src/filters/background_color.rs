@@ -44,7 +44,7 @@ pub(crate) fn canvas_color(text: &str, image: &Bitmap) -> Result<color::Rgba> {
         "transparent" => Ok([0, 0, 0, 0]),
         "auto" => Ok(median_color(image)),
         other => {
-            color::parse(other).ok_or_else(|| Error::new(ErrorKind::Internal, format!("unknown colour `{other}`")))
+            color::parse(other).ok_or_else(|| Error::new(ErrorKind::ThumborFails, format!("unknown colour `{other}`")))
         }
     }
 }

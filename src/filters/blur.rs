@@ -45,7 +45,7 @@ fn build(args: &Args) -> Option<Filter> {
 fn kernel(sigma: f64, radius: u32) -> Result<Vec<f64>> {
     let two_sigma_squared = 2.0 * sigma * sigma;
     if two_sigma_squared == 0.0 {
-        return Err(Error::new(ErrorKind::Internal, "blur(): sigma too small (thumbor: ZeroDivisionError)"));
+        return Err(Error::new(ErrorKind::ThumborFails, "blur(): sigma too small (thumbor: ZeroDivisionError)"));
     }
     let scale = (two_sigma_squared * PI).sqrt();
     let radius = i64::from(radius);
@@ -169,7 +169,7 @@ mod tests {
     fn vanishing_sigma_is_internal_error() {
         let sigma = format!("0.{}1", "0".repeat(170));
         let err = run(&blur("2", Some(&sigma)), noise(4, 4, Channels::Rgb, 1)).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert_eq!(err.kind(), ErrorKind::ThumborFails);
     }
 
     /// The largest radius on a 1000x1000 frame stays well within a second or two (a naive 2-D

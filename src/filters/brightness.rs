@@ -22,7 +22,7 @@ impl Brightness {
     /// Apply to one frame. A value outside C `int` is a 500, like thumbor's `OverflowError`.
     pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let value = i32::try_from(self.value)
-            .map_err(|_| Error::new(ErrorKind::Internal, "brightness(): value does not fit a C int"))?;
+            .map_err(|_| Error::new(ErrorKind::ThumborFails, "brightness(): value does not fit a C int"))?;
         // `(255 * delta) / 100` in 32-bit arithmetic: thumbor's build wraps on overflow.
         let delta = 255i32.wrapping_mul(value) / 100;
         let table: [u8; 256] = std::array::from_fn(|v| (v as i32 + delta).clamp(0, 255) as u8);
@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn beyond_c_int_is_internal_error() {
         let err = run(i64::from(i32::MAX) + 1, Channels::Rgb, &RGB).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert_eq!(err.kind(), ErrorKind::ThumborFails);
         assert!(run(i64::MIN, Channels::Rgb, &RGB).is_err());
     }
 }

@@ -22,7 +22,7 @@ impl Contrast {
     /// Apply to one frame. A value outside C `int` is a 500, like thumbor's `OverflowError`.
     pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let value = i32::try_from(self.value)
-            .map_err(|_| Error::new(ErrorKind::Internal, "contrast(): value does not fit a C int"))?;
+            .map_err(|_| Error::new(ErrorKind::ThumborFails, "contrast(): value does not fit a C int"))?;
         // thumbor: `d = n + 100; d = d * d / 100; c = d * (c - 128) / 100 + 128`, all in 32-bit
         // ints that wrap on overflow in its build (so -150 equals -50, and huge values fold back).
         let factor = value.wrapping_add(100);
@@ -80,6 +80,6 @@ mod tests {
     #[test]
     fn beyond_c_int_is_internal_error() {
         let err = run(i64::from(i32::MIN) - 1, Channels::Rgb, &RGB).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert_eq!(err.kind(), ErrorKind::ThumborFails);
     }
 }

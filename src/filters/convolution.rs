@@ -119,13 +119,13 @@ impl Convolution {
     /// Apply to one frame.
     pub fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let columns = i32::try_from(self.columns)
-            .map_err(|_| Error::new(ErrorKind::Internal, "convolution(): columns do not fit a C int"))?;
+            .map_err(|_| Error::new(ErrorKind::ThumborFails, "convolution(): columns do not fit a C int"))?;
         let size = self.matrix.len();
         let columns = columns.max(1) as usize;
         // thumbor's C code returns NULL without an exception: a SystemError, 500.
         if size % columns != 0 || size % 2 == 0 || (size / columns) % 2 == 0 {
             return Err(Error::new(
-                ErrorKind::Internal,
+                ErrorKind::ThumborFails,
                 format!("convolution(): {size} items do not make a kernel of {columns} odd columns"),
             ));
         }
@@ -265,7 +265,7 @@ mod tests {
     fn bad_kernels_are_internal_errors() {
         for (matrix, columns) in [("1;2;1;2", 3), ("1;2", 1), ("1;2;3", 2), ("1;2;3;4;5;6", 3)] {
             let err = run(&convolution(matrix, columns, true), small(Channels::Rgb)).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Internal, "{matrix},{columns}");
+            assert_eq!(err.kind(), ErrorKind::ThumborFails, "{matrix},{columns}");
         }
         assert!(run(&convolution("1", 1 << 31, true), small(Channels::Rgb)).is_err());
         // 15 items in 15 columns: one odd row, accepted.

@@ -133,7 +133,7 @@ fn table(points: &[(u8, u8)]) -> [u8; 256] {
 impl Curve {
     /// Apply to one frame.
     pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
-        let unreadable = || Error::new(ErrorKind::Internal, "curve(): points thumbor cannot read");
+        let unreadable = || Error::new(ErrorKind::ThumborFails, "curve(): points thumbor cannot read");
         let all = table(self.all.as_deref().ok_or_else(unreadable)?);
         let own = [&self.red, &self.green, &self.blue];
         let mut tables = [[0u8; 256]; 3];
@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn unreadable_points_are_internal_errors() {
         let filter = curve(IDENTITY, "[(1,2)(3,4)]", IDENTITY, IDENTITY);
-        assert_eq!(run(&filter, Channels::Rgb, &[1, 2, 3]).unwrap_err().kind(), ErrorKind::Internal);
+        assert_eq!(run(&filter, Channels::Rgb, &[1, 2, 3]).unwrap_err().kind(), ErrorKind::ThumborFails);
     }
 
     /// thumbor corrupts its heap on `[]`; here an empty curve changes nothing.

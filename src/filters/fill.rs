@@ -69,7 +69,7 @@ fn target_size(image: Size, ctx: &PostContext) -> Result<Size> {
     let side = |requested: Option<u32>, own: u32| match requested {
         Some(0) => Ok(own),
         Some(n) => Ok(n),
-        None => Err(Error::new(ErrorKind::Internal, "fill() with an `orig` side: thumbor fails on it")),
+        None => Err(Error::new(ErrorKind::ThumborFails, "fill() with an `orig` side: thumbor fails on it")),
     };
     Ok(Size::new(side(ctx.box_width, image.width)?, side(ctx.box_height, image.height)?))
 }

@@ -18,7 +18,7 @@
 use super::background_color::composite;
 use super::{Args, Filter, Param, Phase, PostContext, Spec};
 use crate::codec::{Bitmap, Channels};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Fetched, Result};
 use crate::geometry::Size;
 
 /// The arguments of one `frame()` item.
@@ -55,12 +55,9 @@ impl Frame {
 /// loads `None` and fails), so are bytes that are not an image. Refused sources (400), timeouts
 /// (504) and other origin failures keep the loader's status, as for the main image.
 fn load_patch(url: &str, ctx: &PostContext) -> Result<std::sync::Arc<Bitmap>> {
-    let thumbor_500 = |e: Error| Error::new(ErrorKind::Internal, format!("frame image {url}: {}", e.context()));
-    // thumbor answers a missing frame image with 500, and with thumbor's statuses every failed
-    // load; otherwise transient failures keep the loader's 502/504.
+    let thumbor_500 = |e: Error| Error::new(ErrorKind::ThumborFails, format!("frame image {url}: {}", e.context()));
     if let Err(e) = ctx.assets.bytes(url) {
-        let as_500 = e.kind() == ErrorKind::SourceNotFound || ctx.assets.thumbor_statuses;
-        return Err(if as_500 { thumbor_500(e) } else { e });
+        return Err(e.fetch_failure(Fetched::Frame, ctx.assets.thumbor_statuses));
     }
     ctx.asset_bitmap(url).map_err(|e| if e.kind() == ErrorKind::UndecodableImage { thumbor_500(e) } else { e })
 }
@@ -133,7 +130,7 @@ mod tests {
 
     fn framed(asset: Result<bytes::Bytes>, img: Bitmap) -> Result<Bitmap> {
         let mut assets = Assets::default();
-        assets.insert("h/np.png".into(), asset.map(crate::loader::Source::unbudgeted));
+        assets.insert("h/np.png".into(), asset.map(crate::fetched::Source::unbudgeted));
         let image = ImageConfig::default();
         let ctx = PostContext { box_width: None, box_height: None, assets: &assets, image: &image };
         Frame { url: "h/np.png".into() }.apply(img, &ctx)

@@ -313,13 +313,13 @@ pub struct Assets {
 #[derive(Debug)]
 struct Asset {
     /// The bytes keep their share of the fetch memory until the render ends.
-    fetched: std::result::Result<crate::loader::Source, Error>,
+    fetched: std::result::Result<crate::fetched::Source, Error>,
     /// The first frame, oriented; or why it could not be decoded (kind and context).
     decoded: OnceLock<std::result::Result<Arc<Bitmap>, (ErrorKind, String)>>,
 }
 
 impl Assets {
-    pub fn insert(&mut self, url: String, result: std::result::Result<crate::loader::Source, Error>) {
+    pub fn insert(&mut self, url: String, result: std::result::Result<crate::fetched::Source, Error>) {
         self.fetched.insert(url, Asset { fetched: result, decoded: OnceLock::new() });
     }
 
@@ -465,6 +465,12 @@ pub fn parse_one(call: &FilterCall) -> Result<Filter, FilterError> {
     let caps = compiled.regex.captures(&call.raw).ok_or_else(|| FilterError::BadArguments(call.name.clone()))?;
     let values = caps.iter().skip(1).flatten().map(|m| m.as_str().to_string()).filter(|v| !v.is_empty()).collect();
     (compiled.spec.build)(&Args { values }).ok_or_else(|| FilterError::BadArguments(call.name.clone()))
+}
+
+impl From<FilterError> for Error {
+    fn from(e: FilterError) -> Self {
+        Error::new(ErrorKind::BadFilter, e.to_string())
+    }
 }
 
 /// Parse the filter items of a request in URL order. Items thumbor would ignore are skipped,

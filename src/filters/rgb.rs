@@ -29,7 +29,7 @@ fn build(args: &Args) -> Option<Filter> {
 /// overflow as its build does), clamped to 0..=255.
 fn table(percent: i64) -> Result<[u8; 256]> {
     let percent =
-        i32::try_from(percent).map_err(|_| Error::new(ErrorKind::Internal, "rgb(): value does not fit a C int"))?;
+        i32::try_from(percent).map_err(|_| Error::new(ErrorKind::ThumborFails, "rgb(): value does not fit a C int"))?;
     let delta = 255i32.wrapping_mul(percent) / 100;
     Ok(std::array::from_fn(|v| (v as i32 + delta).clamp(0, 255) as u8))
 }
@@ -82,6 +82,6 @@ mod tests {
     #[test]
     fn beyond_c_int_is_internal_error() {
         let err = run(Rgb { red: 0, green: 1 << 40, blue: 0 }, Channels::Rgb, &RGB).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Internal);
+        assert_eq!(err.kind(), ErrorKind::ThumborFails);
     }
 }

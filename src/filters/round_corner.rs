@@ -43,7 +43,7 @@ impl RoundCorner {
     /// `transparent`. Values `_round_corner.c` cannot take (a radius above `INT_MAX`, a colour
     /// above 255) raise OverflowError in thumbor: 500.
     pub fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
-        let overflow = |what: &str| Error::new(ErrorKind::Internal, format!("round_corner(): {what} out of range"));
+        let overflow = |what: &str| Error::new(ErrorKind::ThumborFails, format!("round_corner(): {what} out of range"));
         let (a, b) = match self.radius.split_once('|') {
             Some((a, b)) => (a, b),
             None => (self.radius.as_str(), self.radius.as_str()),

@@ -3,7 +3,7 @@
 use super::background_color::composite;
 use super::{Args, Filter, Param, Phase, PostContext, Spec};
 use crate::codec::Bitmap;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Fetched, Result};
 use crate::geometry::{py_round, Size};
 use crate::imaging::resize::{self, RectF};
 
@@ -47,7 +47,7 @@ fn build(args: &Args) -> Option<Filter> {
 /// thumbor answers 500 where Python raises inside the filter (PIL's ValueError on a zero-sized
 /// mark, OverflowError on coordinates the C code cannot take).
 fn thumbor_500(what: String) -> Error {
-    Error::new(ErrorKind::Internal, format!("watermark(): {what}"))
+    Error::new(ErrorKind::ThumborFails, format!("watermark(): {what}"))
 }
 
 impl Watermark {
@@ -76,17 +76,8 @@ impl Watermark {
 /// not an image are 500. Refused sources (400), timeouts (504) and other origin failures keep
 /// the loader's status, as for the main image.
 fn load_mark(url: &str, ctx: &PostContext) -> Result<std::sync::Arc<Bitmap>> {
-    // thumbor answers a missing watermark with 400, and so does Thumbora; with thumbor's
-    // statuses, every failed load (empty, timed out, unresolvable) too, but a refused connection
-    // (tornado raises: 500).
     if let Err(e) = ctx.assets.bytes(url) {
-        let as_400 =
-            e.kind() == ErrorKind::SourceNotFound || (ctx.assets.thumbor_statuses && e.kind() != ErrorKind::Internal);
-        return Err(if as_400 {
-            Error::new(ErrorKind::BadFilter, format!("watermark image {url} not loaded: {e}"))
-        } else {
-            e
-        });
+        return Err(e.fetch_failure(Fetched::Watermark, ctx.assets.thumbor_statuses));
     }
     ctx.asset_bitmap(url).map_err(|e| match e.kind() {
         ErrorKind::UndecodableImage => thumbor_500(format!("{url} is not an image: {}", e.context())),
@@ -360,8 +351,12 @@ mod tests {
     }
 
     fn with_asset(result: Result<bytes::Bytes>, f: impl FnOnce(&PostContext)) {
-        let mut assets = Assets::default();
-        assets.insert("h/wm.png".into(), result.map(crate::loader::Source::unbudgeted));
+        with_asset_statuses(result, false, f)
+    }
+
+    fn with_asset_statuses(result: Result<bytes::Bytes>, thumbor_statuses: bool, f: impl FnOnce(&PostContext)) {
+        let mut assets = Assets { thumbor_statuses, ..Assets::default() };
+        assets.insert("h/wm.png".into(), result.map(crate::fetched::Source::unbudgeted));
         let image = ImageConfig::default();
         f(&PostContext { box_width: None, box_height: None, assets: &assets, image: &image });
     }
@@ -399,11 +394,14 @@ mod tests {
     fn failures_like_thumbor() {
         let img = || Bitmap::filled(4, 3, Channels::Rgb, &[64, 64, 64]);
         let fetch_error = |kind: ErrorKind| Err(Error::new(kind, "h/wm.png"));
-        // Missing mark: 400; origin unreachable (thumbor statuses): 500; not an image: 500.
+        // Missing mark: 400; origin unreachable: 502 (thumbor statuses: 500); not an image: 500.
         with_asset(fetch_error(ErrorKind::SourceNotFound), |ctx| {
             assert_eq!(mark_filter("0", "0", 0, None).apply(img(), ctx).unwrap_err().status(), 400);
         });
-        with_asset(fetch_error(ErrorKind::Internal), |ctx| {
+        with_asset(fetch_error(ErrorKind::UpstreamUnreachable), |ctx| {
+            assert_eq!(mark_filter("0", "0", 0, None).apply(img(), ctx).unwrap_err().status(), 502);
+        });
+        with_asset_statuses(fetch_error(ErrorKind::UpstreamUnreachable), true, |ctx| {
             assert_eq!(mark_filter("0", "0", 0, None).apply(img(), ctx).unwrap_err().status(), 500);
         });
         with_asset(Ok(bytes::Bytes::from_static(b"not an image at all")), |ctx| {

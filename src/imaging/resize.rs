@@ -51,6 +51,19 @@ thread_local! {
 /// size: kept after a 64 MP image, it held 244 MiB per render thread for the life of the process.
 const RESIZER_KEEP_BYTES: usize = 16 * 1024 * 1024;
 
+/// fast_image_resize refusing a buffer or a rectangle is a bug of ours: the sizes were planned.
+impl From<fast_image_resize::ImageBufferError> for Error {
+    fn from(e: fast_image_resize::ImageBufferError) -> Self {
+        Error::new(ErrorKind::Internal, "resize buffer").with_source(e)
+    }
+}
+
+impl From<fast_image_resize::ResizeError> for Error {
+    fn from(e: fast_image_resize::ResizeError) -> Self {
+        Error::new(ErrorKind::Internal, "resize").with_source(e)
+    }
+}
+
 /// Resample `rect` of `src` to `out` pixels. An exact, same-size rectangle is a plain copy.
 pub fn resize(src: &Bitmap, rect: RectF, out: Size) -> Result<Bitmap> {
     if out.width == 0 || out.height == 0 {
@@ -65,20 +78,17 @@ pub fn resize(src: &Bitmap, rect: RectF, out: Size) -> Result<Bitmap> {
         Channels::Rgb => PixelType::U8x3,
         Channels::Rgba => PixelType::U8x4,
     };
-    let src_image = ImageRef::new(src.width, src.height, &src.pixels, pixel_type)
-        .map_err(|e| Error::new(ErrorKind::Internal, "resize source").with_source(e))?;
+    let src_image = ImageRef::new(src.width, src.height, &src.pixels, pixel_type)?;
     let mut dst = Image::new(out.width, out.height, pixel_type);
     let options = ResizeOptions::new().crop(rect.left, rect.top, rect.width, rect.height);
-    RESIZER
-        .with(|r| {
-            let mut resizer = r.borrow_mut();
-            let resized = resizer.resize(&src_image, &mut dst, &options);
-            if resizer.size_of_internal_buffers() > RESIZER_KEEP_BYTES {
-                resizer.reset_internal_buffers();
-            }
-            resized
-        })
-        .map_err(|e| Error::new(ErrorKind::Internal, "resize").with_source(e))?;
+    RESIZER.with(|r| {
+        let mut resizer = r.borrow_mut();
+        let resized = resizer.resize(&src_image, &mut dst, &options);
+        if resizer.size_of_internal_buffers() > RESIZER_KEEP_BYTES {
+            resizer.reset_internal_buffers();
+        }
+        resized
+    })?;
     Ok(Bitmap { width: out.width, height: out.height, channels: src.channels, pixels: dst.into_vec() })
 }
 

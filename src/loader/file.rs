@@ -88,7 +88,7 @@ mod tests {
 
     impl FileLoader {
         async fn load_unbudgeted(&self, image: &str) -> Result<Source> {
-            self.load(image, super::super::FetchMemory::new(1 << 20).reservation()).await
+            self.load(image, crate::fetched::FetchMemory::new(1 << 20).reservation()).await
         }
     }
 

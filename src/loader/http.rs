@@ -190,7 +190,6 @@ pub struct HttpLoader {
     own: Arc<OwnAddresses>,
     per_host: PerHost,
     max_bytes: u64,
-    thumbor_statuses: bool,
 }
 
 static CRYPTO: Once = Once::new();
@@ -260,7 +259,6 @@ impl HttpLoader {
             own,
             per_host: PerHost { cap: cfg.max_fetches_per_host, counts: Mutex::default() },
             max_bytes: cfg.max_bytes,
-            thumbor_statuses: cfg.thumbor_error_statuses,
         })
     }
 
@@ -341,20 +339,21 @@ impl HttpLoader {
             body.extend_from_slice(&chunk);
         }
         if body.is_empty() {
-            return Err(Error::new(ErrorKind::UpstreamFailed, format!("{url}: empty body")));
+            return Err(Error::new(ErrorKind::EmptySource, format!("{url}: empty body")));
         }
         Ok(memory.into_source(body.freeze()))
     }
 
-    /// An origin's error status as Thumbora answers it (or as thumbor does, when configured).
+    /// What an origin's error status means (thumbor's reading of it is applied later, in
+    /// [`Error::fetch_failure`]).
     fn status_error(&self, status: StatusCode, url: &Url) -> Error {
-        let kind = if self.thumbor_statuses && status.as_u16() == 599 {
-            // tornado's own "599 connection failed" code, which thumbor answers with 504.
-            ErrorKind::UpstreamTimeout
-        } else if self.thumbor_statuses || status.is_client_error() || status.is_redirection() {
+        let kind = if status.as_u16() == 599 {
+            // tornado's own "599 connection failed": thumbor cannot tell it from a broken fetch.
+            ErrorKind::UpstreamFailed
+        } else if status.is_client_error() || status.is_redirection() {
             ErrorKind::SourceNotFound
         } else {
-            ErrorKind::UpstreamFailed
+            ErrorKind::OriginError
         };
         Error::new(kind, format!("{url}: origin answered {status}"))
     }
@@ -366,13 +365,10 @@ impl HttpLoader {
             refused.kind()
         } else if e.is_timeout() {
             ErrorKind::UpstreamTimeout
-        } else if self.thumbor_statuses && e.is_connect() {
-            ErrorKind::Internal
-        } else if self.thumbor_statuses {
-            // A dropped connection, a short or malformed body, garbage instead of HTTP: tornado
-            // reports them all as its internal 599, which thumbor answers with 504.
-            ErrorKind::UpstreamTimeout
+        } else if e.is_connect() {
+            ErrorKind::UpstreamUnreachable
         } else {
+            // A dropped connection, a short or malformed body, garbage instead of HTTP.
             ErrorKind::UpstreamFailed
         };
         Error::new(kind, format!("fetching {url}")).with_source(e)

@@ -112,7 +112,7 @@ pub fn prepare(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Res
     let (opts, base, norm_scale, geometry, first_frame_only) = decide(job, &probe, cfg);
     if opts.no_upscale && (job.request.width == Dim::Orig || job.request.height == Dim::Orig) {
         // thumbor's no_upscale() runs `min('orig', width)`: a TypeError, 500.
-        return Err(Error::new(ErrorKind::Internal, "no_upscale() with an `orig` size"));
+        return Err(Error::new(ErrorKind::ThumborFails, "no_upscale() with an `orig` size"));
     }
     let header_plan = planned(base, &geometry)?;
     limits::check_output(header_plan.output, cfg)?;
@@ -225,7 +225,7 @@ fn decide(
 }
 
 fn planned(size: Size, req: &GeometryRequest) -> Result<Plan> {
-    geometry::plan(size, req).map_err(|e| Error::new(ErrorKind::Internal, format!("geometry: {e}")))
+    Ok(geometry::plan(size, req)?)
 }
 
 /// Render `source` for `job`; `assets` holds the images its filters load.

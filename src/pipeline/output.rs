@@ -2,10 +2,6 @@
 //! `define_image_type`, animations included), quality, the ICC profile, `Vary`, and encoding with
 //! `max_bytes()` retries.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
 use super::{RenderSettings, RequestOptions};
 use crate::codec::encode::{self, EncodeOptions};
 use crate::codec::icc;
@@ -177,7 +173,7 @@ pub fn apply_post_filters(
         if let Filter::Upscale = filter {
             // An `orig` side left in the request box: thumbor compares 'orig' with a number (500).
             let (Some(bw), Some(bh)) = (plan.box_width, plan.box_height) else {
-                return Err(Error::new(ErrorKind::Internal, "upscale() with an `orig` size"));
+                return Err(Error::new(ErrorKind::ThumborFails, "upscale() with an `orig` size"));
             };
             if let Some(target) = filters::upscale::target(canvas.size(), bw, bh) {
                 crate::limits::check_output(target, cfg)?;
@@ -191,8 +187,6 @@ pub fn apply_post_filters(
     }
     Ok(())
 }
-
-static FORMAT_IN_FILTERS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"format\([^)]+\)").expect("format pattern"));
 
 /// Formats that embed an ICC profile.
 fn carries_icc(format: Format) -> bool {
@@ -300,9 +294,7 @@ pub fn encode(
         }
     }
     let animated_gif = format == Format::Gif && frames_out.len() > 1;
-    let format_given =
-        opts.format.is_some() && job.request.filters_raw.as_deref().is_some_and(|f| FORMAT_IN_FILTERS.is_match(f));
-    let vary_accept = (cfg.auto_webp || cfg.auto_avif) && !format_given && !animated_gif;
+    let vary_accept = job.negotiates_format(cfg) && !animated_gif;
     Ok(Rendered {
         body,
         content_type: format.mime(),

@@ -14,7 +14,7 @@ pub mod pool;
 use std::sync::Arc;
 
 use crate::config::ResponseConfig;
-use crate::error::Result;
+use crate::error::{ErrorKind, Fetched, Result};
 use crate::filters::Assets;
 use crate::job::{RenderJob, Rendered};
 use crate::loader::Loaders;
@@ -38,7 +38,9 @@ impl Services {
         match self.render(job).await.and_then(|rendered| Reply::image(rendered, &self.response)) {
             Ok(reply) => reply,
             Err(err) => {
-                if err.status() >= 500 {
+                if err.kind() == ErrorKind::Internal {
+                    log::error!("{} -> {}: {err}", job.request.image, err.status());
+                } else if err.status() >= 500 {
                     log::warn!("{} -> {}: {err}", job.request.image, err.status());
                 } else {
                     log::info!("{} -> {}: {err}", job.request.image, err.status());
@@ -50,7 +52,7 @@ impl Services {
 
     async fn render(&self, job: &RenderJob) -> Result<Rendered> {
         let (source, assets) = tokio::join!(self.loaders.load(&job.request.image), self.load_assets(job));
-        let source = source?;
+        let source = source.map_err(|e| e.fetch_failure(Fetched::Image, self.thumbor_error_statuses))?;
         // The header decides sizes, decode scale and memory once, here; the render thread reuses it.
         let prepared = pipeline::prepare(job, &source, &self.settings)?;
         let cost = prepared.memory_estimate(job, &assets, &self.settings.image)?;

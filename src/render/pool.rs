@@ -288,7 +288,13 @@ mod tests {
         let ran = Arc::new(AtomicBool::new(false));
         let queued = tokio::spawn({
             let (pool, ran) = (pool.clone(), ran.clone());
-            async move { pool.run(UNIT, move || Ok(ran.store(true, Ordering::Relaxed))).await }
+            async move {
+                pool.run(UNIT, move || {
+                    ran.store(true, Ordering::Relaxed);
+                    Ok(())
+                })
+                .await
+            }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         queued.abort();
@@ -317,12 +323,13 @@ mod tests {
     async fn the_deadline_stops_a_job_at_its_next_checkpoint() {
         let pool = RenderPool::with_deadline(1, 1, 64 * UNIT, 0, Some(Duration::from_millis(20)));
         let err = pool
-            .run(UNIT, || loop {
-                budget::checkpoint()?;
-                std::thread::sleep(Duration::from_millis(1));
+            .run(UNIT, || -> crate::error::Result<()> {
+                loop {
+                    budget::checkpoint()?;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             })
             .await
-            .map(|()| ())
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::RenderTimeout);
     }

@@ -37,6 +37,16 @@ pub enum ParseError {
     InvalidUtf8(&'static str),
 }
 
+impl From<ParseError> for crate::error::Error {
+    fn from(e: ParseError) -> Self {
+        use crate::error::{Error, ErrorKind};
+        match e {
+            ParseError::NoMatch => Error::new(ErrorKind::NoRoute, "no thumbor route"),
+            ParseError::InvalidUtf8(_) => Error::new(ErrorKind::BadUrl, e.to_string()),
+        }
+    }
+}
+
 /// Parse a request path (without its query string) into an [`ImageRequest`].
 ///
 /// Each captured segment is percent-decoded once, as tornado decodes route arguments.

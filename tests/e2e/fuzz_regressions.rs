@@ -17,7 +17,8 @@ fn regressions(target: &str) -> Vec<PathBuf> {
 
 #[test]
 fn fuzz_findings_stay_fixed() {
-    let targets: [(&str, fn(&[u8])); 4] = [
+    type Target = (&'static str, fn(&[u8]));
+    let targets: [Target; 4] = [
         ("url", thumbora::fuzzing::url),
         ("filters", thumbora::fuzzing::filters),
         ("probe", thumbora::fuzzing::probe),
