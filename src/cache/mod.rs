@@ -1,12 +1,13 @@
-//! The result cache: pingora-cache over a byte-bounded in-memory storage, evicted by pingora's
-//! LRU manager, with a cache lock so concurrent misses for one key render once. Keys are the
-//! canonical request (never the raw path or the signature) plus what changes the output.
+//! The result cache: pingora-cache over a byte-bounded in-memory storage (`storage`), evicted by
+//! pingora's sharded LRU manager, with a cache lock so concurrent misses for one key render once.
+//! Keys ([`key_for`]) are the canonical request (never the raw path or the signature) plus what
+//! changes the output: the negotiated formats, the JSONP callback.
 
 pub mod storage;
 
 use std::time::Duration;
 
-use pingora_cache::eviction::simple_lru;
+use pingora_cache::eviction::lru;
 use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora_cache::CacheKey;
 
@@ -14,10 +15,16 @@ use crate::config::CacheConfig;
 use crate::job::RenderJob;
 use storage::MemoryStorage;
 
+/// Pingora's sharded LRU: a hit locks one of `SHARDS` lists, not one list for every request.
+pub type Eviction = lru::Manager<SHARDS>;
+const SHARDS: usize = 16;
+/// For preallocating the LRU's nodes (a 300x200 JPEG is 10-30 KB).
+const TYPICAL_RESULT_BYTES: usize = 16 * 1024;
+
 /// The pieces `HttpCache::enable` takes, alive for the whole process.
 pub struct ResultCache {
     pub storage: &'static MemoryStorage,
-    pub eviction: &'static simple_lru::Manager,
+    pub eviction: &'static Eviction,
     pub lock: &'static CacheKeyLockImpl,
     pub max_object_bytes: usize,
 }
@@ -29,7 +36,8 @@ impl ResultCache {
         // asynchronously; the hard cap bounds that slack.
         let hard_cap = cfg.max_bytes.saturating_add(cfg.max_object_bytes.saturating_mul(4));
         let storage = Box::leak(Box::new(MemoryStorage::with_hard_cap(cfg.max_object_bytes, hard_cap)));
-        let eviction = Box::leak(Box::new(simple_lru::Manager::new(cfg.max_bytes)));
+        let per_shard = (cfg.max_bytes / TYPICAL_RESULT_BYTES / SHARDS).max(16);
+        let eviction = Box::leak(Box::new(Eviction::with_capacity(cfg.max_bytes, per_shard)));
         let lock: &'static CacheKeyLockImpl =
             Box::leak(CacheLock::new_boxed(Duration::from_millis(cfg.lock_timeout_ms)));
         ResultCache { storage, eviction, lock, max_object_bytes: cfg.max_object_bytes }
@@ -37,7 +45,8 @@ impl ResultCache {
 }
 
 /// The cache key of a render: the canonical request path (signature and defaults removed), the
-/// negotiated formats, the JSONP callback, and whether the body is wanted.
+/// negotiated formats and the JSONP callback. GET and HEAD share it (a HEAD miss renders the body
+/// too, see `proxy`).
 pub fn key_for(job: &RenderJob) -> CacheKey {
     let mut primary = crate::url::compose_unsigned(&job.request);
     primary.push_str(if job.accepts.webp { "|webp" } else { "|-" });

@@ -5,7 +5,7 @@
 //!
 //! [`MemoryStorage`] implements [`Storage`] and replaces pingora's test-only `MemCache`. The total
 //! cache size is meant to be governed by pingora's eviction manager, e.g.
-//! `pingora_cache::eviction::simple_lru::Manager::new(limit_bytes)`, passed to
+//! `pingora_cache::eviction::lru::Manager::with_capacity(limit_bytes, ..)`, passed to
 //! `HttpCache::enable` next to this storage. Pingora wires the two together like this
 //! (pingora-cache 0.9.1, `src/lib.rs`):
 //!

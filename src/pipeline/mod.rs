@@ -1,10 +1,13 @@
-//! The render pipeline: source bytes + parsed request -> encoded image (or `meta/` JSON).
+//! The render pipeline: source bytes + a [`RenderJob`] -> encoded image (or `meta/` JSON).
 //!
-//! Steps, in thumbor's order: probe the header and check limits -> request options from the
-//! pre-load and after-load filters -> plan the geometry on the header's size -> decode (JPEG
-//! shrink-on-load when the plan allows) -> orientation -> trim -> manual crop, auto-crop or
-//! fit-in, resize, flips -> post-transform filters in URL order -> output format and encode.
-//! Each step lives in its own module; this file only sequences them.
+//! Two calls, in thumbor's order. [`prepare`] reads only the header: probe and source limits,
+//! the request options that pre-load and after-load filters set ([`RequestOptions`]), the
+//! geometry plan on the header's size, the decode scale and the memory the render will need
+//! (the render pool admits on that estimate). [`render_prepared`] then runs on a render thread:
+//! decode (JPEG shrink-on-load when the plan allows) -> orientation -> trim -> smart detection
+//! -> manual crop, auto-crop or fit-in, resize, flips (`transform`) -> post-transform filters
+//! in URL order, output format and encode (`output`). Each step lives in its own module; this
+//! file holds what the steps share and sequences them.
 
 pub mod debug;
 pub mod meta;
