@@ -3,13 +3,11 @@
 //! (`conf/thumbora.yaml`, which is also the embedded default) and a `validate()` that names the
 //! offending key.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use pingora_core::server::configuration::ServerConf;
 use serde::Deserialize;
-
-use crate::security::ssrf::IpNet;
 
 /// The default configuration, compiled in and used when no `-c FILE` is given.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../conf/thumbora.yaml");
@@ -496,6 +494,20 @@ impl Config {
     }
 }
 
+/// Whether `s` is a CIDR range (`10.0.0.0/8`, `fd00::/8`) by the rules of
+/// `security::ssrf::parse_net`, which builds the policy from it: a canonical address, a
+/// prefix length in plain digits, no host bits set past the prefix (`10.0.0.1/8` is a typo,
+/// not a range). Written out here so that config does not depend on `security`.
+fn is_cidr(s: &str) -> bool {
+    let Some((addr, prefix)) = s.trim().split_once('/') else { return false };
+    let Ok(addr) = addr.parse::<IpAddr>() else { return false };
+    if prefix.is_empty() || prefix.len() > 3 || !prefix.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let net = prefix.parse().ok().and_then(|prefix| ipnet::IpNet::new(addr, prefix).ok());
+    net.is_some_and(|net| net.trunc() == net)
+}
+
 impl SourcesConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if matches!(self.loader, LoaderKind::File | LoaderKind::FileThenHttp) && self.file_root.is_none() {
@@ -508,7 +520,7 @@ impl SourcesConfig {
             if pattern.trim().is_empty() {
                 return Err(ConfigError::new(format!("thumbora.sources.allowed[{i}]"), "must not be empty"));
             }
-            if pattern.contains('/') && pattern.parse::<IpNet>().is_err() {
+            if pattern.contains('/') && !is_cidr(pattern) {
                 return Err(ConfigError::new(
                     format!("thumbora.sources.allowed[{i}]"),
                     format!("`{pattern}` is neither a host pattern nor a CIDR range"),
@@ -729,6 +741,11 @@ mod tests {
         assert_eq!(sources("    allowed: [\"h:http\"]\n").unwrap_err().key, "thumbora.sources.allowed[0]");
         assert_eq!(sources("    allowed: [\"[::1]:99999\"]\n").unwrap_err().key, "thumbora.sources.allowed[0]");
         sources("    allowed: [\"h:8080\", \"[::1]:80\", \"::1\", \"10.0.0.0/8\", \"*.example.com:443\"]\n").unwrap();
+        for bad in ["10.0.0.1/8", "127.1/8", "10.0.0.0/+8", "10.0.0.0/33", "::1/129", "10.0.0.0/8/8"] {
+            let err = sources(&format!("    allowed: [\"{bad}\"]\n")).unwrap_err();
+            assert_eq!(err.key, "thumbora.sources.allowed[0]", "{bad}");
+        }
+        sources("    allowed: [\"fd00::/8\", \"0.0.0.0/0\", \" 192.168.0.0/16 \"]\n").unwrap();
         site("    upstreams: [\"app.internal:8000\", \"[::1]:8001\"]\n    image_hosts: [img.example.com, \"::1\"]\n")
             .unwrap();
     }

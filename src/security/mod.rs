@@ -7,7 +7,8 @@ pub mod ssrf;
 use crate::config::{SecurityConfig, SourcesConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::ImageRequest;
-use ssrf::{AddressPolicy, IpNet};
+use ipnet::IpNet;
+use ssrf::AddressPolicy;
 
 /// The unsafe/signature rules (thumbor's `check_image`).
 #[derive(Debug, Clone)]
@@ -91,7 +92,7 @@ impl SourcePolicy {
             .map(|p| {
                 let p = p.trim().to_ascii_lowercase();
                 let (host, port) = split_port(&p);
-                let host = if let Ok(net) = host.parse::<IpNet>() {
+                let host = if let Ok(net) = ssrf::parse_net(host) {
                     nets.push(net);
                     HostMatch::Net(net)
                 } else if let Some(domain) = host.strip_prefix("*.") {
@@ -124,7 +125,7 @@ impl SourcePolicy {
             let host_matches = match &p.host {
                 HostMatch::Exact(h) => h == host,
                 HostMatch::Suffix(d) => host == d || host.ends_with(&format!(".{d}")),
-                HostMatch::Net(net) => ip.is_some_and(|ip| net.contains(ip)),
+                HostMatch::Net(net) => ip.is_some_and(|ip| net.contains(&ip)),
             };
             host_matches && (p.port.is_none() || port.is_none() || p.port == port)
         })
