@@ -11,8 +11,9 @@ import re
 import sys
 
 LAYERS = [
-    # primitives: errors and the URL grammar's types, then sizes and the YAML's types
-    ["error", "url"],
+    # primitives: the error type, the URL grammar's types, then sizes and the YAML's types
+    ["error"],
+    ["url"],
     ["geometry", "config"],
     # policies and accounting: which origins may be fetched, what a render or fetch may spend,
     # which formats a client accepts

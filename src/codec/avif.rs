@@ -14,7 +14,38 @@ fn undecodable(context: &str, source: impl Into<Box<dyn std::error::Error + Send
 }
 
 fn parse(bytes: &[u8]) -> Result<avif_parse::AvifData> {
+    check_box_sizes(bytes)?;
     avif_parse::read_avif(&mut Cursor::new(bytes)).map_err(|e| undecodable("AVIF container", e.to_string()))
+}
+
+/// Refuse a file whose top-level boxes claim more bytes than it has: avif-parse sizes some
+/// buffers from a box's declared length before reading it (a 46-byte `ftyp` declaring 3 GB asked
+/// for a 3 GB allocation; found by `scripts/fuzz.sh probe`).
+fn check_box_sizes(bytes: &[u8]) -> Result<()> {
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let rest = &bytes[at..];
+        let Some(header) = rest.get(..8) else { break };
+        let size = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as u64;
+        let size = match size {
+            // To the end of the file.
+            0 => rest.len() as u64,
+            // A 64-bit size follows the type.
+            1 => match rest.get(8..16) {
+                Some(large) => u64::from_be_bytes(large.try_into().unwrap_or_default()),
+                None => break,
+            },
+            n => n,
+        };
+        if size < 8 || size > rest.len() as u64 {
+            return Err(Error::new(
+                ErrorKind::UndecodableImage,
+                format!("AVIF box at byte {at} declares {size} bytes, {} are left", rest.len()),
+            ));
+        }
+        at += size as usize;
+    }
+    Ok(())
 }
 
 /// The size of the primary image, from its AV1 sequence header (nothing is decoded).
@@ -250,6 +281,15 @@ mod tests {
             let p = &decoded.pixels[(8 * 32 + x) * 3..(8 * 32 + x) * 3 + 3];
             assert!(p.iter().zip(expected).all(|(a, b)| a.abs_diff(b) <= 10), "{p:?} vs {expected:?}");
         }
+    }
+
+    #[test]
+    fn boxes_larger_than_the_file_are_refused_before_parsing() {
+        // The fuzzer's finding: an `ftyp` declaring 0xbc4dc6d8 bytes in a 46-byte file.
+        let mut bytes = vec![0xbc, 0x4d, 0xc6, 0xd8];
+        bytes.extend_from_slice(b"ftypavif");
+        bytes.resize(46, 0);
+        assert_eq!(dimensions(&bytes).unwrap_err().kind(), ErrorKind::UndecodableImage);
     }
 
     #[test]

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# A/B load benchmark of two Thumbora binaries (a change's before and after) on the same origin,
+# images and workloads. Runs alternate A, B, A, B... so that drift on the machine hits both.
+#
+#   scripts/bench/ab.sh OLD_BINARY NEW_BINARY [ROUNDS]      # DURATION=10 CONNS=16 by default
+#
+# Workloads, each on a fresh process:
+#   hit        one hot URL, rendered once before the run: every request is a result-cache hit
+#   miss_2k    distinct URLs (a unique origin query string each): 2048x1536 JPEG -> fit-in 512x512 q80
+#   miss_12mp  distinct URLs: 4000x3000 JPEG -> 300x200
+# No miss URL repeats within or across runs (wrk's counter starts at a random offset per run), so
+# neither the result cache nor the originals cache can answer a miss: what is measured is fetch +
+# decode + resize + encode + the proxy around them. The hit run measures the cache path only.
+# Access logs are off (RUST_LOG=warn). Everything on 127.0.0.1; every run lasts DURATION seconds.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+A=$(realpath "$1"); B=$(realpath "$2"); ROUNDS=${3:-3}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-16}
+OUT=${OUT:-$ROOT/bench-results/ab}
+mkdir -p "$OUT"
+
+command -v wrk >/dev/null 2>&1 && { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } || {
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y -qq wrk nginx-light >/dev/null
+}
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x target/release/examples/gen_sources ] || cargo build --release --example gen_sources 2>&1 | tail -1
+[ -f "$OUT/src/12mp_0.jpg" ] || ./target/release/examples/gen_sources "$OUT/src" >/dev/null
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+ORIGIN_PORT=$(free_port)
+mkdir -p "$OUT/nginx"
+cat > "$OUT/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/error.log warn;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; server { listen 127.0.0.1:$ORIGIN_PORT; root $OUT/src; } }
+EOF
+$NGINX -c "$OUT/nginx/nginx.conf" -p "$OUT/nginx" &
+pids+=($!)
+ORIGIN="127.0.0.1:$ORIGIN_PORT"
+
+start() {
+  PORT=$(free_port)
+  cat > "$OUT/thumbora.yaml" <<EOF
+threads: 2
+pid_file: $OUT/thumbora.pid
+upgrade_sock: $OUT/thumbora-upgrade.sock
+grace_period_seconds: 1
+graceful_shutdown_timeout_seconds: 1
+thumbora:
+  listen: ["127.0.0.1:$PORT"]
+  sources:
+    loader: http
+    allowed: ["127.0.0.1"]
+    allow_private_networks: true
+EOF
+  RUST_LOG=warn "$1" -c "$OUT/thumbora.yaml" >"$OUT/thumbora.log" 2>&1 &
+  PID=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthcheck" >/dev/null && return; sleep 0.1; done
+  echo "thumbora did not start: $(tail -3 "$OUT/thumbora.log")" >&2; exit 1
+}
+stop() { kill -INT "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+
+# run BINARY WORKLOAD -> "req/s p99 errors"
+run() {
+  local bin=$1 workload=$2 log="$OUT/wrk.txt" hot="/unsafe/fit-in/512x512/$ORIGIN/2k_0.jpg"
+  start "$bin"
+  case $workload in
+    hit)
+      curl -sf -o /dev/null "http://127.0.0.1:$PORT$hot"
+      HOT="$hot" wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s scripts/bench/hot.lua "http://127.0.0.1:$PORT" >"$log" 2>&1 ;;
+    miss_2k)
+      PREFIX='/unsafe/fit-in/512x512/filters:quality(80)' ORIGIN="$ORIGIN" SOURCES="2k_0.jpg 2k_1.jpg 2k_2.jpg 2k_3.jpg" \
+        wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 30s --latency -s scripts/bench/unique.lua "http://127.0.0.1:$PORT" >"$log" 2>&1 ;;
+    miss_12mp)
+      PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="12mp_0.jpg 12mp_1.jpg 12mp_2.jpg 12mp_3.jpg" \
+        wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 30s --latency -s scripts/bench/unique.lua "http://127.0.0.1:$PORT" >"$log" 2>&1 ;;
+  esac
+  stop
+  local rps p99 errs
+  rps=$(awk '/Requests\/sec/ {print $2}' "$log")
+  p99=$(awk '$1=="99%" {print $2}' "$log")
+  errs=$(awk -F= '/errors_non2xx|errors_socket/ {s+=$2} END {print s+0}' "$log")
+  echo "${rps:-0} ${p99:--} ${errs:-0}"
+}
+
+echo "| workload | round | A req/s | B req/s | B/A | A p99 | B p99 | errors A/B |"
+echo "|---|---|---|---|---|---|---|---|"
+for workload in hit miss_2k miss_12mp; do
+  for round in $(seq 1 "$ROUNDS"); do
+    read -r ra pa ea < <(run "$A" "$workload")
+    read -r rb pb eb < <(run "$B" "$workload")
+    echo "| $workload | $round | $ra | $rb | $(python3 -c "print(round($rb/$ra, 3) if $ra else 'n/a')") | $pa | $pb | $ea/$eb |"
+  done
+done
