@@ -49,11 +49,6 @@ impl<A> Guarded<A> {
     pub fn new(app: A, limits: Limits) -> Self {
         Guarded { app: Arc::new(app), limits, open: AtomicUsize::new(0) }
     }
-
-    /// Connections open now.
-    pub fn open_connections(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
 }
 
 /// A place under the connection cap, given back on drop.

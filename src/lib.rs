@@ -10,26 +10,26 @@
 // The one unsafe block (lowering render threads' priority with setpriority) carries its own allow.
 #![deny(unsafe_code)]
 
-pub mod budget;
-pub mod cache;
+pub(crate) mod budget;
+pub(crate) mod cache;
 pub mod codec;
 pub mod config;
-pub mod connections;
+pub(crate) mod connections;
 pub mod error;
-pub mod fetched;
+pub(crate) mod fetched;
 pub mod filters;
 pub mod fuzzing;
 pub mod geometry;
 pub mod imaging;
 pub mod job;
-pub mod limits;
+pub(crate) mod limits;
 pub mod loader;
-pub mod negotiate;
+pub(crate) mod negotiate;
 pub mod pipeline;
-pub mod proxy;
-pub mod render;
-pub mod response;
+pub(crate) mod proxy;
+pub(crate) mod render;
+pub(crate) mod response;
 pub mod security;
 pub mod server;
-pub mod site;
+pub(crate) mod site;
 pub mod url;

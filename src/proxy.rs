@@ -63,6 +63,19 @@ pub enum RequestKind {
     Site { attempts: usize },
 }
 
+impl std::fmt::Display for RequestKind {
+    /// The access log's name for it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RequestKind::Unclassified => f.write_str("-"),
+            RequestKind::Healthcheck => f.write_str("healthcheck"),
+            RequestKind::Refused(kind) => write!(f, "refused:{kind:?}"),
+            RequestKind::Image { .. } => f.write_str("image"),
+            RequestKind::Site { attempts } => write!(f, "site:{attempts}"),
+        }
+    }
+}
+
 /// A request answered in `request_filter` without going further.
 struct Answer {
     kind: RequestKind,
@@ -457,11 +470,12 @@ impl ProxyHttp for ThumboraProxy {
         let req = session.req_header();
         log::info!(
             target: "access",
-            "{} {} {} {:.1}ms cache={} {}",
+            "{} {} {} {:.1}ms {} cache={} {}",
             req.method,
             String::from_utf8_lossy(req.raw_path()),
             status,
             ctx.started.elapsed().as_secs_f64() * 1000.0,
+            ctx.kind,
             cache,
             e.map(|e| e.to_string()).unwrap_or_default()
         );
