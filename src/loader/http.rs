@@ -17,7 +17,7 @@ use reqwest::{redirect, StatusCode, Url};
 use super::{Reservation, Source};
 use crate::config::SourcesConfig;
 use crate::error::{Error, ErrorKind, Result};
-use crate::security::ssrf::{self, AddressPolicy, Blocked};
+use crate::security::ssrf::{AddressPolicy, Blocked};
 use crate::security::SourcePolicy;
 
 /// This server's listen addresses, which it never fetches from, and the mark its fetches carry
@@ -60,9 +60,7 @@ impl OwnAddresses {
         self.listen.iter().filter(|l| l.port() == port).any(|l| match url.host() {
             Some(url::Host::Domain(d)) => {
                 let d = d.trim_end_matches('.').to_ascii_lowercase();
-                d == "localhost"
-                    || d.ends_with(".localhost")
-                    || ssrf::parse_host_ip(&d).is_some_and(|ip| local(ip, l.ip()))
+                d == "localhost" || d.ends_with(".localhost")
             }
             Some(url::Host::Ipv4(ip)) => local(IpAddr::V4(ip), l.ip()),
             Some(url::Host::Ipv6(ip)) => local(ip.to_canonical(), l.ip()),
@@ -430,11 +428,12 @@ fn check_url(policy: &SourcePolicy, own: &OwnAddresses, url: &Url) -> Result<()>
     if own.is_own(url) {
         return refuse(format!("{url} is this server's own address"));
     }
+    // An http(s) URL's host is already parsed the WHATWG way: every spelling of an IPv4
+    // address (`0x7f.1`, `2130706433`) arrives as `Host::Ipv4`, never as a domain.
     let literal: Option<IpAddr> = match url.host() {
         Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
-        Some(url::Host::Domain(d)) => ssrf::parse_host_ip(d),
-        None => None,
+        Some(url::Host::Domain(_)) | None => None,
     };
     if let Some(ip) = literal {
         if let Err(blocked) = policy.addresses().check(ip) {
