@@ -30,6 +30,7 @@ pub(crate) mod proxy;
 pub(crate) mod render;
 pub(crate) mod response;
 pub mod security;
+pub(crate) mod lifecycle;
 pub mod server;
 pub(crate) mod site;
 pub mod url;
