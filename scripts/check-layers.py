@@ -29,8 +29,8 @@ LAYERS = [
     ["response", "cache"],
     ["render"],
     # Pingora glue and the process
-    ["proxy"],
-    ["server", "fuzzing"],
+    ["proxy", "lifecycle"],
+    ["server", "fuzzing", "preflight"],
 ]
 
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src"

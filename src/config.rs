@@ -702,7 +702,8 @@ impl FileConfig {
     /// Make every relative path in the configuration absolute, against `base`.
     pub fn resolve_paths(&mut self, base: &Path) {
         let absolute = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
-        let absolute_str = |p: &str| if p.is_empty() { String::new() } else { absolute(Path::new(p)).display().to_string() };
+        let absolute_str =
+            |p: &str| if p.is_empty() { String::new() } else { absolute(Path::new(p)).display().to_string() };
         self.server.pid_file = absolute_str(&self.server.pid_file);
         self.server.upgrade_sock = absolute_str(&self.server.upgrade_sock);
         self.server.error_log = self.server.error_log.as_deref().map(absolute_str);

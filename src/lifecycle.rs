@@ -8,7 +8,7 @@
 //! a minute; instead the process exits once nothing is in flight, and at the latest when the
 //! grace ends. Runs as a Pingora background service, so it starts after `-d` forks.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +16,38 @@ use async_trait::async_trait;
 use pingora_core::server::{ExecutionPhase, ShutdownWatch};
 use pingora_core::services::background::BackgroundService;
 use tokio::sync::broadcast;
+
+/// The pid of the process that ran `thumbora -d`, set by [`catch_early_ready_signal`].
+static STARTING_PID: AtomicI32 = AtomicI32::new(0);
+
+/// Make `-d`'s readiness signal safe to arrive early.
+///
+/// With `daemon_wait_for_ready`, Pingora 0.9.1's parent forks and only then registers its
+/// `SIGUSR1` listener; a daemon that is ready within that window (a small configuration on an idle
+/// machine) signals a parent that still has the default action, and the parent dies of it: exit
+/// status 138, and systemd fails the start or the reload although the daemon serves. Called before
+/// the fork, this installs a handler that makes the starting process exit 0 on `SIGUSR1` (which is
+/// what Pingora's listener does once it is registered: the two agree). The daemon inherits the
+/// handler; there it restores the default action and re-raises, so `SIGUSR1` means what it meant.
+pub(crate) fn catch_early_ready_signal() {
+    extern "C" fn on_ready(signal: libc::c_int) {
+        // SAFETY: getpid, _exit, signal and raise are async-signal-safe.
+        #[allow(unsafe_code)]
+        unsafe {
+            if libc::getpid() == STARTING_PID.load(Ordering::Relaxed) {
+                libc::_exit(0);
+            }
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
+    }
+    STARTING_PID.store(std::process::id() as i32, Ordering::Relaxed);
+    // SAFETY: installs a handler that only calls async-signal-safe functions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGUSR1, on_ready as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+}
 
 /// Follows the server's phases (see the module comment).
 pub struct PhaseWatcher {

@@ -1,4 +1,4 @@
-//! `thumbora [-c FILE] [-d] [-u] [-t]`: load the configuration, build the server, run it.
+//! `thumbora [-c FILE] [-d] [-u] [-t]`: load the configuration, check it, build the server, run it.
 
 #![forbid(unsafe_code)]
 
@@ -14,19 +14,28 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if opt.test {
+    // Paths are checked before anything starts (and before `-d` forks, while errors still
+    // reach the terminal or systemd's journal).
+    let problems = thumbora::preflight::check(&file);
+    for problem in &problems {
+        eprintln!("thumbora: configuration error: {problem}");
+    }
+    if !problems.is_empty() {
+        std::process::exit(2);
+    }
+    let test_only = opt.test;
+    let listen = file.thumbora.listen.join(", ");
+    let server = match thumbora::server::build_server(Some(Opt { test: false, ..opt }), file) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("thumbora: cannot start: {e}");
+            std::process::exit(if test_only { 2 } else { 1 });
+        }
+    };
+    if test_only {
         println!("thumbora: configuration OK");
         return;
     }
-    let listen = file.thumbora.listen.join(", ");
-    match thumbora::server::build_server(Some(opt), file) {
-        Ok(server) => {
-            log::info!("thumbora listening on {listen}");
-            server.run_forever();
-        }
-        Err(e) => {
-            eprintln!("thumbora: cannot start: {e}");
-            std::process::exit(1);
-        }
-    }
+    log::info!("thumbora listening on {listen}");
+    thumbora::server::run_forever(server);
 }

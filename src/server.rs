@@ -98,3 +98,11 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     }
     Ok(server)
 }
+
+/// Run a server from [`build_server`] until it exits (daemonizing first under `-d`).
+pub fn run_forever(server: Server) -> ! {
+    if server.configuration.daemon && server.configuration.daemon_wait_for_ready {
+        crate::lifecycle::catch_early_ready_signal();
+    }
+    server.run_forever()
+}

@@ -19,6 +19,7 @@ mod memory;
 mod origin;
 mod robustness;
 mod security;
+mod service;
 mod signing;
 mod site;
 mod slow;
