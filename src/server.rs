@@ -114,5 +114,19 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     if let Some(check) = site_health_check {
         server.add_service(check);
     }
+    add_metrics_service(&mut server, &file.thumbora);
     Ok(server)
+}
+
+/// The Prometheus metrics listener (`thumbora.metrics.listen`; empty: none): a service of its
+/// own with one thread, so scrapes never take a proxy thread.
+fn add_metrics_service(server: &mut Server, config: &crate::config::Config) {
+    if config.metrics.listen.is_empty() {
+        return;
+    }
+    crate::metrics::init();
+    let mut service = Service::new("thumbora metrics".to_string(), crate::metrics::MetricsApp);
+    service.add_tcp(&config.metrics.listen);
+    service.threads = Some(1);
+    server.add_service(service);
 }
