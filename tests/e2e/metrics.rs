@@ -21,6 +21,26 @@ async fn scrape(server: &Server, port: u16) -> HashMap<String, f64> {
         .collect()
 }
 
+/// Requests counted in a scrape, all series together.
+fn requests(scrape: &HashMap<String, f64>) -> f64 {
+    scrape.iter().filter(|(s, _)| s.starts_with("thumbora_requests_total{")).map(|(_, v)| v).sum()
+}
+
+/// A scrape once at least `at_least` requests are counted and the count holds still for 100 ms:
+/// a request is counted when Pingora ends it, just after its client has the response. Bounded.
+async fn settled_scrape(server: &Server, port: u16, at_least: f64) -> HashMap<String, f64> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = scrape(server, port).await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = scrape(server, port).await;
+        if (requests(&now) >= at_least && requests(&now) == requests(&last)) || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
 /// How much each series moved between two scrapes (series absent before count from 0).
 fn moved(before: &HashMap<String, f64>, after: &HashMap<String, f64>, series: &str) -> f64 {
     after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)
@@ -45,7 +65,8 @@ async fn counters_move_by_exactly_the_requests_sent() {
     let other = server.client.get(format!("http://127.0.0.1:{metrics_port}/")).send().await.unwrap();
     assert_eq!(other.status(), 404);
 
-    let before = scrape(&server, metrics_port).await;
+    // The harness' readiness probes are counted too: start once they all are.
+    let before = settled_scrape(&server, metrics_port, 1.0).await;
     // 3 misses, then 2 hits.
     for i in 0..3 {
         assert_eq!(server.get(&format!("/unsafe/80x60/{o}/m{i}.jpg")).await.status, 200);
@@ -59,7 +80,7 @@ async fn counters_move_by_exactly_the_requests_sent() {
     assert_eq!(server.get("/unsafe/80x60/127.0.0.2:9/m0.jpg").await.status, 400);
     // 1 health check.
     assert_eq!(server.get("/healthcheck").await.status, 200);
-    let after = scrape(&server, metrics_port).await;
+    let after = settled_scrape(&server, metrics_port, requests(&before) + 8.0).await;
 
     let expect = |series: &str, by: f64| {
         assert_eq!(moved(&before, &after, series), by, "{series}");
@@ -67,9 +88,7 @@ async fn counters_move_by_exactly_the_requests_sent() {
     expect(r#"thumbora_requests_total{route="image",status="200"}"#, 5.0);
     expect(r#"thumbora_requests_total{route="refused",status="400"}"#, 2.0);
     expect(r#"thumbora_requests_total{route="healthcheck",status="200"}"#, 1.0);
-    let all_requests: f64 =
-        after.keys().filter(|s| s.starts_with("thumbora_requests_total{")).map(|s| moved(&before, &after, s)).sum();
-    assert_eq!(all_requests, 8.0, "no other request was counted");
+    assert_eq!(requests(&after) - requests(&before), 8.0, "no other request was counted");
     expect(r#"thumbora_request_duration_seconds_count{route="image"}"#, 5.0);
     expect(r#"thumbora_request_duration_seconds_count{route="refused"}"#, 2.0);
     expect(r#"thumbora_request_duration_seconds_count{route="healthcheck"}"#, 1.0);
@@ -97,19 +116,25 @@ async fn counters_move_by_exactly_the_requests_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_listener_is_off_by_default() {
-    let port = free_port();
-    // The metrics port is free: nothing listens there.
     let server = Server::start().await;
-    assert!(server.client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.is_err());
-    assert_eq!(server.get("/healthcheck").await.status, 200);
+    assert_eq!(server.listening_ports(), [server.port], "no listener but thumbora.listen");
+    let metrics_port = free_port();
+    let settings =
+        Settings { thumbora: format!("  metrics:\n    listen: \"127.0.0.1:{metrics_port}\"\n"), ..Default::default() };
+    let server = Server::start_with(settings).await;
+    let mut expected = [server.port, metrics_port];
+    expected.sort_unstable();
+    assert_eq!(server.listening_ports(), expected);
 }
 
-/// The access-log lines in `path`, once there are `count` of them (bounded wait).
-async fn lines(path: &Path, count: usize) -> Vec<String> {
+/// The access-log lines of `path` (cut into fields) that `wanted` selects, once there are `count`
+/// of them (bounded wait). Lines are written when requests end, so not always in the order the
+/// requests were sent, and the harness' readiness probes are there too.
+async fn lines(path: &Path, count: usize, wanted: impl Fn(&[String]) -> bool) -> Vec<Vec<String>> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let lines: Vec<Vec<String>> = text.lines().map(fields).filter(|l| wanted(l)).collect();
         if lines.len() >= count || Instant::now() > deadline {
             return lines;
         }
@@ -142,8 +167,6 @@ async fn access_log_lines_in_a_file() {
         ),
     );
     let server = Server::start_with(settings).await;
-    // The harness' readiness probes are logged too: start from what is there now.
-    let skip = lines(&trusted_log, 1).await.len();
     let path = format!("/unsafe/80x60/{}/log.jpg", origin.host());
     let miss = server
         .request(reqwest::Method::GET, &path, &[("X-Forwarded-For", "203.0.113.7, 10.1.2.3"), ("User-Agent", "e2e/1")])
@@ -152,25 +175,29 @@ async fn access_log_lines_in_a_file() {
     let refused = server.get("/AAAAAAAAAAAAAAAAAAAAAAAAAAA=/80x60/127.0.0.1/log.jpg").await;
     assert_eq!((miss.status, hit.status, refused.status), (200, 200, 400));
 
-    let all = lines(&trusted_log, skip + 3).await;
-    let logged: Vec<Vec<String>> = all[skip..].iter().map(|l| fields(l)).collect();
-    assert_eq!(logged.len(), 3, "{all:?}");
+    let logged = lines(&trusted_log, 3, |l| l[10] != "healthcheck").await;
+    assert_eq!(logged.len(), 3, "{logged:?}");
+    let line = |cache: &str, route: &str| -> &Vec<String> {
+        let found: Vec<&Vec<String>> = logged.iter().filter(|l| l[8] == cache && l[10] == route).collect();
+        assert_eq!(found.len(), 1, "one {cache} {route} line in {logged:?}");
+        found[0]
+    };
     let request = format!("GET {path} HTTP/1.1");
     let miss_bytes = miss.body.len().to_string();
     // The miss: the client from X-Forwarded-For (the peer 127.0.0.1 and 10.1.2.3 are trusted).
-    let l = &logged[0];
+    let l = line("MISS", "image");
     assert_eq!(
         [&l[0], &l[2], &l[3], &l[4], &l[5], &l[6], &l[8], &l[10]],
         ["203.0.113.7", &request, "200", &miss_bytes, "-", "e2e/1", "MISS", "image"]
     );
     assert_ne!(l[9], "-", "a miss has a render time");
     // The hit: no X-Forwarded-For, so the peer; no render; the referer escaped.
-    let l = &logged[1];
+    let l = line("HIT", "image");
     assert_eq!(
         [&l[0], &l[2], &l[3], &l[4], &l[5], &l[6], &l[8], &l[9], &l[10]],
         ["127.0.0.1", &request, "200", &miss_bytes, "http://site.example/a \\x22b\\x22", "-", "HIT", "-", "image"]
     );
-    let l = &logged[2];
+    let l = line("-", "refused:BadSignature");
     assert_eq!(
         [&l[0], &l[3], &l[4], &l[8], &l[9], &l[10]],
         ["127.0.0.1", "400", &refused.body.len().to_string(), "-", "-", "refused:BadSignature"]
@@ -181,11 +208,13 @@ async fn access_log_lines_in_a_file() {
     let untrusted_log = dir.path().join("untrusted.log");
     let settings = Settings::with_sources("", &format!("  access_log:\n    file: {}\n", untrusted_log.display()));
     let server = Server::start_with(settings).await;
-    let skip = lines(&untrusted_log, 1).await.len();
-    let r = server.request(reqwest::Method::GET, "/healthcheck", &[("X-Forwarded-For", "203.0.113.7")]).await;
+    let r = server
+        .request(reqwest::Method::GET, "/healthcheck", &[("X-Forwarded-For", "203.0.113.7"), ("User-Agent", "e2e/2")])
+        .await;
     assert_eq!(r.status, 200);
-    let all = lines(&untrusted_log, skip + 1).await;
-    let l = fields(all.last().unwrap());
+    let logged = lines(&untrusted_log, 1, |l| l[6] == "e2e/2").await;
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    let l = &logged[0];
     assert_eq!(
         [&l[0], &l[2], &l[3], &l[4], &l[8], &l[9], &l[10]],
         ["127.0.0.1", "GET /healthcheck HTTP/1.1", "200", "7", "-", "-", "healthcheck"]
