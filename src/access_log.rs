@@ -43,6 +43,8 @@ const QUEUE_LINES: usize = 16 * 1024;
 /// Lines are written in whole-line chunks of at most this many bytes (`PIPE_BUF`), so that a line
 /// is never split by another writer of standard error (the process' own log).
 const CHUNK_BYTES: usize = 4096;
+/// While lines keep coming, the writer takes them this often (they reach the log this late).
+const BATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// What one line says about a request.
 #[derive(Debug)]
@@ -263,41 +265,68 @@ impl AccessLog {
     }
 }
 
-/// The writer thread: lines in whole-line chunks of at most [`CHUNK_BYTES`], flushed whenever the
-/// queue is empty. Runs until every sender is gone.
-fn write_lines(receiver: Receiver<Entry>, mut out: Box<dyn Write + Send>) {
-    let mut line = String::with_capacity(512);
-    let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
-    let mut lines_in_chunk = 0u64;
-    let mut warned = false;
-    let mut write_chunk = |chunk: &mut Vec<u8>, lines: &mut u64, out: &mut Box<dyn Write + Send>| {
-        if chunk.is_empty() {
+/// The writer thread. It parks until a line comes, then, while lines keep coming, sleeps
+/// [`BATCH_INTERVAL`] and takes all that queued meanwhile: under load, requests queue lines
+/// without waking it (a wake-up is a syscall on the request's thread). Lines go out in
+/// whole-line chunks of at most [`CHUNK_BYTES`]. Runs until every sender is gone.
+fn write_lines(receiver: Receiver<Entry>, out: Box<dyn Write + Send>) {
+    let mut chunks =
+        Chunks { out, chunk: Vec::with_capacity(CHUNK_BYTES), lines: 0, line: String::new(), warned: false };
+    while let Ok(first) = receiver.recv() {
+        chunks.push(&first);
+        loop {
+            chunks.write();
+            std::thread::sleep(BATCH_INTERVAL);
+            let mut taken = 0;
+            for entry in receiver.try_iter().take(QUEUE_LINES) {
+                chunks.push(&entry);
+                taken += 1;
+            }
+            if taken == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// Lines gathered into whole-line chunks for the writer.
+struct Chunks {
+    out: Box<dyn Write + Send>,
+    chunk: Vec<u8>,
+    /// Lines in `chunk`.
+    lines: u64,
+    line: String,
+    warned: bool,
+}
+
+impl Chunks {
+    fn push(&mut self, entry: &Entry) {
+        self.line.clear();
+        entry.write_line(&mut self.line);
+        self.line.push('\n');
+        if self.chunk.len() + self.line.len() > CHUNK_BYTES {
+            self.write();
+        }
+        self.chunk.extend_from_slice(self.line.as_bytes());
+        self.lines += 1;
+    }
+
+    /// Write out the chunk; lines that cannot be written are dropped and counted.
+    fn write(&mut self) {
+        if self.chunk.is_empty() {
             return;
         }
-        if let Err(e) = out.write_all(chunk).and_then(|()| out.flush()) {
-            for _ in 0..*lines {
+        if let Err(e) = self.out.write_all(&self.chunk).and_then(|()| self.out.flush()) {
+            for _ in 0..self.lines {
                 metrics::access_log_dropped();
             }
-            if !warned {
+            if !self.warned {
                 log::warn!("access log: cannot write ({e}); lines are dropped");
-                warned = true;
+                self.warned = true;
             }
         }
-        chunk.clear();
-        *lines = 0;
-    };
-    while let Ok(first) = receiver.recv() {
-        for entry in std::iter::once(first).chain(receiver.try_iter().take(QUEUE_LINES)) {
-            line.clear();
-            entry.write_line(&mut line);
-            line.push('\n');
-            if chunk.len() + line.len() > CHUNK_BYTES {
-                write_chunk(&mut chunk, &mut lines_in_chunk, &mut out);
-            }
-            chunk.extend_from_slice(line.as_bytes());
-            lines_in_chunk += 1;
-        }
-        write_chunk(&mut chunk, &mut lines_in_chunk, &mut out);
+        self.chunk.clear();
+        self.lines = 0;
     }
 }
 
