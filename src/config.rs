@@ -4,7 +4,7 @@
 //! offending key.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pingora_core::server::configuration::ServerConf;
 use serde::Deserialize;
@@ -692,8 +692,15 @@ pub struct FileConfig {
 }
 
 impl FileConfig {
-    /// Parse and validate a YAML document.
+    /// Parse and validate a YAML document, outside systemd (see [`FileConfig::from_yaml_in`]).
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_yaml_in(text, None)
+    }
+
+    /// Parse and validate a YAML document. Pingora keys the document leaves out take
+    /// Thumbora's defaults ([`ServerDefaults`]), with the runtime files in `runtime_dir` when
+    /// systemd gives one (`$RUNTIME_DIRECTORY`).
+    pub fn from_yaml_in(text: &str, runtime_dir: Option<&Path>) -> Result<Self, ConfigError> {
         let doc: serde_norway::Value =
             serde_norway::from_str(text).map_err(|e| ConfigError::new("(file)", format!("not valid YAML: {e}")))?;
         let mut mapping = match doc {
@@ -722,22 +729,101 @@ impl FileConfig {
                 ));
             }
         }
-        let server: ServerConf = serde_path_to_error::deserialize(serde_norway::Value::Mapping(mapping))
+        let given = |key: &str| mapping.contains_key(key);
+        let defaults = ServerDefaults::new(runtime_dir);
+        let (pid, sock, grace, timeout, wait) = (
+            given("pid_file"),
+            given("upgrade_sock"),
+            given("grace_period_seconds"),
+            given("graceful_shutdown_timeout_seconds"),
+            given("daemon_wait_for_ready"),
+        );
+        let mut server: ServerConf = serde_path_to_error::deserialize(serde_norway::Value::Mapping(mapping))
             .map_err(|e| ConfigError::new(e.path().to_string(), e.into_inner().to_string()))?;
+        if !pid {
+            server.pid_file = defaults.pid_file;
+        }
+        if !sock {
+            server.upgrade_sock = defaults.upgrade_sock;
+        }
+        if !grace {
+            server.grace_period_seconds = Some(defaults.grace_period_seconds);
+        }
+        if !timeout {
+            server.graceful_shutdown_timeout_seconds = Some(defaults.graceful_shutdown_timeout_seconds);
+        }
+        if !wait {
+            server.daemon_wait_for_ready = true;
+        }
         let server = server.validate().map_err(|e| ConfigError::new("(server)", e.to_string()))?;
         thumbora.validate()?;
         Ok(FileConfig { server, thumbora })
     }
 
-    /// Read a file, or the embedded default when `path` is `None`.
+    /// Read a file, or the embedded default when `path` is `None`; runtime files go under
+    /// systemd's `$RUNTIME_DIRECTORY` when it is set, and relative paths are resolved against
+    /// the working directory now, before `-d` changes it to `/`.
     pub fn load(path: Option<&str>) -> Result<Self, ConfigError> {
-        match path {
-            None => Self::from_yaml(EMBEDDED_DEFAULT),
+        let runtime_dir = std::env::var_os("RUNTIME_DIRECTORY").map(PathBuf::from);
+        // systemd may list several directories, separated by colons: the first is ours.
+        let runtime_dir = runtime_dir.and_then(|d| d.to_str().and_then(|d| d.split(':').next()).map(PathBuf::from));
+        let mut file = match path {
+            None => Self::from_yaml_in(EMBEDDED_DEFAULT, runtime_dir.as_deref())?,
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| ConfigError::new("(file)", format!("cannot read {p}: {e}")))?;
-                Self::from_yaml(&text)
+                Self::from_yaml_in(&text, runtime_dir.as_deref())?
             }
+        };
+        let cwd = std::env::current_dir()
+            .map_err(|e| ConfigError::new("(file)", format!("no working directory to resolve paths against: {e}")))?;
+        file.resolve_paths(&cwd);
+        Ok(file)
+    }
+
+    /// Make every relative path in the configuration absolute, against `base`.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let absolute = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let absolute_str =
+            |p: &str| if p.is_empty() { String::new() } else { absolute(Path::new(p)).display().to_string() };
+        self.server.pid_file = absolute_str(&self.server.pid_file);
+        self.server.upgrade_sock = absolute_str(&self.server.upgrade_sock);
+        self.server.error_log = self.server.error_log.as_deref().map(absolute_str);
+        let sources = &mut self.thumbora.sources;
+        sources.file_root = sources.file_root.as_deref().map(absolute);
+        sources.ca_file = sources.ca_file.as_deref().map(absolute);
+        let access_log = &mut self.thumbora.access_log;
+        access_log.file = access_log.file.as_deref().map(absolute);
+    }
+}
+
+/// Thumbora's values for Pingora keys a configuration leaves out, where Pingora's own defaults
+/// do not fit a service: a grace period as long as the slowest request (fetch timeout plus
+/// render deadline; the process leaves as soon as nothing is in flight, see `lifecycle`) instead
+/// of 300 s, runtime files where systemd puts them, and a daemon parent that exits only once the
+/// child serves (so `systemctl start` and reload wait for a process that works).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerDefaults {
+    pub pid_file: String,
+    pub upgrade_sock: String,
+    pub grace_period_seconds: u64,
+    pub graceful_shutdown_timeout_seconds: u64,
+}
+
+impl ServerDefaults {
+    /// The defaults, with runtime files in `runtime_dir` (systemd's `RuntimeDirectory=`) or /tmp.
+    pub fn new(runtime_dir: Option<&Path>) -> Self {
+        let dir = runtime_dir.unwrap_or(Path::new("/tmp"));
+        let (pid, sock) = if runtime_dir.is_some() {
+            ("thumbora.pid", "upgrade.sock")
+        } else {
+            ("thumbora.pid", "thumbora_upgrade.sock")
+        };
+        ServerDefaults {
+            pid_file: dir.join(pid).display().to_string(),
+            upgrade_sock: dir.join(sock).display().to_string(),
+            grace_period_seconds: 30,
+            graceful_shutdown_timeout_seconds: 5,
         }
     }
 }
@@ -830,6 +916,41 @@ mod tests {
         sources("    allowed: [\"fd00::/8\", \"0.0.0.0/0\", \" 192.168.0.0/16 \"]\n").unwrap();
         site("    upstreams: [\"app.internal:8000\", \"[::1]:8001\"]\n    image_hosts: [img.example.com, \"::1\"]\n")
             .unwrap();
+    }
+
+    #[test]
+    fn thumbora_defaults_for_pingora_keys() {
+        let conf = FileConfig::from_yaml("").unwrap().server;
+        assert_eq!(conf.grace_period_seconds, Some(30), "not Pingora's 300 s");
+        assert_eq!(conf.graceful_shutdown_timeout_seconds, Some(5));
+        assert!(conf.daemon_wait_for_ready);
+        assert_eq!(conf.pid_file, "/tmp/thumbora.pid");
+        assert_eq!(conf.upgrade_sock, "/tmp/thumbora_upgrade.sock");
+        let conf = FileConfig::from_yaml_in("", Some(Path::new("/run/thumbora"))).unwrap().server;
+        assert_eq!(conf.pid_file, "/run/thumbora/thumbora.pid");
+        assert_eq!(conf.upgrade_sock, "/run/thumbora/upgrade.sock");
+        // What the file says wins.
+        let yaml = "pid_file: /var/run/t.pid\ngrace_period_seconds: 2\ndaemon_wait_for_ready: false\n";
+        let conf = FileConfig::from_yaml_in(yaml, Some(Path::new("/run/thumbora"))).unwrap().server;
+        assert_eq!(conf.pid_file, "/var/run/t.pid");
+        assert_eq!(conf.upgrade_sock, "/run/thumbora/upgrade.sock");
+        assert_eq!(conf.grace_period_seconds, Some(2));
+        assert!(!conf.daemon_wait_for_ready);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_start_directory() {
+        let yaml = "pid_file: run/t.pid\nthumbora:\n  sources:\n    file_root: samples\n    ca_file: /etc/ca.pem\n";
+        let mut conf = FileConfig::from_yaml(yaml).unwrap();
+        conf.resolve_paths(Path::new("/srv/app"));
+        assert_eq!(conf.server.pid_file, "/srv/app/run/t.pid");
+        assert_eq!(conf.thumbora.sources.file_root.as_deref(), Some(Path::new("/srv/app/samples")));
+        assert_eq!(conf.thumbora.sources.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(conf.server.upgrade_sock, "/tmp/thumbora_upgrade.sock");
+        let yaml = "thumbora:\n  access_log:\n    file: log/access.log\n";
+        let mut conf = FileConfig::from_yaml(yaml).unwrap();
+        conf.resolve_paths(Path::new("/srv/app"));
+        assert_eq!(conf.thumbora.access_log.file.as_deref(), Some(Path::new("/srv/app/log/access.log")));
     }
 
     #[test]

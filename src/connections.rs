@@ -42,12 +42,17 @@ pub struct Limits {
 pub struct Guarded<A> {
     app: Arc<A>,
     limits: Limits,
-    open: AtomicUsize,
+    open: Arc<AtomicUsize>,
 }
 
 impl<A> Guarded<A> {
     pub fn new(app: A, limits: Limits) -> Self {
-        Guarded { app: Arc::new(app), limits, open: AtomicUsize::new(0) }
+        Guarded { app: Arc::new(app), limits, open: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// The number of client connections open now (the shutdown waits for it to reach zero).
+    pub fn open_connections(&self) -> Arc<AtomicUsize> {
+        self.open.clone()
     }
 }
 

@@ -1,15 +1,16 @@
 //! Building the Pingora server from a configuration: services, listeners, cache, render pool.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use pingora_core::server::configuration::Opt;
-use pingora_core::server::{ExecutionPhase, Server};
-use pingora_core::services::background::GenBackgroundService;
+use pingora_core::server::Server;
+use pingora_core::services::background::{background_service, GenBackgroundService};
 use pingora_core::services::listening::Service;
+use pingora_core::services::ServiceHandle;
 use pingora_load_balancing::selection::RoundRobin;
 use pingora_load_balancing::LoadBalancer;
 
@@ -17,6 +18,7 @@ use crate::cache::ResultCache;
 use crate::config::FileConfig;
 use crate::connections::{Guarded, Limits};
 use crate::error::Result;
+use crate::lifecycle::PhaseWatcher;
 use crate::loader::http::OwnAddresses;
 use crate::loader::Loaders;
 use crate::pipeline::RenderSettings;
@@ -65,62 +67,44 @@ pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Opt
     Ok((proxy, health_check))
 }
 
-/// A flag raised when the server starts handing its listeners to a new process (graceful
-/// upgrade) or shutting down, so that responses close their connections and clients reconnect to
-/// the process that keeps running instead of losing a request to a closing keep-alive connection.
-fn draining_flag(server: &Server) -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let mut phases = server.watch_execution_phase();
-    let raised = flag.clone();
-    std::thread::Builder::new()
-        .name("thumbora-phase".into())
-        .spawn(move || {
-            while let Ok(phase) = phases.blocking_recv() {
-                if matches!(
-                    phase,
-                    ExecutionPhase::GracefulUpgradeTransferringFds
-                        | ExecutionPhase::GracefulUpgradeCloseTimeout
-                        | ExecutionPhase::GracefulTerminate
-                        | ExecutionPhase::ShutdownStarted
-                ) {
-                    raised.store(true, Ordering::Relaxed);
-                }
-                if matches!(phase, ExecutionPhase::Terminated) {
-                    break;
-                }
-            }
-        })
-        .expect("spawning the phase watcher");
-    flag
-}
-
 /// A ready-to-run Pingora server with Thumbora listening on every configured address.
+///
+/// Nothing here starts a thread or a runtime: `run_forever` may fork (`-d`), and a fork keeps
+/// only the calling thread. Taking the listeners over from an old process (`-u`) and watching
+/// the server's phases run as services, after the fork; the render threads start on the first
+/// render.
 pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
+    // The configuration is already read (`file`): Pingora must not read `-c` again.
+    let opt = opt.map(|opt| Opt { conf: None, ..opt });
     let mut server = Server::new_with_opt_and_conf(opt, file.server);
-    server.bootstrap();
+    let bootstrap = server.bootstrap_as_a_service();
     let (mut proxy, site_health_check) = build_proxy(&file.thumbora)?;
-    proxy.set_draining_flag(draining_flag(&server));
+    let draining = Arc::new(AtomicBool::new(false));
+    proxy.set_draining_flag(draining.clone());
     let limits = Limits {
         max_connections: file.thumbora.max_connections,
         head_timeout: Duration::from_millis(file.thumbora.request_head_timeout_ms),
         keepalive_seconds: file.thumbora.keepalive_seconds,
     };
     let app = Guarded::new(pingora_proxy::http_proxy(&server.configuration, proxy), limits);
+    let watcher = PhaseWatcher::new(server.watch_execution_phase(), draining, app.open_connections());
     let mut service = Service::new("thumbora".to_string(), app);
     for addr in &file.thumbora.listen {
         service.add_tcp(addr);
     }
-    server.add_service(service);
+    server.add_service(service).add_dependency(&bootstrap);
+    server.add_service(background_service("thumbora phases", watcher));
     if let Some(check) = site_health_check {
         server.add_service(check);
     }
-    add_metrics_service(&mut server, &file.thumbora);
+    add_metrics_service(&mut server, &file.thumbora, &bootstrap);
     Ok(server)
 }
 
 /// The Prometheus metrics listener (`thumbora.metrics.listen`; empty: none): a service of its
-/// own with one thread, so scrapes never take a proxy thread.
-fn add_metrics_service(server: &mut Server, config: &crate::config::Config) {
+/// own with one thread, so scrapes never take a proxy thread. Like the proxy's, its socket is
+/// taken over from the old process on `-u`, so it starts after `bootstrap`.
+fn add_metrics_service(server: &mut Server, config: &crate::config::Config, bootstrap: &ServiceHandle) {
     if config.metrics.listen.is_empty() {
         return;
     }
@@ -128,5 +112,5 @@ fn add_metrics_service(server: &mut Server, config: &crate::config::Config) {
     let mut service = Service::new("thumbora metrics".to_string(), crate::metrics::MetricsApp);
     service.add_tcp(&config.metrics.listen);
     service.threads = Some(1);
-    server.add_service(service);
+    server.add_service(service).add_dependency(bootstrap);
 }

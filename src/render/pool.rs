@@ -7,7 +7,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, Semaphore};
@@ -29,6 +29,37 @@ pub struct RenderPool {
     memory_wait: Duration,
     /// How long one job may run once it has a thread; `None`: no limit.
     deadline: Option<Duration>,
+    workers: Workers,
+}
+
+/// The render threads, started on the first admission rather than when the pool is built: the
+/// pool is built before Pingora daemonizes (`-d` forks, and a fork keeps only the calling
+/// thread), so threads started then would be gone in the daemon.
+struct Workers {
+    receiver: crossbeam_channel::Receiver<Job>,
+    threads: usize,
+    nice: i32,
+    started: Once,
+}
+
+impl Workers {
+    fn ensure_started(&self) {
+        self.started.call_once(|| {
+            for i in 0..self.threads {
+                let receiver = self.receiver.clone();
+                let nice = self.nice;
+                let spawned = std::thread::Builder::new().name(format!("thumbora-render-{i}")).spawn(move || {
+                    lower_priority(nice);
+                    for job in receiver {
+                        job();
+                    }
+                });
+                if let Err(e) = spawned {
+                    log::error!("cannot start render thread {i}: {e}");
+                }
+            }
+        });
+    }
 }
 
 /// What the pool is doing now.
@@ -57,18 +88,7 @@ impl RenderPool {
         let threads = threads.max(1);
         let capacity = threads + queue;
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(capacity);
-        for i in 0..threads {
-            let receiver = receiver.clone();
-            std::thread::Builder::new()
-                .name(format!("thumbora-render-{i}"))
-                .spawn(move || {
-                    lower_priority(nice);
-                    for job in receiver {
-                        job();
-                    }
-                })
-                .expect("spawning a render thread");
-        }
+        let workers = Workers { receiver, threads, nice, started: Once::new() };
         let memory_units = (memory_budget / UNIT).clamp(1, u64::from(u32::MAX >> 4)) as u32;
         RenderPool {
             sender,
@@ -79,6 +99,7 @@ impl RenderPool {
             memory_units,
             memory_wait: Duration::from_secs(30),
             deadline,
+            workers,
         }
     }
 
@@ -97,6 +118,7 @@ impl RenderPool {
     /// Take a place in the queue, or fail at once with [`ErrorKind::Overloaded`] when it is full.
     /// Taken before the source is fetched, so the sources held in memory are bounded too.
     pub fn admit(&self) -> Result<Admission> {
+        self.workers.ensure_started();
         Admission::try_new(&self.admitted, self.capacity)
             .ok_or_else(|| Error::new(ErrorKind::Overloaded, "render queue full"))
     }

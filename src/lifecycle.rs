@@ -1,0 +1,118 @@
+//! The process's life after start: a background service that follows Pingora's execution phases,
+//! tells the proxy when to stop keeping connections alive (upgrade or shutdown), and ends the
+//! grace period as soon as the last client connection has closed.
+//!
+//! Pingora sleeps the whole `grace_period_seconds` after SIGTERM or an upgrade, whether or not a
+//! request is still in flight. Thumbora's default grace is long enough for the slowest request
+//! (fetch timeout plus render deadline), so that sleep would hold every stop and reload for half
+//! a minute; instead the process exits once nothing is in flight, and at the latest when the
+//! grace ends. Runs as a Pingora background service, so it starts after `-d` forks.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora_core::server::{ExecutionPhase, ShutdownWatch};
+use pingora_core::services::background::BackgroundService;
+use tokio::sync::broadcast;
+
+/// Follows the server's phases (see the module comment).
+pub struct PhaseWatcher {
+    phases: Mutex<Option<broadcast::Receiver<ExecutionPhase>>>,
+    draining: Arc<AtomicBool>,
+    open_connections: Arc<AtomicUsize>,
+    /// How often the drain is checked during the grace period.
+    poll: Duration,
+}
+
+impl PhaseWatcher {
+    /// Watch `phases` (from `Server::watch_execution_phase`, taken before the server runs), raise
+    /// `draining` when the server starts handing over or shutting down, and exit the process
+    /// during the grace period once `open_connections` is zero.
+    pub fn new(
+        phases: broadcast::Receiver<ExecutionPhase>,
+        draining: Arc<AtomicBool>,
+        open_connections: Arc<AtomicUsize>,
+    ) -> Self {
+        PhaseWatcher { phases: Mutex::new(Some(phases)), draining, open_connections, poll: Duration::from_millis(50) }
+    }
+
+    /// Wait until no client connection is open, then exit: the grace period has nothing left
+    /// to wait for.
+    async fn exit_when_drained(&self) {
+        let started = std::time::Instant::now();
+        while self.open_connections.load(Ordering::Acquire) > 0 {
+            tokio::time::sleep(self.poll).await;
+        }
+        log::info!("drained in {:.1}s: exiting before the grace period ends", started.elapsed().as_secs_f64());
+        log::logger().flush();
+        std::process::exit(0);
+    }
+}
+
+/// Whether the server is leaving: handing its listeners over or shutting down.
+fn leaving(phase: &ExecutionPhase) -> bool {
+    matches!(
+        phase,
+        ExecutionPhase::GracefulUpgradeTransferringFds
+            | ExecutionPhase::GracefulUpgradeCloseTimeout
+            | ExecutionPhase::GracefulTerminate
+            | ExecutionPhase::ShutdownStarted
+            | ExecutionPhase::ShutdownGracePeriod
+    )
+}
+
+#[async_trait]
+impl BackgroundService for PhaseWatcher {
+    async fn start(&self, _shutdown: ShutdownWatch) {
+        let Some(mut phases) = self.phases.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
+        loop {
+            let phase = match phases.recv().await {
+                Ok(phase) => phase,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            if leaving(&phase) {
+                self.draining.store(true, Ordering::Relaxed);
+            }
+            match phase {
+                ExecutionPhase::ShutdownGracePeriod => self.exit_when_drained().await,
+                ExecutionPhase::ShutdownRuntimes | ExecutionPhase::Terminated => return,
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leaving_phases() {
+        assert!(leaving(&ExecutionPhase::GracefulTerminate));
+        assert!(leaving(&ExecutionPhase::GracefulUpgradeTransferringFds));
+        assert!(!leaving(&ExecutionPhase::Running));
+        assert!(!leaving(&ExecutionPhase::BootstrapComplete));
+    }
+
+    #[tokio::test]
+    async fn the_flag_rises_when_the_server_leaves() {
+        let (tx, rx) = broadcast::channel(8);
+        let draining = Arc::new(AtomicBool::new(false));
+        let watcher = Arc::new(PhaseWatcher::new(rx, draining.clone(), Arc::new(AtomicUsize::new(0))));
+        let (_shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn({
+            let watcher = watcher.clone();
+            async move { watcher.start(shutdown).await }
+        });
+        tx.send(ExecutionPhase::Running).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!draining.load(Ordering::Relaxed));
+        tx.send(ExecutionPhase::GracefulTerminate).unwrap();
+        tx.send(ExecutionPhase::Terminated).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task).await.unwrap().unwrap();
+        assert!(draining.load(Ordering::Relaxed));
+    }
+}
