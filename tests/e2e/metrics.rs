@@ -220,3 +220,29 @@ async fn access_log_lines_in_a_file() {
         ["127.0.0.1", "GET /healthcheck HTTP/1.1", "200", "7", "-", "-", "healthcheck"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_passes_to_the_new_process_on_upgrade() {
+    let metrics_port = free_port();
+    let settings = Settings {
+        thumbora: format!("  metrics:\n    listen: \"127.0.0.1:{metrics_port}\"\n  access_log:\n    enabled: false\n"),
+        ..Default::default()
+    };
+    let mut old = Server::start_with(settings).await;
+    assert_eq!(scrape(&old, metrics_port).await.get("thumbora_render_in_flight"), Some(&0.0));
+    let new = old.start_upgrade();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    old.signal(libc::SIGQUIT);
+    assert!(old.wait_exit(Duration::from_secs(15)), "the old process handed over and exited");
+    // The new process answers on both sockets it took over.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while new.client.get(new.url("/healthcheck")).send().await.is_err() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(new.get("/healthcheck").await.status, 200);
+    let scraped = settled_scrape(&new, metrics_port, 1.0).await;
+    assert!(scraped[r#"thumbora_requests_total{route="healthcheck",status="200"}"#] >= 1.0);
+    let mut expected = [new.port, metrics_port];
+    expected.sort_unstable();
+    assert_eq!(new.listening_ports(), expected);
+}
