@@ -11,13 +11,14 @@ import re
 import sys
 
 LAYERS = [
-    # primitives: the error type, the URL grammar's types, then sizes and the YAML's types
+    # primitives: the error type, the URL grammar's types and the metrics, then sizes and the
+    # YAML's types
     ["error"],
-    ["url"],
+    ["url", "metrics"],
     ["geometry", "config"],
     # policies and accounting: which origins may be fetched, what a render or fetch may spend,
-    # which formats a client accepts
-    ["security", "budget", "fetched", "negotiate"],
+    # which formats a client accepts; the access log
+    ["security", "budget", "fetched", "negotiate", "access_log"],
     # pixels: decoders and encoders, then resampling/orientation and the size limits on them
     ["codec"],
     ["imaging", "limits"],

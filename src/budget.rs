@@ -57,7 +57,7 @@ impl Budget {
         let Some(memory) = &mut self.memory else { return Ok(()) };
         let units = u32::try_from(bytes.div_ceil(MEMORY_UNIT)).unwrap_or(u32::MAX);
         let more = memory.pool.clone().try_acquire_many_owned(units).map_err(|_| {
-            Error::new(ErrorKind::Overloaded, format!("render needs {units} MiB more than its estimate; budget busy"))
+            Error::new(ErrorKind::MemoryBudget, format!("render needs {units} MiB more than its estimate; budget busy"))
         })?;
         memory.held.merge(more);
         Ok(())
@@ -88,7 +88,7 @@ pub fn checkpoint() -> Result<()> {
 }
 
 /// Take `bytes` more from the memory budget for the rest of the render, or fail at once
-/// ([`ErrorKind::Overloaded`]) when the budget has no room now.
+/// ([`ErrorKind::MemoryBudget`]) when the budget has no room now.
 pub fn reserve(bytes: u64) -> Result<()> {
     CURRENT.with(|c| c.borrow_mut().as_mut().map_or(Ok(()), |b| b.reserve(bytes)))
 }
@@ -135,7 +135,7 @@ mod tests {
         within(budget, || {
             assert!(reserve(5 * MEMORY_UNIT).is_ok());
             assert_eq!(pool.available_permits(), 1);
-            assert_eq!(reserve(2 * MEMORY_UNIT).unwrap_err().kind(), ErrorKind::Overloaded);
+            assert_eq!(reserve(2 * MEMORY_UNIT).unwrap_err().kind(), ErrorKind::MemoryBudget);
         });
         assert_eq!(pool.available_permits(), 10, "everything back when the render ends");
     }

@@ -53,6 +53,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub render: RenderConfig,
     pub site: SiteConfig,
+    pub metrics: MetricsConfig,
+    pub access_log: AccessLogConfig,
 }
 
 impl Default for Config {
@@ -72,6 +74,8 @@ impl Default for Config {
             cache: CacheConfig::default(),
             render: RenderConfig::default(),
             site: SiteConfig::default(),
+            metrics: MetricsConfig::default(),
+            access_log: AccessLogConfig::default(),
         }
     }
 }
@@ -444,6 +448,82 @@ impl SiteConfig {
     }
 }
 
+/// The Prometheus metrics listener.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` answering `GET /metrics` in Prometheus' text format, on a listener (and a
+    /// thread) of its own. No authentication: a loopback or private address. Empty: off.
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    fn validate(&self, listen: &[String]) -> Result<(), ConfigError> {
+        if self.listen.is_empty() {
+            return Ok(());
+        }
+        let addr = self.listen.parse::<SocketAddr>().map_err(|e| {
+            ConfigError::new("thumbora.metrics.listen", format!("`{}` is not host:port ({e})", self.listen))
+        })?;
+        if listen.iter().any(|l| l.parse::<SocketAddr>().is_ok_and(|l| l == addr)) {
+            return Err(ConfigError::new("thumbora.metrics.listen", "must differ from every thumbora.listen address"));
+        }
+        Ok(())
+    }
+}
+
+/// The access log: one line per request, written by a thread of its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessLogConfig {
+    /// Write the access log.
+    pub enabled: bool,
+    /// File the lines are appended to (created when missing); `None`: standard error.
+    pub file: Option<PathBuf>,
+    /// Load balancers in front of Thumbora (IP addresses or CIDR ranges): for a request whose
+    /// TCP peer is one of them, the client address is taken from `X-Forwarded-For`.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for AccessLogConfig {
+    fn default() -> Self {
+        AccessLogConfig { enabled: true, file: None, trusted_proxies: vec![] }
+    }
+}
+
+impl AccessLogConfig {
+    /// `trusted_proxies` as networks (an address is a network of one); entries `validate`
+    /// refuses are left out.
+    pub fn trusted_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies.iter().filter_map(|p| parse_network(p)).collect()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+            return Err(ConfigError::new("thumbora.access_log.file", "must be a path, or null for standard error"));
+        }
+        for (i, proxy) in self.trusted_proxies.iter().enumerate() {
+            if parse_network(proxy).is_none() {
+                return Err(ConfigError::new(
+                    format!("thumbora.access_log.trusted_proxies[{i}]"),
+                    format!("`{proxy}` is neither an IP address nor a CIDR range"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An IP address (a network of one) or a CIDR range as [`is_cidr`] accepts them.
+fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    match s.parse::<IpAddr>() {
+        Ok(ip) => Some(ipnet::IpNet::from(ip)),
+        Err(_) if is_cidr(s) => s.parse().ok(),
+        Err(_) => None,
+    }
+}
+
 impl Config {
     /// Checks values serde cannot: each error names its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -478,6 +558,8 @@ impl Config {
         self.sources.validate()?;
         self.image.validate()?;
         self.site.validate()?;
+        self.metrics.validate(&self.listen)?;
+        self.access_log.validate()?;
         if self.cache.enabled && self.cache.max_bytes == 0 {
             return Err(ConfigError::new("thumbora.cache.max_bytes", "must be > 0 when the cache is enabled"));
         }
@@ -710,6 +792,8 @@ impl FileConfig {
         let sources = &mut self.thumbora.sources;
         sources.file_root = sources.file_root.as_deref().map(absolute);
         sources.ca_file = sources.ca_file.as_deref().map(absolute);
+        let access_log = &mut self.thumbora.access_log;
+        access_log.file = access_log.file.as_deref().map(absolute);
     }
 }
 
@@ -863,6 +947,38 @@ mod tests {
         assert_eq!(conf.thumbora.sources.file_root.as_deref(), Some(Path::new("/srv/app/samples")));
         assert_eq!(conf.thumbora.sources.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
         assert_eq!(conf.server.upgrade_sock, "/tmp/thumbora_upgrade.sock");
+        let yaml = "thumbora:\n  access_log:\n    file: log/access.log\n";
+        let mut conf = FileConfig::from_yaml(yaml).unwrap();
+        conf.resolve_paths(Path::new("/srv/app"));
+        assert_eq!(conf.thumbora.access_log.file.as_deref(), Some(Path::new("/srv/app/log/access.log")));
+    }
+
+    #[test]
+    fn metrics_and_access_log_keys() {
+        let conf = FileConfig::from_yaml(
+            "thumbora:\n  metrics:\n    listen: \"127.0.0.1:9100\"\n  access_log:\n    file: /var/log/a.log\n    \
+             trusted_proxies: [\"10.0.0.0/8\", \"192.168.1.7\", \"fd00::/8\"]\n",
+        )
+        .unwrap()
+        .thumbora;
+        assert_eq!(conf.metrics.listen, "127.0.0.1:9100");
+        assert!(conf.access_log.enabled);
+        let nets = conf.access_log.trusted_networks();
+        assert_eq!(nets.len(), 3);
+        assert!(nets[1].contains(&"192.168.1.7".parse::<IpAddr>().unwrap()));
+        assert!(!nets[1].contains(&"192.168.1.8".parse::<IpAddr>().unwrap()));
+        let err = |yaml: &str| FileConfig::from_yaml(yaml).unwrap_err().key;
+        assert_eq!(err("thumbora:\n  metrics:\n    listen: \"9100\"\n"), "thumbora.metrics.listen");
+        assert_eq!(
+            err("thumbora:\n  listen: [\"127.0.0.1:9100\"]\n  metrics:\n    listen: \"127.0.0.1:9100\"\n"),
+            "thumbora.metrics.listen"
+        );
+        assert_eq!(err("thumbora:\n  access_log:\n    file: \"\"\n"), "thumbora.access_log.file");
+        for bad in ["lb.internal", "10.0.0.1/8", "10.0.0.0/33"] {
+            let yaml = format!("thumbora:\n  access_log:\n    trusted_proxies: [\"127.0.0.1\", \"{bad}\"]\n");
+            assert_eq!(err(&yaml), "thumbora.access_log.trusted_proxies[1]", "{bad}");
+        }
+        assert!(err("thumbora:\n  metrics:\n    port: 9100\n").starts_with("thumbora.metrics"));
     }
 
     #[test]

@@ -49,8 +49,10 @@ pub enum ErrorKind {
     MethodNotAllowed,
     /// The request's header block is larger than `max_request_header_bytes`.
     HeadersTooLarge,
-    /// The render queue, the memory budget or the fetch limits are full; retry shortly.
+    /// The render queue or an origin's fetch slots are full; retry shortly.
     Overloaded,
+    /// The render memory budget or the fetch memory is taken by requests in flight; retry shortly.
+    MemoryBudget,
     /// The render ran past `render.deadline_ms` and was stopped.
     RenderTimeout,
     /// The client left before its render finished; the work was dropped (nobody reads the status).
@@ -80,7 +82,7 @@ impl ErrorKind {
             | ErrorKind::UpstreamFailed
             | ErrorKind::UpstreamUnreachable
             | ErrorKind::EmptySource => 502,
-            ErrorKind::Overloaded | ErrorKind::RenderTimeout => 503,
+            ErrorKind::Overloaded | ErrorKind::MemoryBudget | ErrorKind::RenderTimeout => 503,
             ErrorKind::LoopDetected => 508,
             // nginx's "client closed request": only logs ever see it.
             ErrorKind::Cancelled => 499,
@@ -111,7 +113,7 @@ impl ErrorKind {
             ErrorKind::ThumborFails => "image could not be processed",
             ErrorKind::MethodNotAllowed => "method not allowed",
             ErrorKind::HeadersTooLarge => "request header fields too large",
-            ErrorKind::Overloaded => "server busy, retry shortly",
+            ErrorKind::Overloaded | ErrorKind::MemoryBudget => "server busy, retry shortly",
             ErrorKind::RenderTimeout => "image took too long to render",
             ErrorKind::Cancelled => "request cancelled",
             ErrorKind::LoopDetected => "request loops back to this server",
@@ -169,7 +171,7 @@ impl Error {
     pub fn fetch_failure(mut self, fetched: Fetched, thumbor_statuses: bool) -> Error {
         use ErrorKind::*;
         self.kind = match (fetched, thumbor_statuses, self.kind) {
-            (_, _, kind @ (Overloaded | RenderTimeout | Cancelled | Internal)) => kind,
+            (_, _, kind @ (Overloaded | MemoryBudget | RenderTimeout | Cancelled | Internal)) => kind,
             (Fetched::Image, true, OriginError) => SourceNotFound,
             (Fetched::Image, true, UpstreamFailed) => UpstreamTimeout,
             (Fetched::Image, true, UpstreamUnreachable) => ThumborFails,
@@ -222,6 +224,7 @@ mod tests {
         assert_eq!(ErrorKind::UpstreamTimeout.status(), 504);
         assert_eq!(ErrorKind::MethodNotAllowed.status(), 405);
         assert_eq!(ErrorKind::Overloaded.status(), 503);
+        assert_eq!(ErrorKind::MemoryBudget.status(), 503);
     }
 
     #[test]
@@ -246,6 +249,7 @@ mod tests {
         assert_eq!(status(EmptySource, Frame, true), 500);
         // Never the origin's fault.
         assert_eq!(status(Overloaded, Watermark, true), 503);
+        assert_eq!(status(MemoryBudget, Image, true), 503);
         assert_eq!(Error::new(Internal, "x").fetch_failure(Frame, true).kind(), Internal);
     }
 

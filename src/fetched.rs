@@ -86,7 +86,7 @@ impl Reservation {
         let needed = bytes.div_ceil(MEMORY_UNIT) - self.bytes / MEMORY_UNIT;
         let units = u32::try_from(needed).unwrap_or(u32::MAX);
         let more = self.pool.clone().try_acquire_many_owned(units).map_err(|_| {
-            Error::new(ErrorKind::Overloaded, "sources.fetch_memory_bytes is taken by fetches in flight")
+            Error::new(ErrorKind::MemoryBudget, "sources.fetch_memory_bytes is taken by fetches in flight")
         })?;
         match &mut self.held {
             Some(held) => held.merge(more),
@@ -116,7 +116,7 @@ mod tests {
         let source = first.into_source(Bytes::from_static(b"x"));
         let copy = source.clone();
         let mut second = memory.reservation();
-        assert_eq!(second.grow_to(3 * MEMORY_UNIT).unwrap_err().kind(), ErrorKind::Overloaded);
+        assert_eq!(second.grow_to(3 * MEMORY_UNIT).unwrap_err().kind(), ErrorKind::MemoryBudget);
         drop(source);
         assert_eq!(memory.available(), 2 * MEMORY_UNIT, "a clone still holds it");
         drop(copy);

@@ -10,6 +10,7 @@
 // The one unsafe block (lowering render threads' priority with setpriority) carries its own allow.
 #![deny(unsafe_code)]
 
+pub(crate) mod access_log;
 pub(crate) mod budget;
 pub(crate) mod cache;
 pub mod codec;
@@ -25,6 +26,7 @@ pub mod job;
 pub(crate) mod lifecycle;
 pub(crate) mod limits;
 pub mod loader;
+pub(crate) mod metrics;
 pub(crate) mod negotiate;
 pub mod pipeline;
 pub mod preflight;

@@ -21,6 +21,9 @@ pub fn check(file: &FileConfig) -> Vec<ConfigError> {
     if let Some(ca) = &thumbora.sources.ca_file {
         report(pem_certificates("thumbora.sources.ca_file", ca));
     }
+    if let (true, Some(log)) = (thumbora.access_log.enabled, &thumbora.access_log.file) {
+        report(appendable("thumbora.access_log.file", log));
+    }
     let server = &file.server;
     report(writable_parent("pid_file", Path::new(&server.pid_file)));
     report(writable_parent("upgrade_sock", Path::new(&server.upgrade_sock)));
@@ -72,6 +75,18 @@ fn writable_parent(key: &str, path: &Path) -> Result<(), ConfigError> {
     writable_dir(key, dir).map_err(|e| problem(key, path, e.message))
 }
 
+/// A log file this process can append to: the file if it exists, else its directory.
+fn appendable(key: &str, path: &Path) -> Result<(), ConfigError> {
+    if !path.exists() {
+        return writable_parent(key, path);
+    }
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map(drop)
+        .map_err(|e| problem(key, path, format!("cannot be appended to: {e}")))
+}
+
 /// A directory this process can create files in (tried, then removed).
 pub fn writable_dir(key: &str, dir: &Path) -> Result<(), ConfigError> {
     let probe = dir.join(format!(".thumbora-check-{}", std::process::id()));
@@ -90,6 +105,20 @@ mod tests {
 
     fn conf(yaml: &str) -> FileConfig {
         FileConfig::from_yaml(yaml).unwrap()
+    }
+
+    #[test]
+    fn access_log_file_must_be_appendable() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let yaml = |log: &str| {
+            format!("pid_file: {d}/t.pid\nupgrade_sock: {d}/u.sock\nthumbora:\n  access_log:\n    file: {log}\n")
+        };
+        assert!(check(&conf(&yaml(&format!("{d}/access.log")))).is_empty());
+        let problems = check(&conf(&yaml(&format!("{d}/no-dir/access.log"))));
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].key, "thumbora.access_log.file");
+        assert!(problems[0].message.contains("no-dir"), "{}", problems[0]);
     }
 
     #[test]

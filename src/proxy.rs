@@ -12,19 +12,20 @@
 //!   app servers (`site`), uncached, retried on the next server when one refuses.
 //! - `response_cache_filter`: successful renders with a max-age are stored; errors never are.
 //! - `response_filter`: internal headers dropped, `Connection: close` when draining, 304s.
-//! - `logging`: one access-log line.
+//! - `logging`: the request's metrics and its access-log line (`access_log`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
-use pingora_cache::{CacheKey, CacheMeta, NoCacheReason, RespCacheable};
+use pingora_cache::{CacheKey, CacheMeta, ForcedFreshness, HitHandler, NoCacheReason, RespCacheable};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error as PingoraError, ErrorType, Result as PingoraResult};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{ProxyHttp, Session};
 
+use crate::access_log::{self, AccessLog};
 use crate::cache::{self, ResultCache};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -32,6 +33,7 @@ use crate::filters;
 use crate::job::{Accepts, RenderJob};
 use crate::loader::http::OwnAddresses;
 use crate::loader::Loaders;
+use crate::metrics::{self, CacheOutcome, Route as MetricsRoute};
 use crate::pipeline::meta::safe_callback;
 use crate::render::connector::{peer_for, PendingRender};
 use crate::render::Services;
@@ -47,6 +49,8 @@ pub struct RequestCtx {
     body_started: Option<Instant>,
     /// What the request is, as `request_filter` decided.
     kind: RequestKind,
+    /// The outcome of the result-cache lookup, when there was one.
+    cache: Option<CacheOutcome>,
 }
 
 /// What a request is. Decided once, in `request_filter`; the later hooks act on it.
@@ -63,15 +67,23 @@ pub enum RequestKind {
     Site { attempts: usize },
 }
 
-impl std::fmt::Display for RequestKind {
-    /// The access log's name for it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl RequestKind {
+    /// The route the metrics and the access log name it by, and the error it was answered with.
+    fn outcome(&self) -> (MetricsRoute, Option<ErrorKind>) {
         match self {
-            RequestKind::Unclassified => f.write_str("-"),
-            RequestKind::Healthcheck => f.write_str("healthcheck"),
-            RequestKind::Refused(kind) => write!(f, "refused:{kind:?}"),
-            RequestKind::Image { .. } => f.write_str("image"),
-            RequestKind::Site { attempts } => write!(f, "site:{attempts}"),
+            RequestKind::Unclassified => (MetricsRoute::Unclassified, None),
+            RequestKind::Healthcheck => (MetricsRoute::Healthcheck, None),
+            RequestKind::Refused(kind) => (MetricsRoute::Refused, Some(*kind)),
+            RequestKind::Image { pending, .. } => (MetricsRoute::Image, pending.report.error.get().copied()),
+            RequestKind::Site { .. } => (MetricsRoute::Site, None),
+        }
+    }
+
+    /// The render's time on its thread, when this request rendered.
+    fn render_time(&self) -> Option<Duration> {
+        match self {
+            RequestKind::Image { pending, .. } => pending.report.render_time.get().copied(),
+            _ => None,
         }
     }
 }
@@ -103,6 +115,8 @@ pub struct ThumboraProxy {
     draining: Arc<AtomicBool>,
     /// This server's addresses and the `Via` mark of its own fetches (loops are refused).
     own: OwnAddresses,
+    /// `None` when the access log is off.
+    access_log: Option<AccessLog>,
 }
 
 impl ThumboraProxy {
@@ -116,7 +130,12 @@ impl ThumboraProxy {
     ) -> Self {
         let router = Router::new(&config.site);
         let draining = Arc::new(AtomicBool::new(false));
-        ThumboraProxy { config, url_policy, services, cache, router, site, draining, own }
+        let access_log = AccessLog::new(&config.access_log).unwrap_or_else(|e| {
+            let file = config.access_log.file.as_deref().unwrap_or(std::path::Path::new("-"));
+            log::error!("thumbora.access_log.file: cannot open {}: {e}; no access log", file.display());
+            None
+        });
+        ThumboraProxy { config, url_policy, services, cache, router, site, draining, own, access_log }
     }
 
     /// Share the flag the server raises when it starts draining.
@@ -189,7 +208,7 @@ impl ThumboraProxy {
         match job {
             Ok(job) => Ok(RequestKind::Image {
                 key: cache::key_for(&job),
-                pending: Arc::new(PendingRender { job, services: self.services.clone() }),
+                pending: Arc::new(PendingRender { job, services: self.services.clone(), report: Default::default() }),
             }),
             Err(err) => {
                 log::info!("{method} {target} -> {}: {err}", err.status());
@@ -263,7 +282,7 @@ impl ProxyHttp for ThumboraProxy {
 
     /// Pingora calls this when a request starts.
     fn new_ctx(&self) -> Self::CTX {
-        RequestCtx { started: Instant::now(), body_started: None, kind: RequestKind::Unclassified }
+        RequestCtx { started: Instant::now(), body_started: None, kind: RequestKind::Unclassified, cache: None }
     }
 
     /// Pingora calls this first, once the request head is read: we set the connection's read,
@@ -342,6 +361,27 @@ impl ProxyHttp for ThumboraProxy {
             RequestKind::Image { key, .. } => Ok(key.clone()),
             _ => Err(PingoraError::explain(ErrorType::InternalError, "no cache key for this request")),
         }
+    }
+
+    /// Pingora calls this when a lookup finds nothing cached (after any wait on the cache lock):
+    /// we note the miss and let the response be admitted (the default).
+    fn cache_miss(&self, session: &mut Session, ctx: &mut Self::CTX) {
+        ctx.cache = Some(CacheOutcome::Miss);
+        session.cache.cache_miss();
+    }
+
+    /// Pingora calls this when a lookup finds a cached result, fresh or expired: we note which
+    /// and force nothing (the default).
+    async fn cache_hit_filter(
+        &self,
+        _session: &mut Session,
+        _meta: &CacheMeta,
+        _hit_handler: &mut HitHandler,
+        is_fresh: bool,
+        ctx: &mut Self::CTX,
+    ) -> PingoraResult<Option<ForcedFreshness>> {
+        ctx.cache = Some(if is_fresh { CacheOutcome::Hit } else { CacheOutcome::Expired });
+        Ok(None)
     }
 
     /// Pingora calls this on a cache miss (and for each retry): an image goes to the in-process
@@ -460,25 +500,40 @@ impl ProxyHttp for ThumboraProxy {
         Ok(())
     }
 
-    /// Pingora calls this last, for every request: one access-log line.
-    async fn logging(&self, session: &mut Session, e: Option<&PingoraError>, ctx: &mut Self::CTX) {
-        if !log::log_enabled!(target: "access", log::Level::Info) {
-            return;
+    /// Pingora calls this last, for every request (hits, early answers and failures included):
+    /// the request's metrics and its access-log line.
+    async fn logging(&self, session: &mut Session, _e: Option<&PingoraError>, ctx: &mut Self::CTX) {
+        let elapsed = ctx.started.elapsed();
+        // Nothing written: the client left first (nginx's 499).
+        let status = session.response_written().map_or(499, |r| r.status.as_u16());
+        let (route, error) = ctx.kind.outcome();
+        metrics::request_done(route, status, elapsed);
+        if let Some(outcome) = ctx.cache {
+            metrics::cache_lookup(outcome);
         }
-        let status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
-        let cache = format!("{:?}", session.cache.phase());
+        if let Some(kind) = error {
+            metrics::answered_with_error(kind);
+        }
+        let Some(access) = &self.access_log else { return };
         let req = session.req_header();
-        log::info!(
-            target: "access",
-            "{} {} {} {:.1}ms {} cache={} {}",
-            req.method,
-            String::from_utf8_lossy(req.raw_path()),
+        let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let forwarded_for = req.headers.get_all("x-forwarded-for").iter().map(|v| v.as_bytes());
+        access.log(access_log::Entry {
+            time: SystemTime::now(),
+            client: access_log::client_address(peer, forwarded_for, access.trusted_proxies()),
+            method: req.method.clone(),
+            target: req.raw_path().to_vec(),
+            version: req.version,
             status,
-            ctx.started.elapsed().as_secs_f64() * 1000.0,
-            ctx.kind,
-            cache,
-            e.map(|e| e.to_string()).unwrap_or_default()
-        );
+            body_bytes: session.body_bytes_sent(),
+            referer: req.headers.get(http::header::REFERER).cloned(),
+            user_agent: req.headers.get(http::header::USER_AGENT).cloned(),
+            request_time: elapsed,
+            cache: ctx.cache,
+            render_time: ctx.kind.render_time(),
+            route,
+            error,
+        });
     }
 }
 

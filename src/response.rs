@@ -63,7 +63,7 @@ impl Reply {
     pub fn error(err: &Error) -> Reply {
         let kind = err.kind();
         let mut headers: Vec<(&'static str, String)> = vec![("Content-Type", "text/plain; charset=utf-8".into())];
-        if kind == ErrorKind::Overloaded {
+        if matches!(kind, ErrorKind::Overloaded | ErrorKind::MemoryBudget) {
             headers.push(("Retry-After", "1".into()));
         }
         Reply { status: kind.status(), headers, body: Bytes::from(format!("{}\n", kind.public_message())) }
@@ -170,6 +170,8 @@ mod tests {
         assert_eq!(r.status, 503);
         assert_eq!(r.header("Retry-After"), Some("1"));
         assert_eq!(r.header("Cache-Control"), None);
+        let r = Reply::error(&Error::new(ErrorKind::MemoryBudget, "budget"));
+        assert_eq!((r.status, r.header("Retry-After")), (503, Some("1")));
         let r = Reply::error(&Error::new(ErrorKind::BadSignature, "secret detail"));
         assert_eq!(r.status, 400);
         assert!(!String::from_utf8_lossy(&r.body).contains("secret"));

@@ -10,6 +10,7 @@ use pingora_core::server::configuration::Opt;
 use pingora_core::server::Server;
 use pingora_core::services::background::{background_service, GenBackgroundService};
 use pingora_core::services::listening::Service;
+use pingora_core::services::ServiceHandle;
 use pingora_load_balancing::selection::RoundRobin;
 use pingora_load_balancing::LoadBalancer;
 
@@ -96,6 +97,7 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     if let Some(check) = site_health_check {
         server.add_service(check);
     }
+    add_metrics_service(&mut server, &file.thumbora, &bootstrap);
     Ok(server)
 }
 
@@ -105,4 +107,18 @@ pub fn run_forever(server: Server) -> ! {
         crate::lifecycle::catch_early_ready_signal();
     }
     server.run_forever()
+}
+
+/// The Prometheus metrics listener (`thumbora.metrics.listen`; empty: none): a service of its
+/// own with one thread, so scrapes never take a proxy thread. Like the proxy's, its socket is
+/// taken over from the old process on `-u`, so it starts after `bootstrap`.
+fn add_metrics_service(server: &mut Server, config: &crate::config::Config, bootstrap: &ServiceHandle) {
+    if config.metrics.listen.is_empty() {
+        return;
+    }
+    crate::metrics::init();
+    let mut service = Service::new("thumbora metrics".to_string(), crate::metrics::MetricsApp);
+    service.add_tcp(&config.metrics.listen);
+    service.threads = Some(1);
+    server.add_service(service).add_dependency(bootstrap);
 }

@@ -11,7 +11,15 @@
 # No miss URL repeats within or across runs (wrk's counter starts at a random offset per run), so
 # neither the result cache nor the originals cache can answer a miss: what is measured is fetch +
 # decode + resize + encode + the proxy around them. The hit run measures the cache path only.
-# Access logs are off (RUST_LOG=warn). Everything on 127.0.0.1; every run lasts DURATION seconds.
+# Everything on 127.0.0.1; every run lasts DURATION seconds. WORKLOADS picks some of them.
+#
+# YAML_A / YAML_B: extra lines under `thumbora:` for A / B (two-space indented sections), to
+# compare one binary with itself under two configurations, e.g. metrics and access log on vs off:
+#   YAML_A=$'  access_log:\n    enabled: false' \
+#   YAML_B=$'  metrics:\n    listen: "127.0.0.1:19100"\n  access_log:\n    file: /tmp/ab-access.log' \
+#   WORKLOADS=hit scripts/bench/ab.sh target/release/thumbora target/release/thumbora 5
+# Without them each binary runs on its defaults (the access log, where a binary has one, goes to
+# its stderr, i.e. $OUT/thumbora.log).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -62,6 +70,7 @@ thumbora:
     loader: http
     allowed: ["127.0.0.1"]
     allow_private_networks: true
+$2
 EOF
   RUST_LOG=warn "$1" -c "$OUT/thumbora.yaml" >"$OUT/thumbora.log" 2>&1 &
   PID=$!
@@ -70,10 +79,10 @@ EOF
 }
 stop() { kill -INT "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
 
-# run BINARY WORKLOAD -> "req/s p99 errors"
+# run BINARY WORKLOAD EXTRA_YAML -> "req/s p99 errors"
 run() {
   local bin=$1 workload=$2 log="$OUT/wrk.txt" hot="/unsafe/fit-in/512x512/$ORIGIN/2k_0.jpg"
-  start "$bin"
+  start "$bin" "$3"
   case $workload in
     hit)
       curl -sf -o /dev/null "http://127.0.0.1:$PORT$hot"
@@ -95,10 +104,10 @@ run() {
 
 echo "| workload | round | A req/s | B req/s | B/A | A p99 | B p99 | errors A/B |"
 echo "|---|---|---|---|---|---|---|---|"
-for workload in hit miss_2k miss_12mp; do
+for workload in ${WORKLOADS:-hit miss_2k miss_12mp}; do
   for round in $(seq 1 "$ROUNDS"); do
-    read -r ra pa ea < <(run "$A" "$workload")
-    read -r rb pb eb < <(run "$B" "$workload")
+    read -r ra pa ea < <(run "$A" "$workload" "${YAML_A:-}")
+    read -r rb pb eb < <(run "$B" "$workload" "${YAML_B:-}")
     echo "| $workload | $round | $ra | $rb | $(python3 -c "print(round($rb/$ra, 3) if $ra else 'n/a')") | $pa | $pb | $ea/$eb |"
   done
 done

@@ -17,6 +17,7 @@ use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use crate::config::{LoaderKind, SourcesConfig};
 use crate::error::{Error, ErrorKind, Result};
 pub use crate::fetched::{FetchMemory, Reservation, Source};
+use crate::metrics::OriginFetch;
 use crate::security::SourcePolicy;
 
 type FetchFuture = BoxFuture<'static, std::result::Result<Source, Arc<Error>>>;
@@ -104,7 +105,10 @@ impl Loaders {
         let inner = self.inner.clone();
         let url = image.to_string();
         let fetch = async move {
+            // Dropped unfinished when every request waiting for the fetch leaves: counted then.
+            let timer = OriginFetch::start();
             let result = inner.fetch(&url).await;
+            timer.finish(result.as_ref().map(|source| source.bytes().len()).map_err(Error::kind));
             if let (Ok(source), Some(cache)) = (&result, &inner.originals) {
                 cache.insert(url.clone(), source.bytes().clone()).await;
             }

@@ -26,6 +26,7 @@ use crate::geometry::{self, FocalPoint, GeometryRequest, Plan, Size};
 use crate::imaging::{orient, resize};
 use crate::job::{RenderJob, Rendered};
 use crate::limits;
+use crate::metrics::{Stage, StageClock};
 use crate::url::{Crop, Dim};
 
 /// The settings a render reads.
@@ -247,6 +248,7 @@ pub fn render_prepared(
     let cfg = &settings.image;
     let probe = &prep.probe;
     let req = &job.request;
+    let mut clock = StageClock::start();
 
     let decoded = decode::decode(source, probe, prep.decode_options(cfg))?;
     let truncated = decoded.truncated;
@@ -255,6 +257,7 @@ pub fn render_prepared(
     if orientation != 1 {
         canvas.map_frames(|b| Ok(orient::apply(b, orientation)))?;
     }
+    clock.lap(Stage::Decode);
 
     // Coordinates: the plan speaks in `base` pixels; the canvas may be larger or smaller.
     let mut base = prep.base;
@@ -289,10 +292,12 @@ pub fn render_prepared(
             })?;
         }
     }
+    clock.lap(Stage::Transform);
 
     if post_filters_apply(probe, cfg) {
         output::apply_post_filters(&mut canvas, job, &plan, assets, cfg)?;
     }
+    clock.lap(Stage::Filters);
 
     if req.meta {
         let info = meta::MetaInfo {
@@ -314,6 +319,7 @@ pub fn render_prepared(
     }
 
     let mut rendered = output::encode(canvas, job, &prep.opts, probe, settings)?;
+    clock.lap(Stage::Encode);
     rendered.source_truncated = truncated;
     Ok(rendered)
 }

@@ -17,13 +17,15 @@ use pingora_core::protocols::l4::virt::{VirtualSockOpt, VirtualSocket, VirtualSo
 use pingora_core::upstreams::peer::{HttpPeer, PeerOptions, Scheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 
-use super::Services;
+use super::{RenderReport, Services};
 use crate::job::RenderJob;
 
 /// One request's render, handed to pingora as the upstream to connect to.
 pub struct PendingRender {
     pub job: RenderJob,
     pub services: Arc<Services>,
+    /// What the render did, for the request's access-log line and metrics.
+    pub report: RenderReport,
 }
 
 impl std::fmt::Debug for PendingRender {
@@ -97,7 +99,7 @@ async fn serve(pending: Arc<PendingRender>, mut pipe: DuplexStream) -> io::Resul
     // and with HEAD only when it will not read a body.
     let head_only = head.starts_with(b"HEAD ");
     let reply = tokio::select! {
-        reply = pending.services.respond(&pending.job) => reply,
+        reply = pending.services.respond(&pending.job, &pending.report) => reply,
         _ = closed(&mut pipe) => {
             log::debug!("{}: the client left; render dropped", pending.job.request.image);
             return Ok(());

@@ -11,7 +11,8 @@
 pub mod connector;
 pub mod pool;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::config::ResponseConfig;
 use crate::error::{ErrorKind, Fetched, Result};
@@ -21,6 +22,16 @@ use crate::loader::Loaders;
 use crate::pipeline::{self, RenderSettings};
 use crate::response::Reply;
 use pool::RenderPool;
+
+/// What a render did, for the request's access-log line and metrics: written by the render task,
+/// read when the request ends.
+#[derive(Debug, Default)]
+pub struct RenderReport {
+    /// The render's time on its render thread.
+    pub render_time: OnceLock<Duration>,
+    /// The error the render answered with.
+    pub error: OnceLock<ErrorKind>,
+}
 
 /// What every render needs, shared by all requests.
 pub struct Services {
@@ -33,11 +44,12 @@ pub struct Services {
 }
 
 impl Services {
-    /// The reply for one render job: the image, or the error it ran into.
-    pub async fn respond(&self, job: &RenderJob) -> Reply {
-        match self.render(job).await.and_then(|rendered| Reply::image(rendered, &self.response)) {
+    /// The reply for one render job: the image, or the error it ran into (also noted in `report`).
+    pub async fn respond(&self, job: &RenderJob, report: &RenderReport) -> Reply {
+        match self.render(job, report).await.and_then(|rendered| Reply::image(rendered, &self.response)) {
             Ok(reply) => reply,
             Err(err) => {
+                let _ = report.error.set(err.kind());
                 if err.kind() == ErrorKind::Internal {
                     log::error!("{} -> {}: {err}", job.request.image, err.status());
                 } else if err.status() >= 500 {
@@ -50,7 +62,7 @@ impl Services {
         }
     }
 
-    async fn render(&self, job: &RenderJob) -> Result<Rendered> {
+    async fn render(&self, job: &RenderJob, report: &RenderReport) -> Result<Rendered> {
         let (source, assets) = tokio::join!(self.loaders.load(&job.request.image), self.load_assets(job));
         let source = source.map_err(|e| e.fetch_failure(Fetched::Image, self.thumbor_error_statuses))?;
         // The header decides sizes, decode scale and memory once, here; the render thread reuses it.
@@ -58,12 +70,15 @@ impl Services {
         let cost = prepared.memory_estimate(job, &assets, &self.settings.image)?;
         let admission = self.pool.admit()?;
         let (job_copy, settings, bytes) = (job.clone(), self.settings.clone(), source.clone());
-        let rendered = self
+        let (rendered, render_time) = self
             .pool
             .run_admitted(admission, cost, move || {
-                pipeline::render_prepared(prepared, &job_copy, &bytes, &assets, &settings)
+                let started = Instant::now();
+                let rendered = pipeline::render_prepared(prepared, &job_copy, &bytes, &assets, &settings)?;
+                Ok((rendered, started.elapsed()))
             })
             .await?;
+        let _ = report.render_time.set(render_time);
         if rendered.source_truncated {
             // The bytes may be a cut download: the next request fetches them again.
             self.loaders.forget(&job.request.image).await;

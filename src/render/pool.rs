@@ -14,6 +14,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::budget::{self, Budget, MEMORY_UNIT as UNIT};
 use crate::error::{Error, ErrorKind, Result};
+use crate::metrics::RenderSlot;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -133,9 +134,9 @@ impl RenderPool {
     }
 
     /// Run `work` on a render thread once `cost` bytes of the memory budget are free.
-    /// Refused with [`ErrorKind::Overloaded`] when the budget stays taken too long, and with
+    /// Refused with [`ErrorKind::MemoryBudget`] when the budget stays taken too long, and with
     /// [`ErrorKind::TooLarge`] when `cost` exceeds the whole budget.
-    pub async fn run_admitted<T, F>(&self, admission: Admission, cost: u64, work: F) -> Result<T>
+    pub async fn run_admitted<T, F>(&self, mut admission: Admission, cost: u64, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce() -> Result<T> + Send + 'static,
@@ -149,7 +150,7 @@ impl RenderPool {
         }
         let permit = tokio::time::timeout(self.memory_wait, self.memory.clone().acquire_many_owned(units as u32))
             .await
-            .map_err(|_| Error::new(ErrorKind::Overloaded, "render memory budget busy"))?
+            .map_err(|_| Error::new(ErrorKind::MemoryBudget, "render memory budget busy"))?
             .map_err(|_| Error::new(ErrorKind::Internal, "render pool closed"))?;
         let (tx, rx) = oneshot::channel();
         // Raised when this future is dropped before the job reports back: the request went away.
@@ -160,6 +161,7 @@ impl RenderPool {
             let result = if cancelled.load(Ordering::Relaxed) {
                 Err(Error::new(ErrorKind::Cancelled, "the client left while the render was queued"))
             } else {
+                admission.slot.start();
                 let budget = Budget::new(deadline.map(|d| Instant::now() + d), cancelled).with_memory(memory, permit);
                 catch_unwind(AssertUnwindSafe(|| budget::within(budget, work))).unwrap_or_else(|panic| {
                     let what = panic
@@ -191,6 +193,8 @@ impl Drop for CancelOnDrop {
 /// A place in the pool (running or waiting), released on drop.
 pub struct Admission {
     counter: Arc<AtomicUsize>,
+    /// The render as the queue-depth and in-flight metrics count it.
+    slot: RenderSlot,
 }
 
 impl Admission {
@@ -198,7 +202,7 @@ impl Admission {
         counter
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < capacity).then_some(n + 1))
             .ok()
-            .map(|_| Admission { counter: counter.clone() })
+            .map(|_| Admission { counter: counter.clone(), slot: RenderSlot::queued() })
     }
 }
 

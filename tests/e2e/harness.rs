@@ -110,6 +110,42 @@ impl Server {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map(|d| d.count()).unwrap_or(0)
     }
 
+    /// The TCP ports the server process listens on (from /proc: its socket fds in LISTEN state),
+    /// sorted.
+    pub fn listening_ports(&self) -> Vec<u16> {
+        let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|dir| {
+                dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .filter_map(|link| {
+                        let link = link.to_string_lossy().to_string();
+                        Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut ports: Vec<u16> = ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .flat_map(|table| {
+                std::fs::read_to_string(table)
+                    .unwrap_or_default()
+                    .lines()
+                    .skip(1)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .filter_map(|row| {
+                // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+                let cols: Vec<&str> = row.split_whitespace().collect();
+                let listening = cols.get(3) == Some(&"0A") && inodes.iter().any(|i| Some(&i.as_str()) == cols.get(9));
+                let port = cols.get(1)?.rsplit(':').next()?;
+                listening.then(|| u16::from_str_radix(port, 16).ok()).flatten()
+            })
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+
     /// CPU time the server process has used so far (user + system), in seconds.
     pub fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();

@@ -16,6 +16,7 @@ mod hostile_inputs;
 mod http;
 mod https;
 mod memory;
+mod metrics;
 mod origin;
 mod robustness;
 mod security;
