@@ -48,7 +48,7 @@ impl RenderJob {
     /// Refuse, from the URL alone, requests whose output must exceed the caps (before the source
     /// is fetched): see [`crate::limits::check_requested_sides`].
     pub fn check_limits(&self, cfg: &ImageConfig) -> Result<()> {
-        let grows = self.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
+        let grows = self.filters.iter().any(Filter::grows_output);
         crate::limits::check_requested_sides(&self.request, grows, cfg)
     }
 }

@@ -2,7 +2,7 @@
 //! thumbor's `engine.paste` (the `_composite.c` merge and PIL's plain paste), which `fill()` and
 //! `watermark()` share.
 
-use super::{color, Args, Filter, Param, Phase, PostContext, Spec};
+use super::{color, Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::{Bitmap, Channels};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -21,13 +21,17 @@ pub const SPEC: Spec = Spec {
 };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::BackgroundColor(BackgroundColor { color: args.raw(0)?.to_string() }))
+    Some(Filter::Pixels(Pixels::new(BackgroundColor { color: args.raw(0)?.to_string() })))
 }
 
-impl BackgroundColor {
+impl PixelFilter for BackgroundColor {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// thumbor: a canvas of the colour, the image merged over it at (0, 0). The result is RGBA
     /// (thumbor's `paste` turns both images RGBA); an unknown colour is thumbor's 500.
-    pub fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let rgba = canvas_color(&self.color, &bitmap)?;
         let mut canvas = Bitmap::filled(bitmap.width, bitmap.height, Channels::Rgba, &rgba);
         composite(&mut canvas, &bitmap, 0, 0);

@@ -6,7 +6,7 @@
 use std::f64::consts::{E, PI};
 
 use super::convolution::{convolve, normalized};
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -33,10 +33,10 @@ pub const SPEC: Spec = Spec {
 fn build(args: &Args) -> Option<Filter> {
     let radius = args.int(0)?;
     let sigma = args.float(1).unwrap_or(0.0);
-    Some(Filter::Blur(Blur {
+    Some(Filter::Pixels(Pixels::new(Blur {
         radius: radius.clamp(1, i64::from(MAX_RADIUS)) as u32,
         sigma: if sigma == 0.0 { radius as f64 } else { sigma },
-    }))
+    })))
 }
 
 /// thumbor's `generate_1d_matrix`, normalised as `_convolution.c` does: `e ** -(x² / 2σ²) /
@@ -53,9 +53,13 @@ fn kernel(sigma: f64, radius: u32) -> Result<Vec<f64>> {
     Ok(normalized(taps, true))
 }
 
-impl Blur {
+impl PixelFilter for Blur {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame.
-    pub fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let kernel = kernel(self.sigma, self.radius)?;
         if bitmap.pixels.is_empty() {
             return Ok(bitmap);
@@ -63,6 +67,16 @@ impl Blur {
         let horizontal = convolve(&bitmap, &kernel, kernel.len())?;
         drop(bitmap);
         convolve(&horizontal, &kernel, 1)
+    }
+
+    /// Two passes of a 2r+1 kernel.
+    fn taps_per_pixel(&self) -> u64 {
+        2 * (2 * u64::from(self.radius) + 1)
+    }
+
+    /// The pass in between, and the result.
+    fn scratch_bytes_per_pixel(&self) -> u64 {
+        8
     }
 }
 
@@ -72,15 +86,16 @@ mod tests {
     use crate::codec::Channels;
     use crate::filters::testing::{fnv, lcg, with_context};
 
-    fn blur(radius: &str, sigma: Option<&str>) -> Blur {
+    fn blur(radius: &str, sigma: Option<&str>) -> Filter {
         let values = std::iter::once(radius).chain(sigma).map(String::from).collect();
-        match build(&Args { values }) {
-            Some(Filter::Blur(b)) => b,
-            other => panic!("{other:?}"),
-        }
+        build(&Args { values }).expect("blur's arguments")
     }
 
-    fn run(filter: &Blur, bitmap: Bitmap) -> Result<Vec<u8>> {
+    fn pixels(blur: Blur) -> Filter {
+        Filter::Pixels(Pixels::new(blur))
+    }
+
+    fn run(filter: &Filter, bitmap: Bitmap) -> Result<Vec<u8>> {
         with_context(|ctx| Ok(filter.apply(bitmap, ctx)?.pixels))
     }
 
@@ -90,11 +105,11 @@ mod tests {
 
     #[test]
     fn arguments_like_apply_blur() {
-        assert_eq!(blur("5", None), Blur { radius: 5, sigma: 5.0 });
-        assert_eq!(blur("4", Some("2")), Blur { radius: 4, sigma: 2.0 });
-        assert_eq!(blur("4", Some("0.0")), Blur { radius: 4, sigma: 4.0 });
+        assert_eq!(blur("5", None), pixels(Blur { radius: 5, sigma: 5.0 }));
+        assert_eq!(blur("4", Some("2")), pixels(Blur { radius: 4, sigma: 2.0 }));
+        assert_eq!(blur("4", Some("0.0")), pixels(Blur { radius: 4, sigma: 4.0 }));
         // The cap applies to the radius only: sigma stays 200.
-        assert_eq!(blur("200", None), Blur { radius: 150, sigma: 200.0 });
+        assert_eq!(blur("200", None), pixels(Blur { radius: 150, sigma: 200.0 }));
     }
 
     /// thumbor's `generate_1d_matrix(1, 1)`, before normalisation.

@@ -1,7 +1,7 @@
 //! `brightness(n)`: adds n percent of 255 to the red, green and blue channels, as thumbor's
 //! `_brightness.c` does (C `int` arithmetic, alpha untouched).
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -15,12 +15,16 @@ pub const SPEC: Spec =
     Spec { name: "brightness", params: &[Param::Number], required: 1, phase: Phase::PostTransform, build };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Brightness(Brightness { value: args.int(0)? }))
+    Some(Filter::Pixels(Pixels::new(Brightness { value: args.int(0)? })))
 }
 
-impl Brightness {
+impl PixelFilter for Brightness {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame. A value outside C `int` is a 500, like thumbor's `OverflowError`.
-    pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let value = i32::try_from(self.value)
             .map_err(|_| Error::new(ErrorKind::ThumborFails, "brightness(): value does not fit a C int"))?;
         // `(255 * delta) / 100` in 32-bit arithmetic: thumbor's build wraps on overflow.

@@ -2,7 +2,7 @@
 //! as thumbor's `_colorize.c` does (alpha untouched). A fill that `bytearray.fromhex` rejects, or
 //! that is not three bytes, is a 500 as in thumbor.
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -24,12 +24,12 @@ pub const SPEC: Spec = Spec {
 };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Colorize(Colorize {
+    Some(Filter::Pixels(Pixels::new(Colorize {
         red: args.int(0)?,
         green: args.int(1)?,
         blue: args.int(2)?,
         fill: args.string(3)?,
-    }))
+    })))
 }
 
 /// Python's `bytearray.fromhex`: pairs of hex digits, ASCII whitespace allowed between pairs.
@@ -70,9 +70,13 @@ fn table(percent: i64, fill: u8) -> Result<[u8; 256]> {
     Ok(std::array::from_fn(|v| c_int((v as f64 * keep + fill_part) / 100.0).clamp(0, 255) as u8))
 }
 
-impl Colorize {
+impl PixelFilter for Colorize {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame.
-    pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let fill = match from_hex(&self.fill).as_deref() {
             Some(&[r, g, b]) => [r, g, b],
             _ => {

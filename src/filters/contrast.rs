@@ -1,7 +1,7 @@
 //! `contrast(n)`: scales each colour channel's distance from 128 by ((n+100)^2/100)%, as
 //! thumbor's `_contrast.c` does (C `int` arithmetic, alpha untouched).
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -15,12 +15,16 @@ pub const SPEC: Spec =
     Spec { name: "contrast", params: &[Param::Number], required: 1, phase: Phase::PostTransform, build };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Contrast(Contrast { value: args.int(0)? }))
+    Some(Filter::Pixels(Pixels::new(Contrast { value: args.int(0)? })))
 }
 
-impl Contrast {
+impl PixelFilter for Contrast {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame. A value outside C `int` is a 500, like thumbor's `OverflowError`.
-    pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let value = i32::try_from(self.value)
             .map_err(|_| Error::new(ErrorKind::ThumborFails, "contrast(): value does not fit a C int"))?;
         // thumbor: `d = n + 100; d = d * d / 100; c = d * (c - 128) / 100 + 128`, all in 32-bit

@@ -4,7 +4,7 @@
 //! whose length is even or not a multiple of `cols` is a 500, as in thumbor. The convolution
 //! itself is shared with `blur()`.
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -27,11 +27,11 @@ pub const SPEC: Spec = Spec {
 };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Convolution(Convolution {
+    Some(Filter::Pixels(Pixels::new(Convolution {
         matrix: args.raw(0)?.split(';').map(atof).collect(),
         columns: args.int(1)?,
         normalize: args.boolean(2).unwrap_or(true),
-    }))
+    })))
 }
 
 /// C's `atof` on one matrix item: the longest ASCII `-?digits[.digits]` prefix, 0 without one
@@ -115,9 +115,13 @@ pub(crate) fn convolve(source: &Bitmap, kernel: &[f64], columns: usize) -> Resul
     Ok(Bitmap { width: source.width, height: source.height, channels: source.channels, pixels })
 }
 
-impl Convolution {
+impl PixelFilter for Convolution {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame.
-    pub fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let columns = i32::try_from(self.columns)
             .map_err(|_| Error::new(ErrorKind::ThumborFails, "convolution(): columns do not fit a C int"))?;
         let size = self.matrix.len();
@@ -134,6 +138,16 @@ impl Convolution {
         }
         let kernel = normalized(self.matrix.clone(), self.normalize);
         convolve(&bitmap, &kernel, columns)
+    }
+
+    /// One tap per cell of the kernel.
+    fn taps_per_pixel(&self) -> u64 {
+        self.matrix.len() as u64
+    }
+
+    /// Counted as blur's: the result, and a second frame's worth.
+    fn scratch_bytes_per_pixel(&self) -> u64 {
+        8
     }
 }
 

@@ -6,7 +6,7 @@
 //! list (`[]`, which corrupts thumbor's heap) leaves its channel unchanged here, and curves of
 //! more than 255 points use all of them (thumbor's count wraps at 256).
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -64,12 +64,12 @@ fn coordinate(digits: &str) -> Option<u8> {
 }
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Curve(Curve {
+    Some(Filter::Pixels(Pixels::new(Curve {
         all: points(args.raw(0)?),
         red: points(args.raw(1)?),
         green: points(args.raw(2)?),
         blue: points(args.raw(3)?),
-    }))
+    })))
 }
 
 /// thumbor's `calculate_second_derivative`: a tridiagonal solve, step for step (a repeated x
@@ -130,9 +130,13 @@ fn table(points: &[(u8, u8)]) -> [u8; 256] {
     items
 }
 
-impl Curve {
+impl PixelFilter for Curve {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame.
-    pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let unreadable = || Error::new(ErrorKind::ThumborFails, "curve(): points thumbor cannot read");
         let all = table(self.all.as_deref().ok_or_else(unreadable)?);
         let own = [&self.red, &self.green, &self.blue];

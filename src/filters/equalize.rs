@@ -3,7 +3,7 @@
 //! cumulative count stops at the first level where any channel has one, so the other channels
 //! keep 0 there. Alpha is untouched (but every pixel counts, transparent or not).
 
-use super::{Args, Filter, Phase, PostContext, Spec};
+use super::{Args, Filter, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::Result;
 
@@ -14,7 +14,7 @@ pub struct Equalize {}
 pub const SPEC: Spec = Spec { name: "equalize", params: &[], required: 0, phase: Phase::PostTransform, build };
 
 fn build(_args: &Args) -> Option<Filter> {
-    Some(Filter::Equalize(Equalize {}))
+    Some(Filter::Pixels(Pixels::new(Equalize {})))
 }
 
 /// C's float to `unsigned char` on x86-64 (`cvttss2si`, low byte): truncation, 0 for NaN.
@@ -26,9 +26,13 @@ fn c_u8(x: f32) -> u8 {
     }
 }
 
-impl Equalize {
+impl PixelFilter for Equalize {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame.
-    pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let channels = bitmap.channels.count();
         let area = (bitmap.pixels.len() / channels) as i64;
         let mut histograms = [[0i64; 256]; 3];

@@ -1,7 +1,7 @@
 //! `fill(color[,fill_transparent])`: pads the image to the requested box with a colour, `auto` (the median colour), `blur` (a blurred copy) or `transparent`.
 
 use super::background_color::{canvas_color, composite, paste};
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::{Bitmap, Channels};
 use crate::error::{Error, ErrorKind, Result};
 use crate::geometry::Size;
@@ -23,22 +23,31 @@ pub const SPEC: Spec = Spec {
 };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Fill(Fill { color: args.raw(0)?.to_string(), fill_transparent: args.boolean(1).unwrap_or(false) }))
+    Some(Filter::Pixels(Pixels::new(Fill {
+        color: args.raw(0)?.to_string(),
+        fill_transparent: args.boolean(1).unwrap_or(false),
+    })))
 }
 
 /// thumbor's `fill(blur)` blurs with `apply_blur(..., 50)`: radius 50, sigma = radius.
-pub(crate) const BLUR_RADIUS: u32 = 50;
+const BLUR_RADIUS: u32 = 50;
 
 impl Fill {
     /// `fill(blur)`: the backdrop is a blurred copy of the image.
     pub fn blurs(&self) -> bool {
         self.color == "blur"
     }
+}
+
+impl PixelFilter for Fill {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
 
     /// thumbor: a canvas of the box's size (the colour, or the blurred image stretched to it),
     /// the image centred on it (`(box - size) // 2`), pasted as is or, with `fill_transparent`,
     /// merged over it. The result is RGBA, like thumbor's.
-    pub fn apply(&self, bitmap: Bitmap, ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, bitmap: Bitmap, ctx: &PostContext) -> Result<Bitmap> {
         let target = target_size(bitmap.size(), ctx)?;
         // Named colours are checked before the box, like PIL's `Image.new`; the box is checked
         // before anything of its size is allocated.
@@ -59,6 +68,28 @@ impl Fill {
             paste(&mut canvas, &bitmap, x, y);
         }
         Ok(canvas)
+    }
+
+    /// `fill(blur)`: blur(50) of the image.
+    fn taps_per_pixel(&self) -> u64 {
+        if self.blurs() {
+            2 * (2 * u64::from(BLUR_RADIUS) + 1)
+        } else {
+            1
+        }
+    }
+
+    /// A canvas of the box, and (blur) the backdrop and its blurred copies.
+    fn scratch_bytes_per_pixel(&self) -> u64 {
+        if self.blurs() {
+            16
+        } else {
+            4
+        }
+    }
+
+    fn grows_output(&self) -> bool {
+        true
     }
 }
 

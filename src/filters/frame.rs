@@ -16,7 +16,7 @@
 //! on the left, right and bottom, the picture untouched; this module reproduces that exactly.
 
 use super::background_color::composite;
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::{Bitmap, Channels};
 use crate::error::{Error, ErrorKind, Fetched, Result};
 use crate::geometry::Size;
@@ -31,13 +31,17 @@ pub const SPEC: Spec =
     Spec { name: "frame", params: &[Param::String], required: 1, phase: Phase::PostTransform, build };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Frame(Frame { url: args.string(0)? }))
+    Some(Filter::Pixels(Pixels::new(Frame { url: args.string(0)? })))
 }
 
-impl Frame {
+impl PixelFilter for Frame {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// thumbor's `on_image_ready`: the image merged onto a white canvas grown by the patch's
     /// padding (`handle_padding`); RGBA and opaque, like thumbor's.
-    pub fn apply(&self, bitmap: Bitmap, ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, bitmap: Bitmap, ctx: &PostContext) -> Result<Bitmap> {
         let patch = load_patch(&self.url, ctx)?.to_rgba();
         let padding = padding(&patch);
         let size = Size::new(
@@ -48,6 +52,10 @@ impl Frame {
         let mut canvas = Bitmap::filled(size.width, size.height, Channels::Rgba, &[255, 255, 255, 255]);
         composite(&mut canvas, &bitmap, i64::from(padding.left), i64::from(padding.top));
         Ok(canvas)
+    }
+
+    fn asset_url(&self) -> Option<&str> {
+        Some(&self.url)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `grayscale()`: Pillow's `convert("L")` luminance (ITU-R 601, fixed point) in every colour
 //! channel; alpha is kept, as thumbor's `convert("LA")` keeps it.
 
-use super::{Args, Filter, Phase, PostContext, Spec};
+use super::{Args, Filter, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::Result;
 
@@ -12,7 +12,7 @@ pub struct Grayscale {}
 pub const SPEC: Spec = Spec { name: "grayscale", params: &[], required: 0, phase: Phase::PostTransform, build };
 
 fn build(_args: &Args) -> Option<Filter> {
-    Some(Filter::Grayscale(Grayscale {}))
+    Some(Filter::Pixels(Pixels::new(Grayscale {})))
 }
 
 /// Pillow's `L24` luminance: `(r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16`.
@@ -20,10 +20,14 @@ fn luminance(r: u8, g: u8, b: u8) -> u8 {
     ((u32::from(r) * 19595 + u32::from(g) * 38470 + u32::from(b) * 7471 + 0x8000) >> 16) as u8
 }
 
-impl Grayscale {
+impl PixelFilter for Grayscale {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame. thumbor's result is an `L`/`LA` image; here the bitmap stays RGB(A)
     /// with r = g = b, which is the same picture.
-    pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let channels = bitmap.channels.count();
         for pixel in bitmap.pixels.chunks_exact_mut(channels) {
             let l = luminance(pixel[0], pixel[1], pixel[2]);

@@ -1,11 +1,14 @@
-//! thumbor's filters: one table of argument patterns (ported from each filter's
-//! `@filter_method`), one file per filter named as in the URL, and the phase each runs in.
+//! thumbor's filters: one file per filter, named as in the URL, with its row of the table
+//! (argument patterns ported from the filter's `@filter_method`, and the phase it runs in); one
+//! list, `filters!`, declaring the files and the table. Filters that change the frames implement
+//! [`PixelFilter`]; those that change the request are [`Filter`] variants the pipeline reads.
 //!
 //! Parsing follows thumbor: an item whose name is unknown, or whose arguments do not match the
 //! filter's pattern, is ignored (or refused with `strict_filters`). Patterns are compiled with the
 //! `regex` crate, which runs in linear time: no argument can make parsing slow.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use regex::Regex;
@@ -15,40 +18,31 @@ use crate::config::ImageConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::url::FilterCall;
 
-pub mod autojpg;
-pub mod background_color;
-pub mod blur;
-pub mod brightness;
 pub mod color;
-pub mod colorize;
-pub mod contrast;
-pub mod convolution;
-pub mod curve;
-pub mod equalize;
-pub mod extract_focal;
-pub mod fill;
-pub mod focal;
-pub mod format;
-pub mod frame;
-pub mod grayscale;
-pub mod max_age;
-pub mod max_bytes;
-pub mod no_upscale;
-pub mod noise;
-pub mod proportion;
-pub mod quality;
-pub mod rgb;
-pub mod rotate;
-pub mod round_corner;
-pub mod saturation;
-pub mod sharpen;
-pub mod stretch;
-pub mod strip_exif;
-pub mod strip_icc;
 #[cfg(test)]
 pub(crate) mod testing;
-pub mod upscale;
-pub mod watermark;
+
+/// Declares each filter's module (`src/filters/<name>.rs`, `<name>` being the URL word) and its
+/// row in the table, from one list: adding a filter is its file and its name here.
+macro_rules! filters {
+    ($($name:ident),* $(,)?) => {
+        $(pub mod $name;)*
+
+        /// Every filter Thumbora knows: the one table, one row per module.
+        const SPECS: &[&Spec] = &[$(&$name::SPEC),*];
+
+        /// The module each row of [`SPECS`] comes from, for the check that names match.
+        #[cfg(test)]
+        const MODULES: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+filters! {
+    autojpg, background_color, blur, brightness, colorize, contrast, convolution, curve, equalize,
+    extract_focal, fill, focal, format, frame, grayscale, max_age, max_bytes, no_upscale, noise,
+    proportion, quality, rgb, rotate, round_corner, saturation, sharpen, stretch, strip_exif,
+    strip_icc, upscale, watermark,
+}
 
 /// When a filter runs (thumbor's `PHASE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,75 +141,116 @@ impl Args {
     }
 }
 
-/// A parsed filter. Request-changing filters carry their value; pixel filters carry their
-/// arguments and are applied by their module.
+/// A filter the pipeline does not read, implemented in its own module: one that changes the
+/// frames, or one with no effect in Thumbora (`strip_exif`, `extract_focal`). The pipeline runs
+/// those in the post-transform phase on every frame, in URL order.
+pub trait PixelFilter: fmt::Debug + Send + Sync {
+    /// The filter's row in the table (its name and phase).
+    fn spec(&self) -> &'static Spec;
+
+    /// Apply the filter to one frame.
+    fn apply(&self, bitmap: Bitmap, ctx: &PostContext) -> Result<Bitmap>;
+
+    /// Work per pixel of the image the filter runs on, in kernel taps: its kernel's size for the
+    /// convolutions, 1 for filters that visit each pixel once.
+    fn taps_per_pixel(&self) -> u64 {
+        1
+    }
+
+    /// Memory the filter allocates beside the image it runs on, per pixel: a new canvas, or an
+    /// RGBA copy, unless it says more.
+    fn scratch_bytes_per_pixel(&self) -> u64 {
+        4
+    }
+
+    /// The image URL the filter loads (watermark, frame), fetched before rendering.
+    fn asset_url(&self) -> Option<&str> {
+        None
+    }
+
+    /// Whether the filter grows the image to the requested box (`fill`), so the box is what the
+    /// output caps and the memory estimate must count.
+    fn grows_output(&self) -> bool {
+        false
+    }
+}
+
+/// A parsed pixel filter. Two are equal when they print the same (same filter, same arguments).
+#[derive(Clone)]
+pub struct Pixels(Arc<dyn PixelFilter>);
+
+impl Pixels {
+    pub fn new(filter: impl PixelFilter + 'static) -> Self {
+        Pixels(Arc::new(filter))
+    }
+}
+
+impl std::ops::Deref for Pixels {
+    type Target = dyn PixelFilter;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for Pixels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl PartialEq for Pixels {
+    fn eq(&self, other: &Self) -> bool {
+        format!("{self:?}") == format!("{other:?}")
+    }
+}
+
+/// A parsed filter: a variant per filter that changes the request (read by the pipeline, which
+/// sets its field in `pipeline::RequestOptions` or, for `upscale`, resizes), and every filter
+/// that changes the frames behind [`Pixels`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
     Autojpg(autojpg::Autojpg),
-    BackgroundColor(background_color::BackgroundColor),
-    Blur(blur::Blur),
-    Brightness(brightness::Brightness),
-    Colorize(colorize::Colorize),
-    Contrast(contrast::Contrast),
-    Convolution(convolution::Convolution),
-    Curve(curve::Curve),
-    Equalize(equalize::Equalize),
-    ExtractFocal(extract_focal::ExtractFocal),
-    Fill(fill::Fill),
     Focal(focal::Focal),
     Format(format::FormatFilter),
-    Frame(frame::Frame),
-    Grayscale(grayscale::Grayscale),
     MaxAge(u64),
     MaxBytes(max_bytes::MaxBytes),
     NoUpscale,
-    Noise(noise::Noise),
-    Proportion(proportion::Proportion),
     Quality(u8),
-    Rgb(rgb::Rgb),
-    Rotate(rotate::Rotate),
-    RoundCorner(round_corner::RoundCorner),
-    Saturation(saturation::Saturation),
-    Sharpen(sharpen::Sharpen),
     Stretch,
-    StripExif(strip_exif::StripExif),
     StripIcc(strip_icc::StripIcc),
     Upscale,
-    Watermark(watermark::Watermark),
+    Pixels(Pixels),
 }
 
 impl Filter {
-    pub fn phase(&self) -> Phase {
+    /// The filter's row in the table.
+    pub fn spec(&self) -> &'static Spec {
         match self {
-            Filter::Focal(_) | Filter::Stretch | Filter::ExtractFocal(_) => Phase::PreLoad,
-            Filter::NoUpscale => Phase::AfterLoad,
-            _ => Phase::PostTransform,
+            Filter::Autojpg(_) => &autojpg::SPEC,
+            Filter::Focal(_) => &focal::SPEC,
+            Filter::Format(_) => &format::SPEC,
+            Filter::MaxAge(_) => &max_age::SPEC,
+            Filter::MaxBytes(_) => &max_bytes::SPEC,
+            Filter::NoUpscale => &no_upscale::SPEC,
+            Filter::Quality(_) => &quality::SPEC,
+            Filter::Stretch => &stretch::SPEC,
+            Filter::StripIcc(_) => &strip_icc::SPEC,
+            Filter::Upscale => &upscale::SPEC,
+            Filter::Pixels(p) => p.spec(),
         }
+    }
+
+    /// When the filter runs, as its `SPEC` says.
+    pub fn phase(&self) -> Phase {
+        self.spec().phase
     }
 
     /// Apply a post-transform pixel filter to one frame. Filters that only change the request
     /// (quality, format, ...) or are handled by the pipeline (upscale) return the frame as is.
     pub fn apply(&self, bitmap: Bitmap, ctx: &PostContext) -> Result<Bitmap> {
         match self {
-            Filter::BackgroundColor(f) => f.apply(bitmap, ctx),
-            Filter::Blur(f) => f.apply(bitmap, ctx),
-            Filter::Brightness(f) => f.apply(bitmap, ctx),
-            Filter::Colorize(f) => f.apply(bitmap, ctx),
-            Filter::Contrast(f) => f.apply(bitmap, ctx),
-            Filter::Convolution(f) => f.apply(bitmap, ctx),
-            Filter::Curve(f) => f.apply(bitmap, ctx),
-            Filter::Equalize(f) => f.apply(bitmap, ctx),
-            Filter::Fill(f) => f.apply(bitmap, ctx),
-            Filter::Frame(f) => f.apply(bitmap, ctx),
-            Filter::Grayscale(f) => f.apply(bitmap, ctx),
-            Filter::Noise(f) => f.apply(bitmap, ctx),
-            Filter::Proportion(f) => f.apply(bitmap, ctx),
-            Filter::Rgb(f) => f.apply(bitmap, ctx),
-            Filter::Rotate(f) => f.apply(bitmap, ctx),
-            Filter::RoundCorner(f) => f.apply(bitmap, ctx),
-            Filter::Saturation(f) => f.apply(bitmap, ctx),
-            Filter::Sharpen(f) => f.apply(bitmap, ctx),
-            Filter::Watermark(f) => f.apply(bitmap, ctx),
+            Filter::Pixels(p) => p.apply(bitmap, ctx),
             _ => Ok(bitmap),
         }
     }
@@ -223,38 +258,36 @@ impl Filter {
     /// The image URL this filter loads (watermark, frame), fetched before rendering.
     pub fn asset_url(&self) -> Option<&str> {
         match self {
-            Filter::Watermark(w) => Some(&w.url),
-            Filter::Frame(f) => Some(&f.url),
+            Filter::Pixels(p) => p.asset_url(),
             _ => None,
         }
     }
 
-    /// Work per pixel of the image this filter runs on, in kernel taps: its kernel's size for
-    /// the convolutions, 1 for filters that visit each pixel once.
+    /// Work per pixel of the image this filter runs on, in kernel taps (see
+    /// [`PixelFilter::taps_per_pixel`]); request filters count one visit.
     pub fn taps_per_pixel(&self) -> u64 {
         match self {
-            // Two passes of a 2r+1 kernel.
-            Filter::Blur(b) => 2 * (2 * u64::from(b.radius) + 1),
-            Filter::Convolution(c) => c.matrix.len() as u64,
-            // Five à trous levels of a 3x3 hat filter on up to three channels.
-            Filter::Sharpen(_) => 5 * 9 * 3,
-            // fill(blur): blur(50) of the image.
-            Filter::Fill(f) if f.blurs() => 2 * (2 * u64::from(fill::BLUR_RADIUS) + 1),
+            Filter::Pixels(p) => p.taps_per_pixel(),
             _ => 1,
         }
     }
 
-    /// Memory the filter allocates beside the image it runs on, per pixel.
+    /// Memory the filter allocates beside the image it runs on, per pixel (see
+    /// [`PixelFilter::scratch_bytes_per_pixel`]); request filters count a canvas.
     pub fn scratch_bytes_per_pixel(&self) -> u64 {
         match self {
-            // Three float planes.
-            Filter::Sharpen(_) => 12,
-            // The pass in between, and the result.
-            Filter::Blur(_) | Filter::Convolution(_) => 8,
-            // A canvas of the box, and (blur) the backdrop and its blurred copies.
-            Filter::Fill(f) if f.blurs() => 16,
-            // A new canvas, or an RGBA copy.
+            Filter::Pixels(p) => p.scratch_bytes_per_pixel(),
             _ => 4,
+        }
+    }
+
+    /// Whether the filter grows the image to the requested box: `upscale()`, and the pixel
+    /// filters that say so (`fill()`).
+    pub fn grows_output(&self) -> bool {
+        match self {
+            Filter::Upscale => true,
+            Filter::Pixels(p) => p.grows_output(),
+            _ => false,
         }
     }
 }
@@ -387,41 +420,6 @@ impl PostContext<'_> {
     }
 }
 
-/// Every filter Thumbora knows: the one table.
-const SPECS: &[&Spec] = &[
-    &autojpg::SPEC,
-    &background_color::SPEC,
-    &blur::SPEC,
-    &brightness::SPEC,
-    &colorize::SPEC,
-    &contrast::SPEC,
-    &convolution::SPEC,
-    &curve::SPEC,
-    &equalize::SPEC,
-    &extract_focal::SPEC,
-    &fill::SPEC,
-    &focal::SPEC,
-    &format::SPEC,
-    &frame::SPEC,
-    &grayscale::SPEC,
-    &max_age::SPEC,
-    &max_bytes::SPEC,
-    &no_upscale::SPEC,
-    &noise::SPEC,
-    &proportion::SPEC,
-    &quality::SPEC,
-    &rgb::SPEC,
-    &rotate::SPEC,
-    &round_corner::SPEC,
-    &saturation::SPEC,
-    &sharpen::SPEC,
-    &stretch::SPEC,
-    &strip_exif::SPEC,
-    &strip_icc::SPEC,
-    &upscale::SPEC,
-    &watermark::SPEC,
-];
-
 struct Compiled {
     spec: &'static Spec,
     regex: Regex,
@@ -532,6 +530,83 @@ mod tests {
         let evil = format!("watermark({})", "a,".repeat(50_000));
         let _ = parse(&evil);
         assert!(start.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    /// The URL word, the module and the row are one name.
+    #[test]
+    fn rows_are_named_after_their_modules() {
+        assert_eq!(SPECS.len(), MODULES.len());
+        for (spec, module) in SPECS.iter().zip(MODULES) {
+            assert_eq!(spec.name, *module);
+        }
+    }
+
+    /// Every file in `src/filters/` is a listed filter, or one of the helper modules (a file left
+    /// out of `filters!` would not even be compiled).
+    #[test]
+    fn every_filter_file_is_listed() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/filters");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter_map(|name| name.strip_suffix(".rs").map(String::from))
+            .filter(|name| !["mod", "color", "testing"].contains(&name.as_str()))
+            .collect();
+        files.sort();
+        let mut listed = MODULES.to_vec();
+        listed.sort();
+        assert_eq!(files, listed);
+    }
+
+    /// An item of every filter: each parses (strictly) into a filter that reports its own row,
+    /// and the phases are the ones thumbor gives.
+    #[test]
+    fn parsed_filters_report_their_row() {
+        let items = "autojpg():background_color(red):blur(2):brightness(10):colorize(10,20,30,ff0000):\
+                     contrast(10):convolution(1;2;1;2;4;2;1;2;1,3,true):curve([(0,0)],[],[],[]):equalize():\
+                     extract_focal():fill(blur):focal(10x10:20x20):format(png):frame(f.png):grayscale():\
+                     max_age(60):max_bytes(1000):no_upscale():noise(10):proportion(0.5):quality(80):\
+                     rgb(1,2,3):rotate(90):round_corner(10,255,255,255):saturation(1.5):sharpen(1,1,true):\
+                     stretch():strip_exif():strip_icc():upscale():watermark(w.png,10,10,50)";
+        let calls = split_filters(items);
+        let filters = parse_all(&calls, true).unwrap();
+        assert_eq!(filters.len(), calls.len());
+        for (call, filter) in calls.iter().zip(&filters) {
+            assert_eq!(filter.spec().name, call.name, "{filter:?}");
+        }
+        let named = |phase| filters.iter().filter(|f| f.phase() == phase).map(|f| f.spec().name).collect::<Vec<_>>();
+        assert_eq!(named(Phase::PreLoad), ["extract_focal", "focal", "stretch"]);
+        assert_eq!(named(Phase::AfterLoad), ["no_upscale"]);
+        assert_eq!(named(Phase::PostTransform).len(), filters.len() - 4);
+    }
+
+    /// Costs, scratch, assets and growth: the filter's own, or the defaults.
+    #[test]
+    fn pixel_filter_properties() {
+        let one = |raw: &str| parse(raw).pop().unwrap();
+        let costs = |raw: &str| {
+            let f = one(raw);
+            (f.taps_per_pixel(), f.scratch_bytes_per_pixel(), f.grows_output(), f.asset_url().map(String::from))
+        };
+        assert_eq!(costs("blur(3)"), (14, 8, false, None));
+        assert_eq!(costs("convolution(1;2;1;2;4;2;1;2;1,3,true)"), (9, 8, false, None));
+        assert_eq!(costs("sharpen(1,1,true)"), (135, 12, false, None));
+        assert_eq!(costs("fill(blur)"), (202, 16, true, None));
+        assert_eq!(costs("fill(red)"), (1, 4, true, None));
+        assert_eq!(costs("upscale()"), (1, 4, true, None));
+        assert_eq!(costs("quality(80)"), (1, 4, false, None));
+        assert_eq!(costs("grayscale()"), (1, 4, false, None));
+        assert_eq!(costs("watermark(w.png,10,10,50)"), (1, 4, false, Some("w.png".into())));
+        assert_eq!(costs("frame(f.png)"), (1, 4, false, Some("f.png".into())));
+        assert_eq!(scratch_bytes_per_pixel(&parse("grayscale():blur(3):sharpen(1,1,true)")), 12);
+        assert_eq!(scratch_bytes_per_pixel(&[]), 0);
+    }
+
+    #[test]
+    fn pixel_filters_compare_by_value() {
+        assert_eq!(parse("blur(3)"), parse("blur( 3 )"));
+        assert_ne!(parse("blur(3)"), parse("blur(4)"));
+        assert_ne!(parse("grayscale()"), parse("equalize()"));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! sequence (`srandom(1)`, what a fresh thumbor worker produces first), so a URL always gives the
 //! same image.
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -25,7 +25,7 @@ pub const SPEC: Spec = Spec {
 };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Noise(Noise { amount: args.int(0)?, seed: args.int(1).unwrap_or(0) }))
+    Some(Filter::Pixels(Pixels::new(Noise { amount: args.int(0)?, seed: args.int(1).unwrap_or(0) })))
 }
 
 /// glibc's `random()` (the default TYPE_3 additive feedback generator, 31 words of state) after
@@ -67,11 +67,15 @@ impl GlibcRandom {
     }
 }
 
-impl Noise {
+impl PixelFilter for Noise {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame. Each frame of an animation restarts the sequence (thumbor reseeds per
     /// frame too when a seed is given). Arguments beyond C `int` are a 500, like thumbor's
     /// `OverflowError`.
-    pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let overflow = |_| Error::new(ErrorKind::Internal, "noise(): argument does not fit a C int");
         let amount = i32::try_from(self.amount).map_err(overflow)?;
         let seed = i32::try_from(self.seed).map_err(overflow)?;

@@ -1,6 +1,6 @@
 //! `proportion(p)`: scales the result by p (0 < p <= 1; other values are ignored).
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::Result;
 use crate::geometry::Size;
@@ -16,7 +16,7 @@ pub const SPEC: Spec =
     Spec { name: "proportion", params: &[Param::DecimalNumber], required: 1, phase: Phase::PostTransform, build };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Proportion(Proportion { value: args.float(0)? }))
+    Some(Filter::Pixels(Pixels::new(Proportion { value: args.float(0)? })))
 }
 
 impl Proportion {
@@ -33,9 +33,15 @@ impl Proportion {
         }
         Some(Size::new(w as u32, h as u32))
     }
+}
+
+impl PixelFilter for Proportion {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
 
     /// Resample the frame to [`Proportion::target`] (Lanczos3, as thumbor's PIL engine).
-    pub fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         match self.target(bitmap.size()) {
             Some(target) if target != bitmap.size() => resize::resize(&bitmap, RectF::full(bitmap.size()), target),
             _ => Ok(bitmap),

@@ -1,7 +1,7 @@
 //! `rgb(r,g,b)`: adds r, g and b percent of 255 to the red, green and blue channels, as
 //! thumbor's `_rgb.c` does (C `int` arithmetic, alpha untouched).
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -22,7 +22,7 @@ pub const SPEC: Spec = Spec {
 };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Rgb(Rgb { red: args.int(0)?, green: args.int(1)?, blue: args.int(2)? }))
+    Some(Filter::Pixels(Pixels::new(Rgb { red: args.int(0)?, green: args.int(1)?, blue: args.int(2)? })))
 }
 
 /// thumbor's per-channel lookup: `c + (255 * percent) / 100` in 32-bit ints (wrapping on
@@ -34,9 +34,13 @@ fn table(percent: i64) -> Result<[u8; 256]> {
     Ok(std::array::from_fn(|v| (v as i32 + delta).clamp(0, 255) as u8))
 }
 
-impl Rgb {
+impl PixelFilter for Rgb {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame. A value outside C `int` is a 500, like thumbor's `OverflowError`.
-    pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let tables = [table(self.red)?, table(self.green)?, table(self.blue)?];
         bitmap.apply_luts(&tables);
         Ok(bitmap)

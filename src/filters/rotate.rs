@@ -1,6 +1,6 @@
 //! `rotate(deg)`: rotates counter-clockwise by a multiple of 90 degrees; other angles are ignored.
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::Result;
 
@@ -16,7 +16,7 @@ pub const SPEC: Spec =
     Spec { name: "rotate", params: &[Param::Number], required: 1, phase: Phase::PostTransform, build };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Rotate(Rotate { degrees: modulo_360(args.raw(0)?)? }))
+    Some(Filter::Pixels(Pixels::new(Rotate { degrees: modulo_360(args.raw(0)?)? })))
 }
 
 /// Python's `int(text) % 360` (always in 0..360) for a `-?\d+` argument of any length.
@@ -35,10 +35,14 @@ fn modulo_360(text: &str) -> Option<i64> {
     Some(if negative { (360 - m) % 360 } else { m })
 }
 
-impl Rotate {
+impl PixelFilter for Rotate {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// thumbor: `if value % 90 == 0: engine.rotate(value % 360)`, PIL's `transpose(ROTATE_*)`,
     /// which turns counter-clockwise. 0 leaves the image as it is.
-    pub fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         Ok(match self.degrees {
             90 => bitmap.rotate270(),
             180 => bitmap.rotate180(),

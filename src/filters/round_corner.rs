@@ -1,6 +1,6 @@
 //! `round_corner(a[|b],r,g,b[,transparent])`: rounds the corners with an elliptical radius, painting them a colour or making them transparent.
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, PostContext, Spec};
 use crate::codec::{Bitmap, Channels};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -29,20 +29,24 @@ pub const SPEC: Spec = Spec {
 };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::RoundCorner(RoundCorner {
+    Some(Filter::Pixels(super::Pixels::new(RoundCorner {
         radius: args.raw(0)?.to_string(),
         red: args.int(1)?,
         green: args.int(2)?,
         blue: args.int(3)?,
         transparent: args.boolean(4).unwrap_or(false),
-    }))
+    })))
 }
 
-impl RoundCorner {
+impl PixelFilter for RoundCorner {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// thumbor: `_round_corner.apply` (anti-aliased) on the frame, made RGBA first when
     /// `transparent`. Values `_round_corner.c` cannot take (a radius above `INT_MAX`, a colour
     /// above 255) raise OverflowError in thumbor: 500.
-    pub fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let overflow = |what: &str| Error::new(ErrorKind::ThumborFails, format!("round_corner(): {what} out of range"));
         let (a, b) = match self.radius.split_once('|') {
             Some((a, b)) => (a, b),

@@ -2,7 +2,7 @@
 //! brightness `sqrt(0.299 r² + 0.587 g² + 0.114 b²)`, as thumbor's `_saturation.c` does (single
 //! precision, truncation toward zero, alpha untouched).
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::Result;
 
@@ -16,7 +16,7 @@ pub const SPEC: Spec =
     Spec { name: "saturation", params: &[Param::DecimalNumber], required: 1, phase: Phase::PostTransform, build };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Saturation(Saturation { change: args.float(0)? }))
+    Some(Filter::Pixels(Pixels::new(Saturation { change: args.float(0)? })))
 }
 
 /// C's `(int)` of a float on x86-64 (`cvttss2si`): truncation, and `INT_MIN` for NaN and values
@@ -29,9 +29,13 @@ fn c_int(x: f32) -> i32 {
     }
 }
 
-impl Saturation {
+impl PixelFilter for Saturation {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame.
-    pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         // thumbor receives the change as a C float.
         let change = self.change as f32;
         // `r*r*0.299` is an int square times a double; tabulated once.

@@ -5,7 +5,7 @@
 //! at least 32x32; on smaller ones thumbor reads outside its buffers, and here the mirror
 //! reflection simply repeats. One channel at a time: three float planes of memory.
 
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::Result;
 
@@ -26,7 +26,11 @@ pub const SPEC: Spec = Spec {
 };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Sharpen(Sharpen { amount: args.float(0)?, radius: args.float(1)?, luminance_only: args.boolean(2)? }))
+    Some(Filter::Pixels(Pixels::new(Sharpen {
+        amount: args.float(0)?,
+        radius: args.float(1)?,
+        luminance_only: args.boolean(2)?,
+    })))
 }
 
 /// Mirror an index into `0..size` without repeating the edge (thumbor's `sc - i` and
@@ -138,9 +142,13 @@ fn to_byte(v: f32) -> u8 {
     }
 }
 
-impl Sharpen {
+impl PixelFilter for Sharpen {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// Apply to one frame.
-    pub fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, mut bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
         let (width, height) = (bitmap.width as usize, bitmap.height as usize);
         let channels = bitmap.channels.count();
         if width == 0 || height == 0 {
@@ -176,6 +184,16 @@ impl Sharpen {
             }
         }
         Ok(bitmap)
+    }
+
+    /// Five à trous levels of a 3x3 hat filter on up to three channels.
+    fn taps_per_pixel(&self) -> u64 {
+        5 * 9 * 3
+    }
+
+    /// Three float planes.
+    fn scratch_bytes_per_pixel(&self) -> u64 {
+        12
     }
 }
 

@@ -1,7 +1,7 @@
 //! `watermark(url,x,y,alpha[,w_ratio[,h_ratio]])`: composites another image; x/y in pixels, `-px` from the right/bottom, `Np` percent, `center` or `repeat`; alpha 0-100 (transparency); ratios scale the mark to a percentage of the image.
 
 use super::background_color::composite;
-use super::{Args, Filter, Param, Phase, PostContext, Spec};
+use super::{Args, Filter, Param, Phase, PixelFilter, Pixels, PostContext, Spec};
 use crate::codec::Bitmap;
 use crate::error::{Error, ErrorKind, Fetched, Result};
 use crate::geometry::{py_round, Size};
@@ -34,14 +34,14 @@ pub const SPEC: Spec = Spec {
 };
 
 fn build(args: &Args) -> Option<Filter> {
-    Some(Filter::Watermark(Watermark {
+    Some(Filter::Pixels(Pixels::new(Watermark {
         url: args.string(0)?,
         x: args.raw(1)?.to_string(),
         y: args.raw(2)?.to_string(),
         alpha: args.int(3)?,
         w_ratio: args.raw(4).map(str::to_string),
         h_ratio: args.raw(5).map(str::to_string),
-    }))
+    })))
 }
 
 /// thumbor answers 500 where Python raises inside the filter (PIL's ValueError on a zero-sized
@@ -50,10 +50,14 @@ fn thumbor_500(what: String) -> Error {
     Error::new(ErrorKind::ThumborFails, format!("watermark(): {what}"))
 }
 
-impl Watermark {
+impl PixelFilter for Watermark {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+
     /// thumbor's `on_image_ready`: the mark made RGBA, its alpha lowered by `alpha` percent,
     /// resized by the ratios, then merged (`_composite.c`) once, or tiled with `repeat`.
-    pub fn apply(&self, bitmap: Bitmap, ctx: &PostContext) -> Result<Bitmap> {
+    fn apply(&self, bitmap: Bitmap, ctx: &PostContext) -> Result<Bitmap> {
         let mut mark = load_mark(&self.url, ctx)?.to_rgba();
         fade(&mut mark, self.alpha)?;
         let image = bitmap.size();
@@ -68,6 +72,10 @@ impl Watermark {
             composite(&mut out, &mark, x, y);
         }
         Ok(out)
+    }
+
+    fn asset_url(&self) -> Option<&str> {
+        Some(&self.url)
     }
 }
 

@@ -157,7 +157,7 @@ impl Prepared {
             * 4;
         let frames = if self.first_frame_only { 1 } else { u64::from(self.probe.frames.max(1)) };
         // Filters that grow the image to the requested box (upscale, fill) need the box's pixels.
-        let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
+        let grows = job.filters.iter().any(Filter::grows_output);
         if let (true, Some(w), Some(h)) = (grows, self.header_plan.box_width, self.header_plan.box_height) {
             limits::check_output(Size::new(w, h), cfg)?;
         }
@@ -172,7 +172,7 @@ impl Prepared {
 /// The largest size post-transform filters run on: the output, or the box that `fill()` and
 /// `upscale()` grow it to.
 fn filtered_size(plan: &Plan, job: &RenderJob) -> Size {
-    let grows = job.filters.iter().any(|f| matches!(f, Filter::Upscale | Filter::Fill(_)));
+    let grows = job.filters.iter().any(Filter::grows_output);
     match (grows, plan.box_width, plan.box_height) {
         (true, Some(w), Some(h)) => Size::new(w.max(plan.output.width), h.max(plan.output.height)),
         _ => plan.output,
