@@ -84,6 +84,7 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, Vec<u8>) {
 }
 
 fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap()
 }
 
