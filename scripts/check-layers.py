@@ -30,7 +30,7 @@ LAYERS = [
     ["response", "cache"],
     ["render"],
     # Pingora glue and the process
-    ["proxy", "lifecycle"],
+    ["proxy", "lifecycle", "tls"],
     ["server", "fuzzing", "preflight"],
 ]
 

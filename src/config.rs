@@ -21,7 +21,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError { key: key.into(), message: message.into() }
     }
 }
@@ -30,8 +30,11 @@ impl ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Addresses to listen on, `host:port`.
+    /// Addresses to listen on, `host:port` (plain HTTP/1.1).
     pub listen: Vec<String>,
+    /// TLS listeners: an address with its certificate chain and key (HTTPS, ALPN h2 and
+    /// http/1.1).
+    pub tls: Vec<TlsListener>,
     /// Path answering `200 WORKING` (thumbor's `HEALTHCHECK_ROUTE`).
     pub healthcheck_path: String,
     /// Idle client connections are closed after this many seconds (Pingora keeps HTTP/1.1
@@ -61,6 +64,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: vec!["0.0.0.0:8888".into()],
+            tls: vec![],
             healthcheck_path: "/healthcheck".into(),
             keepalive_seconds: 60,
             max_request_header_bytes: 64 * 1024,
@@ -448,6 +452,46 @@ impl SiteConfig {
     }
 }
 
+/// `addr` as a socket address, or an error naming `key`.
+fn parse_listen(key: &str, addr: &str) -> Result<SocketAddr, ConfigError> {
+    addr.parse::<SocketAddr>()
+        .map_err(|e| ConfigError::new(key.to_string(), format!("`{addr}` is not host:port ({e})")))
+}
+
+/// One TLS listener (`thumbora.tls[]`). The files are read when the process starts, so a
+/// renewed certificate is picked up by the graceful upgrade (`systemctl reload`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsListener {
+    /// `host:port` to accept TLS connections on.
+    pub listen: String,
+    /// PEM certificate chain, leaf first (e.g. Let's Encrypt's `fullchain.pem`).
+    pub cert_file: PathBuf,
+    /// PEM private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// Offer HTTP/2 by ALPN (h2, then http/1.1); off: HTTP/1.1 only.
+    pub http2: bool,
+}
+
+impl Default for TlsListener {
+    fn default() -> Self {
+        TlsListener { listen: String::new(), cert_file: PathBuf::new(), key_file: PathBuf::new(), http2: true }
+    }
+}
+
+impl TlsListener {
+    fn validate(&self, key: &str) -> Result<SocketAddr, ConfigError> {
+        let addr = parse_listen(&format!("{key}.listen"), &self.listen)?;
+        if self.cert_file.as_os_str().is_empty() {
+            return Err(ConfigError::new(format!("{key}.cert_file"), "a certificate chain file is needed"));
+        }
+        if self.key_file.as_os_str().is_empty() {
+            return Err(ConfigError::new(format!("{key}.key_file"), "a private key file is needed"));
+        }
+        Ok(addr)
+    }
+}
+
 /// The Prometheus metrics listener.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -458,15 +502,18 @@ pub struct MetricsConfig {
 }
 
 impl MetricsConfig {
-    fn validate(&self, listen: &[String]) -> Result<(), ConfigError> {
+    fn validate(&self, listen: &[SocketAddr]) -> Result<(), ConfigError> {
         if self.listen.is_empty() {
             return Ok(());
         }
         let addr = self.listen.parse::<SocketAddr>().map_err(|e| {
             ConfigError::new("thumbora.metrics.listen", format!("`{}` is not host:port ({e})", self.listen))
         })?;
-        if listen.iter().any(|l| l.parse::<SocketAddr>().is_ok_and(|l| l == addr)) {
-            return Err(ConfigError::new("thumbora.metrics.listen", "must differ from every thumbora.listen address"));
+        if listen.contains(&addr) {
+            return Err(ConfigError::new(
+                "thumbora.metrics.listen",
+                "must differ from every thumbora.listen and thumbora.tls address",
+            ));
         }
         Ok(())
     }
@@ -527,13 +574,25 @@ fn parse_network(s: &str) -> Option<ipnet::IpNet> {
 impl Config {
     /// Checks values serde cannot: each error names its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.listen.is_empty() {
-            return Err(ConfigError::new("thumbora.listen", "at least one address is needed"));
+        if self.listen.is_empty() && self.tls.is_empty() {
+            return Err(ConfigError::new(
+                "thumbora.listen",
+                "at least one address (here or in thumbora.tls) is needed",
+            ));
         }
+        let mut seen = Vec::new();
         for (i, addr) in self.listen.iter().enumerate() {
-            addr.parse::<SocketAddr>().map_err(|e| {
-                ConfigError::new(format!("thumbora.listen[{i}]"), format!("`{addr}` is not host:port ({e})"))
-            })?;
+            let key = format!("thumbora.listen[{i}]");
+            seen.push((key.clone(), parse_listen(&key, addr)?));
+        }
+        for (i, tls) in self.tls.iter().enumerate() {
+            let key = format!("thumbora.tls[{i}]");
+            seen.push((format!("{key}.listen"), tls.validate(&key)?));
+        }
+        for (i, (key, addr)) in seen.iter().enumerate() {
+            if let Some((first, _)) = seen[..i].iter().find(|(_, a)| a == addr) {
+                return Err(ConfigError::new(key.clone(), format!("{addr} is already {first}")));
+            }
         }
         if self.keepalive_seconds == 0 {
             return Err(ConfigError::new("thumbora.keepalive_seconds", "must be > 0"));
@@ -558,7 +617,8 @@ impl Config {
         self.sources.validate()?;
         self.image.validate()?;
         self.site.validate()?;
-        self.metrics.validate(&self.listen)?;
+        let addrs: Vec<SocketAddr> = seen.iter().map(|(_, addr)| *addr).collect();
+        self.metrics.validate(&addrs)?;
         self.access_log.validate()?;
         if self.cache.enabled && self.cache.max_bytes == 0 {
             return Err(ConfigError::new("thumbora.cache.max_bytes", "must be > 0 when the cache is enabled"));
@@ -794,6 +854,10 @@ impl FileConfig {
         sources.ca_file = sources.ca_file.as_deref().map(absolute);
         let access_log = &mut self.thumbora.access_log;
         access_log.file = access_log.file.as_deref().map(absolute);
+        for tls in &mut self.thumbora.tls {
+            tls.cert_file = absolute(&tls.cert_file);
+            tls.key_file = absolute(&tls.key_file);
+        }
     }
 }
 

@@ -36,4 +36,5 @@ pub(crate) mod response;
 pub mod security;
 pub mod server;
 pub(crate) mod site;
+pub(crate) mod tls;
 pub mod url;

@@ -19,7 +19,10 @@ pub fn check(file: &FileConfig) -> Vec<ConfigError> {
         report(readable_dir("thumbora.sources.file_root", root));
     }
     if let Some(ca) = &thumbora.sources.ca_file {
-        report(pem_certificates("thumbora.sources.ca_file", ca));
+        report(crate::tls::certificate_chain("thumbora.sources.ca_file", ca).map(drop));
+    }
+    for (i, tls) in thumbora.tls.iter().enumerate() {
+        report(crate::tls::certified_key(&format!("thumbora.tls[{i}]"), tls).map(drop));
     }
     if let (true, Some(log)) = (thumbora.access_log.enabled, &thumbora.access_log.file) {
         report(appendable("thumbora.access_log.file", log));
@@ -45,22 +48,6 @@ fn readable_dir(key: &str, path: &Path) -> Result<(), ConfigError> {
         Err(e) if path.is_file() => Err(problem(key, path, format!("not a directory ({e})"))),
         Err(e) => Err(problem(key, path, format!("cannot be read: {e}"))),
     }
-}
-
-/// A readable PEM file holding at least one certificate.
-pub fn pem_certificates(key: &str, path: &Path) -> Result<(), ConfigError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let pem = std::fs::read(path).map_err(|e| problem(key, path, format!("cannot be read: {e}")))?;
-    let mut count = 0;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        cert.map_err(|e| problem(key, path, format!("not a PEM certificate file: {e:?}")))?;
-        count += 1;
-    }
-    if count == 0 {
-        return Err(problem(key, path, "holds no PEM certificate"));
-    }
-    Ok(())
 }
 
 /// A file this process can create: its directory exists and is writable.

@@ -426,7 +426,8 @@ impl ProxyHttp for ThumboraProxy {
     ) -> PingoraResult<()> {
         if let RequestKind::Site { .. } = ctx.kind {
             let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-            crate::site::add_forwarding_headers(upstream_request, client)?;
+            let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+            crate::site::add_forwarding_headers(upstream_request, client, tls)?;
         } else if upstream_request.method == http::Method::HEAD {
             // A HEAD miss renders the whole image anyway (its Content-Length is the rendered
             // size): ask the renderer for the body too, so the result is cached and the next GET

@@ -35,7 +35,8 @@ pub type SiteHealthCheck = GenBackgroundService<LoadBalancer<RoundRobin>>;
 /// the health check of the site's app servers when there are any.
 pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Option<SiteHealthCheck>)> {
     let policy = SourcePolicy::new(&config.sources);
-    let listen: Vec<SocketAddr> = config.listen.iter().filter_map(|a| a.parse().ok()).collect();
+    let tls_listen = config.tls.iter().map(|tls| &tls.listen);
+    let listen: Vec<SocketAddr> = config.listen.iter().chain(tls_listen).filter_map(|a| a.parse().ok()).collect();
     let own = OwnAddresses::new(&listen);
     let loaders = Loaders::with_own_addresses(&config.sources, policy, own.clone())?;
     if let Some(root) = &config.sources.file_root {
@@ -91,6 +92,11 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     let mut service = Service::new("thumbora".to_string(), app);
     for addr in &file.thumbora.listen {
         service.add_tcp(addr);
+    }
+    for (i, tls) in file.thumbora.tls.iter().enumerate() {
+        let settings = crate::tls::listener_settings(&format!("thumbora.tls[{i}]"), tls)
+            .map_err(|e| crate::error::Error::new(crate::error::ErrorKind::Internal, e.to_string()))?;
+        service.add_tls_with_settings(&tls.listen, None, settings);
     }
     server.add_service(service).add_dependency(&bootstrap);
     server.add_service(background_service("thumbora phases", watcher));

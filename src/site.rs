@@ -131,8 +131,9 @@ impl Site {
 }
 
 /// nginx's usual `proxy_set_header` lines: the client's address appended to `X-Forwarded-For`,
-/// `X-Real-IP`, `X-Forwarded-Proto` and `X-Forwarded-Host`; `Host` is passed unchanged.
-pub fn add_forwarding_headers(req: &mut RequestHeader, client: Option<IpAddr>) -> pingora_error::Result<()> {
+/// `X-Real-IP`, `X-Forwarded-Proto` (`https` when the client came over TLS) and
+/// `X-Forwarded-Host`; `Host` is passed unchanged.
+pub fn add_forwarding_headers(req: &mut RequestHeader, client: Option<IpAddr>, tls: bool) -> pingora_error::Result<()> {
     if let Some(ip) = client {
         let forwarded = match req.headers.get("X-Forwarded-For").and_then(|v| v.to_str().ok()) {
             Some(earlier) if !earlier.trim().is_empty() => format!("{earlier}, {ip}"),
@@ -141,7 +142,7 @@ pub fn add_forwarding_headers(req: &mut RequestHeader, client: Option<IpAddr>) -
         req.insert_header("X-Forwarded-For", forwarded)?;
         req.insert_header("X-Real-IP", ip.to_string())?;
     }
-    req.insert_header("X-Forwarded-Proto", "http")?;
+    req.insert_header("X-Forwarded-Proto", if tls { "https" } else { "http" })?;
     let host = req.headers.get(http::header::HOST).cloned();
     if let Some(host) = host {
         req.insert_header("X-Forwarded-Host", host)?;
@@ -194,11 +195,14 @@ mod tests {
         let mut req = RequestHeader::build("GET", b"/", None).unwrap();
         req.insert_header("Host", "www.example.com").unwrap();
         req.insert_header("X-Forwarded-For", "203.0.113.9").unwrap();
-        add_forwarding_headers(&mut req, Some("192.0.2.1".parse().unwrap())).unwrap();
+        add_forwarding_headers(&mut req, Some("192.0.2.1".parse().unwrap()), false).unwrap();
         let get = |n: &str| req.headers.get(n).unwrap().to_str().unwrap().to_string();
+        assert_eq!(get("X-Forwarded-Proto"), "http");
         assert_eq!(get("X-Forwarded-For"), "203.0.113.9, 192.0.2.1");
         assert_eq!(get("X-Real-IP"), "192.0.2.1");
         assert_eq!(get("X-Forwarded-Host"), "www.example.com");
         assert_eq!(get("Host"), "www.example.com");
+        add_forwarding_headers(&mut req, None, true).unwrap();
+        assert_eq!(req.headers.get("X-Forwarded-Proto").unwrap(), "https");
     }
 }

@@ -26,3 +26,4 @@ mod site;
 mod slow;
 mod smart;
 mod smuggling;
+mod tls;

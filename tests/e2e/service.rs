@@ -194,7 +194,9 @@ fn config_test_checks_paths_and_names_them() {
     std::fs::write(dir.path().join("ca.pem"), "not a certificate").unwrap();
     std::fs::write(
         dir.path().join("bad.yaml"),
-        format!("pid_file: {d}/no-such-dir/t.pid\nthumbora:\n  sources:\n    file_root: {d}/missing-root\n    ca_file: {d}/ca.pem\n"),
+        format!(
+            "pid_file: {d}/no-such-dir/t.pid\nthumbora:\n  sources:\n    file_root: {d}/missing-root\n    ca_file: {d}/ca.pem\n  tls:\n    - listen: \"127.0.0.1:8443\"\n      cert_file: {d}/ca.pem\n      key_file: {d}/key.pem\n"
+        ),
     )
     .unwrap();
     let out = run(BIN, &["-t", "-c", "bad.yaml"], dir.path(), &[]);
@@ -204,6 +206,7 @@ fn config_test_checks_paths_and_names_them() {
         ("thumbora.sources.file_root", format!("{d}/missing-root")),
         ("thumbora.sources.ca_file", format!("{d}/ca.pem")),
         ("pid_file", format!("{d}/no-such-dir/t.pid")),
+        ("thumbora.tls[0].cert_file", format!("{d}/ca.pem")),
     ] {
         assert!(stderr.lines().any(|l| l.contains(key) && l.contains(&path)), "{key} {path} in:\n{stderr}");
     }

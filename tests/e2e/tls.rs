@@ -1,0 +1,141 @@
+//! TLS termination: listeners from certificate and key files made in the test. HTTP/2 (ALPN h2)
+//! and HTTP/1.1 clients get the same image bytes; `http2: false` offers HTTP/1.1 only; plaintext
+//! sent to a TLS port is answered by closing, not by a hang; a renewed certificate is served after
+//! a graceful upgrade.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::harness::*;
+
+/// A self-signed certificate for 127.0.0.1, written as `<name>.crt` and `<name>.key` in `dir`.
+fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, reqwest::Certificate) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    (cert, key, reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap())
+}
+
+/// A client that trusts only `root`; `http1` keeps it to HTTP/1.1 (else it takes h2 when offered).
+fn client(root: &reqwest::Certificate, http1: bool) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let builder = reqwest::Client::builder()
+        .no_proxy()
+        .tls_certs_only([root.clone()])
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(0);
+    let builder = if http1 { builder.http1_only() } else { builder };
+    builder.build().unwrap()
+}
+
+fn tls_section(listeners: &[(u16, &Path, &Path, bool)]) -> String {
+    let mut yaml = String::from("  tls:\n");
+    for (port, cert, key, http2) in listeners {
+        yaml.push_str(&format!(
+            "    - listen: \"127.0.0.1:{port}\"\n      cert_file: {}\n      key_file: {}\n      http2: {http2}\n",
+            cert.display(),
+            key.display()
+        ));
+    }
+    yaml
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_and_http1_get_the_same_image_and_plaintext_is_refused() {
+    let origin = Origin::start().await;
+    origin.put("/photo.jpg", photo(800, 600, image::ImageFormat::Jpeg));
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, root) = certificate(dir.path(), "site");
+    let (h2_port, h1_port) = (free_port(), free_port());
+    let tls = tls_section(&[(h2_port, &cert, &key, true), (h1_port, &cert, &key, false)]);
+    let server = Server::start_with(Settings::with_sources("", &tls)).await;
+    let path = format!("/unsafe/300x200/{}/photo.jpg", origin.host());
+
+    let mut bodies = Vec::new();
+    for (port, http1, version) in [
+        (h2_port, false, reqwest::Version::HTTP_2),
+        (h2_port, true, reqwest::Version::HTTP_11),
+        // `http2: false`: a client that would take h2 is offered HTTP/1.1 only.
+        (h1_port, false, reqwest::Version::HTTP_11),
+    ] {
+        let r = client(&root, http1).get(format!("https://127.0.0.1:{port}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "port {port}");
+        assert_eq!(r.version(), version, "port {port}, http1 only: {http1}");
+        assert_eq!(r.headers()["content-type"], "image/jpeg");
+        bodies.push(r.bytes().await.unwrap().to_vec());
+    }
+    let plain = server.get(&path).await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.dims(), (300, 200));
+    assert!(bodies.iter().all(|b| *b == plain.body), "every protocol serves the same bytes");
+
+    // Plaintext HTTP to the TLS port: the connection ends (a TLS alert at most), promptly.
+    let mut raw = tokio::net::TcpStream::connect(("127.0.0.1", h2_port)).await.unwrap();
+    raw.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), raw.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "plaintext to the TLS port hung for 5 s");
+    assert!(!answer.starts_with(b"HTTP/"), "no HTTP answer over plaintext: {answer:?}");
+    eprintln!("plaintext to the TLS port: closed after {:?} with {} bytes", started.elapsed(), answer.len());
+    // The server still serves TLS after the bad client.
+    let r = client(&root, false).get(format!("https://127.0.0.1:{h2_port}/healthcheck")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// The certificate files are read by each new process: replace them, upgrade (`-u` + SIGQUIT),
+/// and the new certificate is served on the same port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewed_certificate_is_served_after_a_graceful_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, old_root) = certificate(dir.path(), "live");
+    let port = free_port();
+    let mut old = Server::start_with(Settings::with_sources("", &tls_section(&[(port, &cert, &key, true)]))).await;
+    let url = format!("https://127.0.0.1:{port}/healthcheck");
+    assert_eq!(client(&old_root, false).get(&url).send().await.unwrap().status(), 200);
+
+    // Renewal: new files in place (as certbot does), then the upgrade.
+    let (renewed_cert, renewed_key, new_root) = certificate(dir.path(), "renewed");
+    std::fs::rename(renewed_cert, &cert).unwrap();
+    std::fs::rename(renewed_key, &key).unwrap();
+    assert!(client(&new_root, false).get(&url).send().await.is_err(), "the old process still has the old one");
+
+    let new = old.start_upgrade();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    old.signal(libc::SIGQUIT);
+    assert!(old.wait_exit(Duration::from_secs(15)), "the old process handed over and exited");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let served = loop {
+        match client(&new_root, false).get(&url).send().await {
+            Ok(r) => break r.status(),
+            Err(e) if Instant::now() > deadline => panic!("the renewed certificate is not served: {e:?}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
+    assert_eq!(served, 200);
+    assert!(client(&old_root, false).get(&url).send().await.is_err(), "the old certificate is gone");
+    drop(new);
+}
+
+/// The site proxy behind a TLS listener tells the app the client came over HTTPS (and over h2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_requests_over_tls_are_forwarded_as_https() {
+    let app = super::app::App::start("one").await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, root) = certificate(dir.path(), "site");
+    let port = free_port();
+    let site = format!("  site:\n    upstreams: [\"{}\"]\n    image_prefix: /img\n", app.upstream());
+    let _server = Server::start_with(Settings {
+        thumbora: format!("{}{site}", tls_section(&[(port, &cert, &key, true)])),
+        ..Settings::default()
+    })
+    .await;
+    let r = client(&root, false).get(format!("https://127.0.0.1:{port}/about")).send().await.unwrap();
+    assert_eq!((r.status(), r.version()), (reqwest::StatusCode::OK, reqwest::Version::HTTP_2));
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with("app one\nGET /about HTTP/1.1\n"), "{text}");
+    assert!(text.contains("proto=https\n"), "{text}");
+}
