@@ -174,7 +174,9 @@ fn spawn(conf: &std::path::Path, extra: &[&str]) -> Child {
         .expect("start thumbora")
 }
 
-fn test_client() -> reqwest::Client {
+/// A client for the servers under test: loopback without proxy, no redirects, a new connection
+/// per request, 30 s timeout.
+pub fn test_client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()

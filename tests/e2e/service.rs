@@ -83,11 +83,6 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, Vec<u8>) {
     (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
 }
 
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap()
-}
-
 fn dims(body: &[u8]) -> (u32, u32) {
     let img = image::load_from_memory(body).expect("an image");
     (img.width(), img.height())
@@ -127,7 +122,7 @@ async fn daemon_mode_serves_with_relative_paths() {
     }
     let pid = start();
 
-    let client = client();
+    let client = test_client();
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(get(&client, &format!("{base}/healthcheck")).await.0, 200);
     for size in ["300x200", "150x100"] {
@@ -151,14 +146,14 @@ async fn sigterm_finishes_the_request_in_flight_then_exits() {
     let mut server = Server::start().await;
     let url = server.url(&format!("/unsafe/200x150/{}/slow/big.jpg", origin.host()));
     let in_flight = tokio::spawn({
-        let client = client();
+        let client = test_client();
         async move { get(&client, &url).await }
     });
     tokio::time::sleep(Duration::from_millis(400)).await;
     let signalled = Instant::now();
     server.signal(libc::SIGTERM);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let refused = client().get(server.url("/healthcheck")).send().await;
+    let refused = test_client().get(server.url("/healthcheck")).send().await;
     assert!(refused.is_err(), "a new connection after SIGTERM is not served: {refused:?}");
 
     let (status, body) = in_flight.await.unwrap();
@@ -177,7 +172,7 @@ async fn sigint_exits_at_once() {
     origin.put("/big.jpg", photo(400, 300, image::ImageFormat::Jpeg));
     let mut server = Server::start().await;
     let url = server.url(&format!("/unsafe/200x150/{}/slow/big.jpg", origin.host()));
-    let in_flight = tokio::spawn(async move { client().get(&url).send().await.map(|r| r.status()) });
+    let in_flight = tokio::spawn(async move { test_client().get(&url).send().await.map(|r| r.status()) });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Instant::now();
     server.signal(libc::SIGINT);
@@ -307,7 +302,7 @@ async fn systemd_command_lines_start_reload_under_load_and_stop() {
     let first = read_pid(&pid_file);
     assert!(alive(first));
     let base = format!("http://127.0.0.1:{port}");
-    let (status, body) = get(&client(), &format!("{base}/unsafe/300x200/{}/photo.jpg", origin.host())).await;
+    let (status, body) = get(&test_client(), &format!("{base}/unsafe/300x200/{}/photo.jpg", origin.host())).await;
     assert_eq!(status, 200);
     assert_eq!(dims(&body), (300, 200));
 
@@ -318,7 +313,7 @@ async fn systemd_command_lines_start_reload_under_load_and_stop() {
     for worker in 0..4u32 {
         let (stop, ok, failed, base, host) = (stop.clone(), ok.clone(), failed.clone(), base.clone(), origin.host());
         load.push(tokio::spawn(async move {
-            let client = client();
+            let client = test_client();
             let mut i = 0u32;
             while !stop.load(Ordering::Relaxed) && i < 20_000 {
                 i += 1;
