@@ -14,7 +14,7 @@ LAYERS = [
     # primitives: the error type, the URL grammar's types and the metrics, then sizes and the
     # YAML's types
     ["error"],
-    ["url", "metrics"],
+    ["url", "metrics", "s3", "disk"],
     ["geometry", "config"],
     # policies and accounting: which origins may be fetched, what a render or fetch may spend,
     # which formats a client accepts; the access log
@@ -27,7 +27,8 @@ LAYERS = [
     ["job"],
     ["pipeline", "loader", "site", "connections"],
     # answering: headers and the result cache, then the render pool that fetches and renders
-    ["response", "cache"],
+    ["response"],
+    ["cache"],
     ["render"],
     # Pingora glue and the process
     ["proxy", "lifecycle", "tls"],

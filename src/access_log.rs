@@ -10,7 +10,8 @@
 //! - `$status` is 499 when the client left before any response (as nginx logs it).
 //! - `$request_time` and `$render_time` are seconds with millisecond resolution; `$render_time`
 //!   is the render's time on its render thread, `-` when nothing was rendered.
-//! - `$cache_status` is `HIT`, `MISS`, `EXPIRED` (cached but stale: rendered again), or `-` when
+//! - `$cache_status` is `HIT` (from any tier: memory, disk, shared), `STALE` (served past its
+//!   max-age: stale-while-revalidate or stale-if-error), `MISS`, `EXPIRED` (cached but stale: rendered again), or `-` when
 //!   the result cache was not consulted.
 //! - `$route` is `image`, `site`, `healthcheck`, `refused` or `-` (refused by Pingora), followed
 //!   by `:Kind` when Thumbora answered with an error (`refused:BadSignature`, `image:Overloaded`).
@@ -89,7 +90,8 @@ impl Entry {
         push_seconds(out, Some(self.request_time));
         out.push(' ');
         out.push_str(match self.cache {
-            Some(CacheOutcome::Hit) => "HIT",
+            Some(CacheOutcome::Hit | CacheOutcome::HitDisk | CacheOutcome::HitShared) => "HIT",
+            Some(CacheOutcome::Stale) => "STALE",
             Some(CacheOutcome::Miss) => "MISS",
             Some(CacheOutcome::Expired) => "EXPIRED",
             None => "-",

@@ -95,7 +95,7 @@ pub fn reserve(bytes: u64) -> Result<()> {
 
 /// [`checkpoint`] every `every` iterations of a loop (for loops whose steps are very cheap).
 pub fn checkpoint_every(i: usize, every: usize) -> Result<()> {
-    if i % every.max(1) == 0 {
+    if i.is_multiple_of(every.max(1)) {
         checkpoint()
     } else {
         Ok(())

@@ -111,6 +111,9 @@ pub enum LoaderKind {
     /// A file under `file_root` when one exists at that path, HTTP otherwise; an explicit
     /// `http://`/`https://` always goes to HTTP.
     FileThenHttp,
+    /// thumbor-aws's S3 loader: every image URL is an object key in `sources.s3`'s bucket, under
+    /// its prefix.
+    S3,
 }
 
 /// Where originals come from and how they are fetched.
@@ -149,6 +152,27 @@ pub struct SourcesConfig {
     /// Memory for source bytes being fetched or held by requests, in bytes (the originals cache
     /// has its own, `cache_bytes`); a fetch that does not fit is refused with 503.
     pub fetch_memory_bytes: u64,
+    /// The bucket of the `s3` loader (thumbor-aws's loader): image URLs are keys under its prefix.
+    pub s3: Option<crate::s3::S3Config>,
+    /// Fetched originals on local disk below `cache_bytes` of memory, for `cache_ttl_seconds`:
+    /// every size of one image costs one origin fetch, also across restarts. `null`: memory only.
+    pub disk: Option<OriginalsDiskConfig>,
+}
+
+/// The originals' disk tier (thumbor's file STORAGE).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginalsDiskConfig {
+    /// A directory only Thumbora writes to, not the result cache's.
+    pub dir: PathBuf,
+    /// Disk the originals may take, in bytes (whole 4 KiB blocks).
+    pub max_bytes: u64,
+}
+
+impl Default for OriginalsDiskConfig {
+    fn default() -> Self {
+        OriginalsDiskConfig { dir: PathBuf::new(), max_bytes: 4 * 1024 * 1024 * 1024 }
+    }
 }
 
 impl Default for SourcesConfig {
@@ -170,6 +194,8 @@ impl Default for SourcesConfig {
             ca_file: None,
             max_fetches_per_host: 128,
             fetch_memory_bytes: 256 * 1024 * 1024,
+            s3: None,
+            disk: None,
         }
     }
 }
@@ -320,6 +346,18 @@ pub struct CacheConfig {
     pub max_object_bytes: usize,
     /// How long concurrent requests for one uncached result wait for the first to finish.
     pub lock_timeout_ms: u64,
+    /// After a result's max-age, serve it this long more while one request renders it again in
+    /// the background (RFC 5861 stale-while-revalidate). 0: render before answering.
+    pub stale_while_revalidate_seconds: u32,
+    /// After a result's max-age, serve it this long more when rendering it again fails with a
+    /// 5xx (the origin down or failing; RFC 5861 stale-if-error). 0: answer the error.
+    pub stale_if_error_seconds: u32,
+    /// Results on local disk below the memory tier; `null`: memory only.
+    pub disk: Option<DiskTierConfig>,
+    /// Results in an S3-compatible bucket shared by every node; `null`: none.
+    pub shared: Option<SharedTierConfig>,
+    /// Who may purge cached results (`PURGE` requests).
+    pub purge: PurgeConfig,
 }
 
 impl Default for CacheConfig {
@@ -329,8 +367,122 @@ impl Default for CacheConfig {
             max_bytes: 256 * 1024 * 1024,
             max_object_bytes: 16 * 1024 * 1024,
             lock_timeout_ms: 30_000,
+            stale_while_revalidate_seconds: 0,
+            stale_if_error_seconds: 0,
+            disk: None,
+            shared: None,
+            purge: PurgeConfig::default(),
         }
     }
+}
+
+impl CacheConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.enabled && self.max_bytes == 0 {
+            return Err(ConfigError::new("thumbora.cache.max_bytes", "must be > 0 when the cache is enabled"));
+        }
+        if self.max_object_bytes == 0 {
+            return Err(ConfigError::new("thumbora.cache.max_object_bytes", "must be > 0"));
+        }
+        if let Some(disk) = &self.disk {
+            if disk.dir.as_os_str().is_empty() {
+                return Err(ConfigError::new("thumbora.cache.disk.dir", "must be a directory path"));
+            }
+            if disk.max_bytes < 1024 * 1024 {
+                return Err(ConfigError::new("thumbora.cache.disk.max_bytes", "must be at least 1 MiB"));
+            }
+            if disk.write_queue_bytes == 0 {
+                return Err(ConfigError::new("thumbora.cache.disk.write_queue_bytes", "must be > 0"));
+            }
+        }
+        if let Some(shared) = &self.shared {
+            shared
+                .s3
+                .validate("thumbora.cache.shared.s3")
+                .map_err(|m| ConfigError::new("thumbora.cache.shared.s3", m))?;
+            if shared.journal_poll_ms == 0 {
+                return Err(ConfigError::new("thumbora.cache.shared.journal_poll_ms", "must be > 0"));
+            }
+        }
+        for (i, token) in self.purge.tokens.iter().enumerate() {
+            if token.len() < 16 {
+                return Err(ConfigError::new(
+                    format!("thumbora.cache.purge.tokens[{i}]"),
+                    "must be at least 16 characters (a secret that cannot be guessed)",
+                ));
+            }
+        }
+        for (i, net) in self.purge.allowed_addresses.iter().enumerate() {
+            if parse_network(net).is_none() {
+                return Err(ConfigError::new(
+                    format!("thumbora.cache.purge.allowed_addresses[{i}]"),
+                    format!("`{net}` is not an address or a CIDR range"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The disk tier of the result cache.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiskTierConfig {
+    /// A directory only Thumbora writes to (created if missing; the systemd unit's
+    /// CacheDirectory is /var/cache/thumbora).
+    pub dir: PathBuf,
+    /// Disk the entries may take, in bytes (counted in 4 KiB blocks, as the filesystem does).
+    pub max_bytes: u64,
+    /// Results waiting to be written, in bytes; past it a result is not written (it is still
+    /// served and kept in memory).
+    pub write_queue_bytes: usize,
+}
+
+impl Default for DiskTierConfig {
+    fn default() -> Self {
+        DiskTierConfig { dir: PathBuf::new(), max_bytes: 1024 * 1024 * 1024, write_queue_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+/// The shared tier of the result cache: an S3-compatible bucket every node reads and writes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SharedTierConfig {
+    /// The bucket (endpoint, region, bucket, prefix, path style, credentials, timeouts).
+    pub s3: crate::s3::S3Config,
+    /// Store results of `unsafe/` URLs too (thumbor's RESULT_STORAGE_STORES_UNSAFE, default off:
+    /// anyone can make up unsafe URLs, and each would become an object in the bucket).
+    pub store_unsafe: bool,
+    /// How often each node reads the purge journal other nodes write, in milliseconds.
+    pub journal_poll_ms: u64,
+    /// PUTs in flight at once; past it a result is not stored in the bucket (still served).
+    pub max_concurrent_writes: usize,
+    /// After a failed or timed-out call, the bucket is skipped this long (requests render from the
+    /// origin without waiting for it).
+    pub down_seconds: u64,
+}
+
+impl Default for SharedTierConfig {
+    fn default() -> Self {
+        SharedTierConfig {
+            s3: crate::s3::S3Config::default(),
+            store_unsafe: false,
+            journal_poll_ms: 2000,
+            max_concurrent_writes: 16,
+            down_seconds: 5,
+        }
+    }
+}
+
+/// Purging cached results: a `PURGE` request is honoured when it carries one of `tokens`
+/// (`Authorization: Bearer <token>`) or comes from one of `allowed_addresses`; anyone else gets 403.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PurgeConfig {
+    /// Secrets accepted in `Authorization: Bearer <token>`.
+    pub tokens: Vec<String>,
+    /// Client addresses or CIDR ranges allowed without a token (e.g. `127.0.0.1/32`).
+    pub allowed_addresses: Vec<String>,
 }
 
 /// The CPU pool that decodes, transforms and encodes.
@@ -562,7 +714,7 @@ impl AccessLogConfig {
 }
 
 /// An IP address (a network of one) or a CIDR range as [`is_cidr`] accepts them.
-fn parse_network(s: &str) -> Option<ipnet::IpNet> {
+pub(crate) fn parse_network(s: &str) -> Option<ipnet::IpNet> {
     let s = s.trim();
     match s.parse::<IpAddr>() {
         Ok(ip) => Some(ipnet::IpNet::from(ip)),
@@ -620,12 +772,7 @@ impl Config {
         let addrs: Vec<SocketAddr> = seen.iter().map(|(_, addr)| *addr).collect();
         self.metrics.validate(&addrs)?;
         self.access_log.validate()?;
-        if self.cache.enabled && self.cache.max_bytes == 0 {
-            return Err(ConfigError::new("thumbora.cache.max_bytes", "must be > 0 when the cache is enabled"));
-        }
-        if self.cache.max_object_bytes == 0 {
-            return Err(ConfigError::new("thumbora.cache.max_object_bytes", "must be > 0"));
-        }
+        self.cache.validate()?;
         if !(-20..=19).contains(&self.render.nice) {
             return Err(ConfigError::new("thumbora.render.nice", "must be between -20 and 19"));
         }
@@ -657,6 +804,23 @@ impl SourcesConfig {
                 "thumbora.sources.file_root",
                 "is required by the `file` and `file_then_http` loaders",
             ));
+        }
+        match (&self.s3, self.loader) {
+            (None, LoaderKind::S3) => {
+                return Err(ConfigError::new("thumbora.sources.s3", "is required by the `s3` loader"));
+            }
+            (Some(s3), _) => {
+                s3.validate("thumbora.sources.s3").map_err(|m| ConfigError::new("thumbora.sources.s3", m))?
+            }
+            (None, _) => {}
+        }
+        if let Some(disk) = &self.disk {
+            if disk.dir.as_os_str().is_empty() {
+                return Err(ConfigError::new("thumbora.sources.disk.dir", "must be a directory path"));
+            }
+            if disk.max_bytes < 1024 * 1024 {
+                return Err(ConfigError::new("thumbora.sources.disk.max_bytes", "must be at least 1 MiB"));
+            }
         }
         for (i, pattern) in self.allowed.iter().enumerate() {
             if pattern.trim().is_empty() {

@@ -47,6 +47,8 @@ pub enum ErrorKind {
     ThumborFails,
     /// HTTP method other than GET and HEAD on an image route.
     MethodNotAllowed,
+    /// A `PURGE` without an accepted token, from an address not allowed to purge.
+    Forbidden,
     /// The request's header block is larger than `max_request_header_bytes`.
     HeadersTooLarge,
     /// The render queue or an origin's fetch slots are full; retry shortly.
@@ -76,6 +78,7 @@ impl ErrorKind {
             | ErrorKind::TooComplex
             | ErrorKind::BadFilter
             | ErrorKind::WatermarkNotLoaded => 400,
+            ErrorKind::Forbidden => 403,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::HeadersTooLarge => 431,
             ErrorKind::OriginError
@@ -112,6 +115,7 @@ impl ErrorKind {
             ErrorKind::WatermarkNotLoaded => "watermark image could not be loaded",
             ErrorKind::ThumborFails => "image could not be processed",
             ErrorKind::MethodNotAllowed => "method not allowed",
+            ErrorKind::Forbidden => "forbidden",
             ErrorKind::HeadersTooLarge => "request header fields too large",
             ErrorKind::Overloaded | ErrorKind::MemoryBudget => "server busy, retry shortly",
             ErrorKind::RenderTimeout => "image took too long to render",

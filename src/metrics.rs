@@ -47,10 +47,13 @@ pub enum Route {
     Refused,
     /// Ended before Thumbora classified it (Pingora refused the request head).
     Unclassified,
+    /// A `PURGE` request (allowed or not).
+    Purge,
 }
 
 impl Route {
-    const ALL: [Route; 5] = [Route::Image, Route::Site, Route::Healthcheck, Route::Refused, Route::Unclassified];
+    const ALL: [Route; 6] =
+        [Route::Image, Route::Site, Route::Healthcheck, Route::Refused, Route::Unclassified, Route::Purge];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -59,15 +62,23 @@ impl Route {
             Route::Healthcheck => "healthcheck",
             Route::Refused => "refused",
             Route::Unclassified => "unclassified",
+            Route::Purge => "purge",
         }
     }
 }
 
-/// The outcome of a result-cache lookup (the `outcome` label).
+/// The outcome of a result-cache lookup (the `outcome` label, and for hits the `tier` of
+/// `thumbora_cache_hits_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheOutcome {
-    /// A fresh result was served from the cache.
+    /// A fresh result was served from memory.
     Hit,
+    /// A fresh result was served from the disk tier (and promoted to memory).
+    HitDisk,
+    /// Not cached on this node; a fresh result was found in the shared (S3) tier.
+    HitShared,
+    /// A result past its max-age was served (stale-while-revalidate or stale-if-error).
+    Stale,
     /// Nothing cached: rendered.
     Miss,
     /// A result was cached but past its max-age: rendered again.
@@ -75,13 +86,38 @@ pub enum CacheOutcome {
 }
 
 impl CacheOutcome {
-    const ALL: [CacheOutcome; 3] = [CacheOutcome::Hit, CacheOutcome::Miss, CacheOutcome::Expired];
+    const OUTCOMES: [&'static str; 4] = ["hit", "miss", "expired", "stale"];
+    const TIERS: [&'static str; 3] = ["memory", "disk", "shared"];
 
+    /// The `outcome` label.
     pub fn label(self) -> &'static str {
         match self {
-            CacheOutcome::Hit => "hit",
+            CacheOutcome::Hit | CacheOutcome::HitDisk | CacheOutcome::HitShared => "hit",
             CacheOutcome::Miss => "miss",
             CacheOutcome::Expired => "expired",
+            CacheOutcome::Stale => "stale",
+        }
+    }
+
+    /// The tier a hit came from.
+    pub fn tier(self) -> Option<&'static str> {
+        match self {
+            CacheOutcome::Hit => Some("memory"),
+            CacheOutcome::HitDisk => Some("disk"),
+            CacheOutcome::HitShared => Some("shared"),
+            _ => None,
+        }
+    }
+
+    /// The `X-Cache` response header.
+    pub fn x_cache(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "HIT memory",
+            CacheOutcome::HitDisk => "HIT disk",
+            CacheOutcome::HitShared => "HIT shared",
+            CacheOutcome::Stale => "STALE",
+            CacheOutcome::Miss => "MISS",
+            CacheOutcome::Expired => "EXPIRED",
         }
     }
 }
@@ -133,10 +169,12 @@ pub enum Refusal {
     LoopDetected,
     /// The render ran past `render.deadline_ms`.
     RenderTimeout,
+    /// A `PURGE` without an accepted token or address.
+    Forbidden,
 }
 
 impl Refusal {
-    const ALL: [Refusal; 9] = [
+    const ALL: [Refusal; 10] = [
         Refusal::Overloaded,
         Refusal::MemoryBudget,
         Refusal::TooLarge,
@@ -146,6 +184,7 @@ impl Refusal {
         Refusal::HeadersTooLarge,
         Refusal::LoopDetected,
         Refusal::RenderTimeout,
+        Refusal::Forbidden,
     ];
 
     pub fn label(self) -> &'static str {
@@ -159,6 +198,7 @@ impl Refusal {
             Refusal::HeadersTooLarge => "headers_too_large",
             Refusal::LoopDetected => "loop_detected",
             Refusal::RenderTimeout => "render_timeout",
+            Refusal::Forbidden => "forbidden",
         }
     }
 
@@ -175,6 +215,7 @@ impl Refusal {
             BadSignature => Some(Refusal::BadSignature),
             HeadersTooLarge => Some(Refusal::HeadersTooLarge),
             LoopDetected => Some(Refusal::LoopDetected),
+            Forbidden => Some(Refusal::Forbidden),
             RenderTimeout => Some(Refusal::RenderTimeout),
             NoRoute | BadUrl | SourceNotFound | OriginError | UpstreamFailed | UpstreamUnreachable | EmptySource
             | UpstreamTimeout | SourceUnresolved | UndecodableImage | BadFilter | WatermarkNotLoaded | ThumborFails
@@ -196,7 +237,13 @@ struct Metrics {
     /// `[route][status - 100]`, each resolved on first use (only statuses seen become series).
     request_counters: [[OnceLock<IntCounter>; STATUS_SLOTS]; Route::ALL.len()],
     request_duration: [Histogram; Route::ALL.len()],
-    cache_lookups: [IntCounter; CacheOutcome::ALL.len()],
+    cache_lookups: [IntCounter; CacheOutcome::OUTCOMES.len()],
+    cache_hits: [IntCounter; CacheOutcome::TIERS.len()],
+    disk_entries: IntGauge,
+    disk_bytes: IntGauge,
+    disk_writes_dropped: IntCounter,
+    shared_errors: IntCounterVec,
+    purges: IntCounterVec,
     origin_fetches: IntCounter,
     origin_failures: IntCounterVec,
     origin_failure_counters: [OnceLock<IntCounter>; ERROR_KINDS],
@@ -255,6 +302,11 @@ impl Metrics {
             "Result-cache lookups of image requests, by outcome.",
             &["outcome"],
         );
+        let hits = counter_vec(
+            "thumbora_cache_hits_total",
+            "Results served from a cache tier without rendering, by tier.",
+            &["tier"],
+        );
         let origin_failures = counter_vec(
             "thumbora_origin_fetch_failures_total",
             "Origin fetches that failed, by error kind (cancelled: every request waiting for it left).",
@@ -284,7 +336,20 @@ impl Metrics {
             request_counters: [const { [const { OnceLock::new() }; STATUS_SLOTS] }; Route::ALL.len()],
             request_duration: Route::ALL.map(|r| durations.with_label_values(&[r.label()])),
             requests,
-            cache_lookups: CacheOutcome::ALL.map(|o| lookups.with_label_values(&[o.label()])),
+            cache_lookups: CacheOutcome::OUTCOMES.map(|o| lookups.with_label_values(&[o])),
+            cache_hits: CacheOutcome::TIERS.map(|t| hits.with_label_values(&[t])),
+            disk_entries: gauge("thumbora_cache_disk_entries", "Results in the disk tier."),
+            disk_bytes: gauge("thumbora_cache_disk_bytes", "Disk the disk tier's results take (whole 4 KiB blocks)."),
+            disk_writes_dropped: counter(
+                "thumbora_cache_disk_writes_dropped_total",
+                "Results not written to the disk tier: its write queue was full, or the write failed.",
+            ),
+            shared_errors: counter_vec(
+                "thumbora_cache_shared_errors_total",
+                "Shared-tier (S3) operations that failed or timed out, by operation; the request went on without it.",
+                &["op"],
+            ),
+            purges: counter_vec("thumbora_purges_total", "PURGE requests, by what they dropped.", &["scope"]),
             origin_fetches: counter(
                 "thumbora_origin_fetches_total",
                 "Origin fetches (HTTP or file) that ended: successful, failed or abandoned.",
@@ -326,7 +391,35 @@ pub fn request_done(route: Route, status: u16, elapsed: Duration) {
 
 /// A result-cache lookup ended with `outcome`.
 pub fn cache_lookup(outcome: CacheOutcome) {
-    METRICS.cache_lookups[outcome as usize].inc();
+    let m = &*METRICS;
+    let label = outcome.label();
+    if let Some(i) = CacheOutcome::OUTCOMES.iter().position(|o| *o == label) {
+        m.cache_lookups[i].inc();
+    }
+    if let Some(i) = outcome.tier().and_then(|tier| CacheOutcome::TIERS.iter().position(|t| *t == tier)) {
+        m.cache_hits[i].inc();
+    }
+}
+
+/// The disk tier now holds `entries` results taking `bytes`.
+pub fn disk_tier(entries: usize, bytes: u64) {
+    METRICS.disk_entries.set(i64::try_from(entries).unwrap_or(i64::MAX));
+    METRICS.disk_bytes.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+}
+
+/// A result was not written to the disk tier.
+pub fn disk_write_dropped() {
+    METRICS.disk_writes_dropped.inc();
+}
+
+/// A shared-tier operation (`get`, `put`, `delete`, `list`) failed or timed out.
+pub fn shared_error(op: &str) {
+    METRICS.shared_errors.with_label_values(&[op]).inc();
+}
+
+/// A purge request dropped `scope` (`url` or `source`).
+pub fn purged(scope: &str) {
+    METRICS.purges.with_label_values(&[scope]).inc();
 }
 
 /// A request was answered with an error of `kind`: counted when that is a refusal.
@@ -501,17 +594,25 @@ mod tests {
         // The families whose series appear on first use.
         request_done(Route::Healthcheck, 200, Duration::ZERO);
         origin_failure(ErrorKind::UpstreamTimeout);
+        shared_error("get");
+        purged("url");
         let families = families();
         let names: Vec<&str> = families.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
             [
                 "thumbora_access_log_dropped_lines_total",
+                "thumbora_cache_disk_bytes",
+                "thumbora_cache_disk_entries",
+                "thumbora_cache_disk_writes_dropped_total",
+                "thumbora_cache_hits_total",
                 "thumbora_cache_lookups_total",
+                "thumbora_cache_shared_errors_total",
                 "thumbora_origin_fetch_bytes_total",
                 "thumbora_origin_fetch_duration_seconds",
                 "thumbora_origin_fetch_failures_total",
                 "thumbora_origin_fetches_total",
+                "thumbora_purges_total",
                 "thumbora_refusals_total",
                 "thumbora_render_in_flight",
                 "thumbora_render_queue_depth",
@@ -533,8 +634,8 @@ mod tests {
             assert!(!name.contains("_ms") && !name.contains("milli"), "{name}");
         }
         let bytes = families.iter().filter(|(n, _)| n.contains("bytes")).collect::<Vec<_>>();
-        assert_eq!(bytes.len(), 1);
-        assert_eq!(bytes[0].0, "thumbora_origin_fetch_bytes_total");
+        let names: Vec<&str> = bytes.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["thumbora_cache_disk_bytes", "thumbora_origin_fetch_bytes_total"]);
     }
 
     #[test]
@@ -542,7 +643,8 @@ mod tests {
         let all: Vec<&str> = Route::ALL
             .iter()
             .map(|r| r.label())
-            .chain(CacheOutcome::ALL.iter().map(|o| o.label()))
+            .chain(CacheOutcome::OUTCOMES)
+            .chain(CacheOutcome::TIERS)
             .chain(Stage::ALL.iter().map(|s| s.label()))
             .chain(Refusal::ALL.iter().map(|r| r.label()))
             .collect();

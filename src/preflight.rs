@@ -24,6 +24,15 @@ pub fn check(file: &FileConfig) -> Vec<ConfigError> {
     for (i, tls) in thumbora.tls.iter().enumerate() {
         report(crate::tls::certified_key(&format!("thumbora.tls[{i}]"), tls).map(drop));
     }
+    if let (true, Some(disk)) = (thumbora.cache.enabled, &thumbora.cache.disk) {
+        // Created at start when missing: then its parent must be writable.
+        let dir = &disk.dir;
+        report(if dir.is_dir() {
+            writable_dir("thumbora.cache.disk.dir", dir)
+        } else {
+            writable_parent("thumbora.cache.disk.dir", dir)
+        });
+    }
     if let (true, Some(log)) = (thumbora.access_log.enabled, &thumbora.access_log.file) {
         report(appendable("thumbora.access_log.file", log));
     }

@@ -19,13 +19,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
+use pingora_cache::CachePhase;
 use pingora_cache::{CacheKey, CacheMeta, ForcedFreshness, HitHandler, NoCacheReason, RespCacheable};
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error as PingoraError, ErrorType, Result as PingoraResult};
+use pingora_error::{Error as PingoraError, ErrorSource, ErrorType, Result as PingoraResult};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{ProxyHttp, Session};
 
 use crate::access_log::{self, AccessLog};
+use crate::cache::purge::Scope;
+use crate::cache::storage::{HitTier, MemoryHit};
 use crate::cache::{self, ResultCache};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -65,6 +68,8 @@ pub enum RequestKind {
     Image { key: CacheKey, pending: Arc<PendingRender> },
     /// Proxied to the app servers, uncached; `attempts` counts the connections tried.
     Site { attempts: usize },
+    /// A `PURGE`, answered in `request_filter`; the error when it was refused.
+    Purge(Option<ErrorKind>),
 }
 
 impl RequestKind {
@@ -76,6 +81,7 @@ impl RequestKind {
             RequestKind::Refused(kind) => (MetricsRoute::Refused, Some(*kind)),
             RequestKind::Image { pending, .. } => (MetricsRoute::Image, pending.report.error.get().copied()),
             RequestKind::Site { .. } => (MetricsRoute::Site, None),
+            RequestKind::Purge(error) => (MetricsRoute::Purge, *error),
         }
     }
 
@@ -117,6 +123,8 @@ pub struct ThumboraProxy {
     own: OwnAddresses,
     /// `None` when the access log is off.
     access_log: Option<AccessLog>,
+    /// `cache.purge.allowed_addresses`, parsed.
+    purge_networks: Vec<ipnet::IpNet>,
 }
 
 impl ThumboraProxy {
@@ -135,7 +143,14 @@ impl ThumboraProxy {
             log::error!("thumbora.access_log.file: cannot open {}: {e}; no access log", file.display());
             None
         });
-        ThumboraProxy { config, url_policy, services, cache, router, site, draining, own, access_log }
+        let purge_networks =
+            config.cache.purge.allowed_addresses.iter().filter_map(|n| crate::config::parse_network(n)).collect();
+        ThumboraProxy { config, url_policy, services, cache, router, site, draining, own, access_log, purge_networks }
+    }
+
+    /// The bucket shared by every node, when configured.
+    pub fn shared_tier(&self) -> Option<&Arc<crate::cache::shared::SharedTier>> {
+        self.cache.as_ref().and_then(|c| c.shared.as_ref())
     }
 
     /// Share the flag the server raises when it starts draining.
@@ -215,6 +230,67 @@ impl ThumboraProxy {
                 Err(Answer::refusal(&err))
             }
         }
+    }
+
+    /// `PURGE <thumbor URL>` drops that URL's results (every `Accept` and callback variant) from
+    /// every tier; `PURGE <thumbor URL>?source` drops every result of that URL's source image.
+    /// Allowed with one of `cache.purge.tokens` (`Authorization: Bearer ...`) or from one of
+    /// `cache.purge.allowed_addresses`; 403 otherwise. The URL's signature is not checked.
+    async fn purge(&self, session: &Session) -> (RequestKind, Reply) {
+        let refused = |err: Error| {
+            log::info!("PURGE refused: {err}");
+            (RequestKind::Purge(Some(err.kind())), Reply::error(&err))
+        };
+        let req = session.req_header();
+        let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        if !self.purge_allowed(req, client) {
+            return refused(Error::new(ErrorKind::Forbidden, "no purge token or allowed address"));
+        }
+        let raw = String::from_utf8_lossy(req.raw_path()).into_owned();
+        let host = req.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).or(req.uri.host());
+        let Route::Image(target) = self.router.route(host, &raw) else {
+            return refused(Error::new(ErrorKind::NoRoute, "not an image route"));
+        };
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let request = match url::parse(path) {
+            Ok(request) if !request.image.is_empty() => request,
+            Ok(_) => return refused(Error::new(ErrorKind::BadUrl, "no image URL")),
+            Err(err) => return refused(Error::new(ErrorKind::BadUrl, err.to_string())),
+        };
+        let whole_source = query.split('&').any(|p| p == "source" || p.starts_with("source="));
+        let scope = match whole_source {
+            true => Scope::Source(request.image.clone()),
+            false => Scope::Url(url::compose_unsigned(&request)),
+        };
+        let job = RenderJob { request, filters: vec![], accepts: Accepts::default(), meta_callback: None };
+        let Some(cache) = &self.cache else {
+            return (RequestKind::Purge(None), Reply::text(200, "nothing cached: the cache is off\n".into()));
+        };
+        let removed = cache.purge(&job, &scope).await;
+        if let Scope::Source(source) = &scope {
+            // The original goes too: the next render fetches it again.
+            self.loaders().forget(source).await;
+        }
+        metrics::purged(scope.label());
+        log::info!("PURGE {raw}: {} dropped, {removed} local entries removed", scope.label());
+        (RequestKind::Purge(None), Reply::text(200, format!("purged {}: {removed} local entries\n", scope.label())))
+    }
+
+    fn purge_allowed(&self, req: &RequestHeader, client: Option<std::net::IpAddr>) -> bool {
+        let purge = &self.config.cache.purge;
+        let bearer = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if let Some(token) = bearer {
+            use subtle::ConstantTimeEq;
+            if purge.tokens.iter().any(|t| bool::from(t.as_bytes().ct_eq(token.as_bytes()))) {
+                return true;
+            }
+        }
+        client.is_some_and(|ip| self.purge_networks.iter().any(|net| net.contains(&ip)))
     }
 
     /// Turn an image request into a render job, or the error that refuses it (no I/O here).
@@ -308,6 +384,12 @@ impl ProxyHttp for ThumboraProxy {
     /// Pingora calls this once the request head is read, before any cache or upstream work: we
     /// decide what the request is, and answer at once whatever needs no I/O (see [`Self::classify`]).
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<bool> {
+        if session.req_header().method.as_str() == "PURGE" && self.check_head(session.req_header()).is_ok() {
+            let (kind, reply) = self.purge(session).await;
+            ctx.kind = kind;
+            send(session, &reply).await?;
+            return Ok(true);
+        }
         match self.classify(session.req_header()) {
             Ok(kind) => {
                 ctx.kind = kind;
@@ -371,17 +453,40 @@ impl ProxyHttp for ThumboraProxy {
     }
 
     /// Pingora calls this when a lookup finds a cached result, fresh or expired: we note which
-    /// and force nothing (the default).
+    /// (and the tier it came from), and treat a result purged since it was created as a miss.
     async fn cache_hit_filter(
         &self,
         _session: &mut Session,
-        _meta: &CacheMeta,
-        _hit_handler: &mut HitHandler,
+        meta: &CacheMeta,
+        hit_handler: &mut HitHandler,
         is_fresh: bool,
         ctx: &mut Self::CTX,
     ) -> PingoraResult<Option<ForcedFreshness>> {
-        ctx.cache = Some(if is_fresh { CacheOutcome::Hit } else { CacheOutcome::Expired });
+        if let (Some(cache), RequestKind::Image { pending, .. }) = (&self.cache, &ctx.kind) {
+            if cache.bans.covers(&pending.job, meta.created()) {
+                ctx.cache = Some(CacheOutcome::Miss);
+                return Ok(Some(ForcedFreshness::ForceMiss));
+            }
+        }
+        let tier = hit_handler.as_any().downcast_ref::<MemoryHit>().map_or(HitTier::Memory, MemoryHit::tier);
+        ctx.cache = Some(match (is_fresh, tier) {
+            (true, HitTier::Memory) => CacheOutcome::Hit,
+            (true, HitTier::Disk) => CacheOutcome::HitDisk,
+            (false, _) => CacheOutcome::Expired,
+        });
         Ok(None)
+    }
+
+    /// Pingora asks this before serving an expired result: during its stale-while-revalidate
+    /// window (`error` is `None`: one request renders it again in the background), or when the
+    /// render failed with a 5xx within its stale-if-error window. The windows come from
+    /// `cache.stale_*_seconds`; here we only refuse stale answers for errors of our own making.
+    fn should_serve_stale(&self, _session: &mut Session, ctx: &mut Self::CTX, error: Option<&PingoraError>) -> bool {
+        let serve = error.is_none_or(|e| e.esource() == &ErrorSource::Upstream);
+        if serve {
+            ctx.cache = Some(CacheOutcome::Stale);
+        }
+        serve
     }
 
     /// Pingora calls this on a cache miss (and for each retry): an image goes to the in-process
@@ -458,10 +563,21 @@ impl ProxyHttp for ThumboraProxy {
         if max_age == 0 {
             return Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache));
         }
-        let now = SystemTime::now();
+        // A result from the shared tier is as old as its first render, on whichever node.
+        let shared_created = resp
+            .headers
+            .get(crate::response::FROM_SHARED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|secs| std::time::UNIX_EPOCH + Duration::from_secs(secs));
+        let now = shared_created.unwrap_or_else(SystemTime::now);
         // `Expires` bounds max-age at the year 9999; stay well inside SystemTime's range anyway.
         let fresh_until = now.checked_add(Duration::from_secs(max_age)).unwrap_or(now + Duration::from_secs(1 << 32));
-        Ok(RespCacheable::Cacheable(CacheMeta::new(fresh_until, now, 0, 0, resp.clone())))
+        let mut resp = resp.clone();
+        resp.remove_header(crate::response::FROM_SHARED);
+        let cfg = &self.config.cache;
+        let (swr, sie) = (cfg.stale_while_revalidate_seconds, cfg.stale_if_error_seconds);
+        Ok(RespCacheable::Cacheable(CacheMeta::new(fresh_until, now, swr, sie, resp)))
     }
 
     /// Pingora calls this before a response header goes to the client, from upstream or from
@@ -482,6 +598,17 @@ impl ProxyHttp for ThumboraProxy {
         }
         if let RequestKind::Site { .. } = ctx.kind {
             return Ok(());
+        }
+        let from_shared = upstream_response.remove_header(crate::response::FROM_SHARED).is_some();
+        let outcome = match session.cache.phase() {
+            CachePhase::Stale | CachePhase::StaleUpdating => Some(CacheOutcome::Stale),
+            CachePhase::Miss | CachePhase::Expired if from_shared => Some(CacheOutcome::HitShared),
+            CachePhase::Disabled(_) | CachePhase::Uninit | CachePhase::Bypass => Some(CacheOutcome::Miss),
+            _ => ctx.cache,
+        };
+        ctx.cache = outcome.or(ctx.cache);
+        if let Some(outcome) = outcome {
+            upstream_response.insert_header("X-Cache", outcome.x_cache())?;
         }
         if upstream_response.status == http::StatusCode::OK && self.config.response.etags {
             let inm = session
@@ -515,7 +642,8 @@ impl ProxyHttp for ThumboraProxy {
         if let Some(kind) = error {
             metrics::answered_with_error(kind);
         }
-        let Some(access) = &self.access_log else { return };
+        // A background render (stale-while-revalidate) has no client: no access-log line.
+        let Some(access) = self.access_log.as_ref().filter(|_| session.subrequest_ctx.is_none()) else { return };
         let req = session.req_header();
         let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
         let forwarded_for = req.headers.get_all("x-forwarded-for").iter().map(|v| v.as_bytes());

@@ -13,6 +13,10 @@ use crate::job::Rendered;
 /// A header between the renderer and the proxy only: the result must not be stored (its source
 /// was truncated). Removed before the response leaves.
 pub const NO_STORE: &str = "x-thumbora-no-store";
+/// Internal header on a render's reply that came from the shared tier instead of a render: its
+/// value is the unix time the result was first rendered (freshness counts from then). Removed
+/// before the response leaves.
+pub const FROM_SHARED: &str = "x-thumbora-shared-created";
 
 /// The last second an HTTP date can name: 9999-12-31T23:59:59Z.
 const LAST_HTTP_DATE: u64 = 253_402_300_799;
@@ -71,6 +75,15 @@ impl Reply {
 
     /// `/healthcheck`: thumbor's `200 WORKING` with tornado's default content type and ETag; its
     /// HEAD handler writes nothing, so HEAD gets an empty body (`Content-Length: 0`).
+    /// A short plain-text answer (admin endpoints).
+    pub fn text(status: u16, body: String) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type", "text/plain; charset=utf-8".into()), ("Cache-Control", "no-store".into())],
+            body: Bytes::from(body),
+        }
+    }
+
     pub fn healthcheck(head: bool) -> Reply {
         let body = if head { Bytes::new() } else { Bytes::from_static(b"WORKING") };
         Reply {

@@ -51,14 +51,21 @@ pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Opt
         config.render.nice,
         (config.render.deadline_ms > 0).then(|| Duration::from_millis(config.render.deadline_ms)),
     );
+    let cache = match config.cache.enabled {
+        true => Some(ResultCache::new(&config.cache).map_err(|e| {
+            let dir = config.cache.disk.as_ref().map(|d| d.dir.display().to_string()).unwrap_or_default();
+            crate::error::Error::new(crate::error::ErrorKind::Internal, format!("thumbora.cache.disk.dir: {dir}: {e}"))
+        })?),
+        false => None,
+    };
     let services = Arc::new(Services {
         loaders,
         pool,
         settings: Arc::new(RenderSettings { image: config.image.clone(), max_age: config.response.max_age }),
         response: config.response.clone(),
         thumbor_error_statuses: config.sources.thumbor_error_statuses,
+        shared: cache.as_ref().and_then(|c| c.shared.clone()),
     });
-    let cache = config.cache.enabled.then(|| ResultCache::new(&config.cache));
     let (site, health_check) = match Site::new(&config.site)? {
         Some((site, check)) => (Some(Arc::new(site)), Some(check)),
         None => (None, None),
@@ -80,6 +87,7 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     let mut server = Server::new_with_opt_and_conf(opt, file.server);
     let bootstrap = server.bootstrap_as_a_service();
     let (mut proxy, site_health_check) = build_proxy(&file.thumbora)?;
+    let journal = proxy.shared_tier().map(|shared| crate::cache::shared::JournalPoller(shared.clone()));
     let draining = Arc::new(AtomicBool::new(false));
     proxy.set_draining_flag(draining.clone());
     let limits = Limits {
@@ -102,6 +110,9 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     server.add_service(background_service("thumbora phases", watcher));
     if let Some(check) = site_health_check {
         server.add_service(check);
+    }
+    if let Some(journal) = journal {
+        server.add_service(background_service("shared tier purge journal", journal));
     }
     add_metrics_service(&mut server, &file.thumbora, &bootstrap);
     Ok(server)

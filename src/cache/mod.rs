@@ -1,9 +1,13 @@
-//! The result cache: pingora-cache over a byte-bounded in-memory storage (`storage`), evicted by
-//! pingora's sharded LRU manager, with a cache lock so concurrent misses for one key render once.
+//! The result cache: pingora-cache over tiered storage (`tiered`): a byte-bounded memory tier
+//! (`storage`) evicted by pingora's sharded LRU manager, an optional disk tier (`crate::disk`) below
+//! it, with a cache lock so concurrent misses for one key render once.
 //! Keys ([`key_for`]) are the canonical request (never the raw path or the signature) plus what
 //! changes the output: the negotiated formats, the JSONP callback.
 
+pub mod purge;
+pub mod shared;
 pub mod storage;
+pub mod tiered;
 
 use std::time::Duration;
 
@@ -12,8 +16,10 @@ use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora_cache::CacheKey;
 
 use crate::config::CacheConfig;
+use crate::disk::DiskStore;
 use crate::job::RenderJob;
 use storage::MemoryStorage;
+use tiered::TieredStorage;
 
 /// Pingora's sharded LRU: a hit locks one of `SHARDS` lists, not one list for every request.
 pub type Eviction = lru::Manager<SHARDS>;
@@ -23,24 +29,41 @@ const TYPICAL_RESULT_BYTES: usize = 16 * 1024;
 
 /// The pieces `HttpCache::enable` takes, alive for the whole process.
 pub struct ResultCache {
-    pub storage: &'static MemoryStorage,
+    pub storage: &'static TieredStorage,
     pub eviction: &'static Eviction,
     pub lock: &'static CacheKeyLockImpl,
     pub max_object_bytes: usize,
+    /// Results purged by URL or source, until rendered again.
+    pub bans: std::sync::Arc<purge::Bans>,
+    /// The bucket shared by every node, when configured (the render path reads and writes it).
+    pub shared: Option<std::sync::Arc<shared::SharedTier>>,
 }
 
 impl ResultCache {
-    /// Build the cache once at start-up (its parts are leaked: pingora wants `&'static`).
-    pub fn new(cfg: &CacheConfig) -> Self {
+    /// Build the cache once at start-up (its parts are leaked: pingora wants `&'static`). Fails
+    /// when the disk tier's directory cannot be created or written.
+    pub fn new(cfg: &CacheConfig) -> std::io::Result<Self> {
         // Storage holds slightly more than the manager's limit while evictions are purged
         // asynchronously; the hard cap bounds that slack.
         let hard_cap = cfg.max_bytes.saturating_add(cfg.max_object_bytes.saturating_mul(4));
-        let storage = Box::leak(Box::new(MemoryStorage::with_hard_cap(cfg.max_object_bytes, hard_cap)));
+        let memory = Box::leak(Box::new(MemoryStorage::with_hard_cap(cfg.max_object_bytes, hard_cap)));
         let per_shard = (cfg.max_bytes / TYPICAL_RESULT_BYTES / SHARDS).max(16);
-        let eviction = Box::leak(Box::new(Eviction::with_capacity(cfg.max_bytes, per_shard)));
+        let eviction: &'static Eviction = Box::leak(Box::new(Eviction::with_capacity(cfg.max_bytes, per_shard)));
+        let disk = match &cfg.disk {
+            Some(disk) => Some((DiskStore::open(&disk.dir, disk.max_bytes)?, disk.write_queue_bytes)),
+            None => None,
+        };
+        let storage = Box::leak(Box::new(TieredStorage::new(memory, eviction, disk)));
         let lock: &'static CacheKeyLockImpl =
             Box::leak(CacheLock::new_boxed(Duration::from_millis(cfg.lock_timeout_ms)));
-        ResultCache { storage, eviction, lock, max_object_bytes: cfg.max_object_bytes }
+        let bans = std::sync::Arc::new(purge::Bans::load(cfg.disk.as_ref().map(|d| d.dir.as_path())));
+        let shared = match &cfg.shared {
+            Some(shared) => Some(std::sync::Arc::new(
+                shared::SharedTier::new(shared, cfg.max_object_bytes, bans.clone()).map_err(std::io::Error::other)?,
+            )),
+            None => None,
+        };
+        Ok(ResultCache { storage, eviction, lock, max_object_bytes: cfg.max_object_bytes, bans, shared })
     }
 }
 

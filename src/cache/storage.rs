@@ -442,6 +442,49 @@ impl MemoryStorage {
         Ok(true)
     }
 
+    /// The serialized meta halves and body stored under `key` (for writing it to a lower tier).
+    pub fn raw(&self, key: &impl CacheHashKey) -> Option<(Bytes, Bytes, Bytes)> {
+        let key = StoreKey::new(key);
+        let shard = self.read_shard(key.shard());
+        shard.map.get(&key).map(|e| (e.meta_internal.clone(), e.meta_header.clone(), e.body.clone()))
+    }
+
+    /// Publish an entry read from a lower tier (`meta` is the deserialized `internal`/`header`).
+    /// Returns its weight, as `finish` would.
+    pub fn insert_serialized(
+        &self,
+        key: &impl CacheHashKey,
+        meta: &CacheMeta,
+        (internal, header): (Bytes, Bytes),
+        body: Bytes,
+    ) -> Result<usize> {
+        if body.len() > self.max_object_bytes {
+            return Error::e_explain(ERR_RESPONSE_TOO_LARGE, "entry from a lower tier exceeds max_object_bytes");
+        }
+        let weight = weight_of(body.len(), internal.len(), header.len());
+        let entry = Entry {
+            plain_meta: PlainMeta::of(meta),
+            meta_internal: internal,
+            meta_header: header,
+            body,
+            weight,
+            seq: 0,
+        };
+        self.insert(StoreKey::new(key), entry)
+    }
+
+    /// Drop the entry under `key`; whether there was one.
+    pub fn remove(&self, key: &impl CacheHashKey) -> bool {
+        let key = StoreKey::new(key);
+        let mut shard = self.write_shard(key.shard());
+        let removed = shard.remove(&key);
+        if let Some(entry) = &removed {
+            self.account_removed(entry);
+        }
+        drop(shard);
+        removed.is_some()
+    }
+
     /// The key a purge or expire target refers to, or `None` when it cannot be one of ours.
     fn target_key(target: PurgeTarget<'_>) -> Option<StoreKey> {
         match target {
@@ -474,7 +517,7 @@ impl Storage for MemoryStorage {
             Ok(plain) => plain.to_meta(),
             Err((internal, header)) => CacheMeta::deserialize(&internal, &header)?,
         };
-        Ok(Some((meta, Box::new(MemoryHit::new(body, weight)))))
+        Ok(Some((meta, Box::new(MemoryHit::new(body, weight, HitTier::Memory)))))
     }
 
     /// Start buffering a new entry for `key` with `meta`; it is published on `finish`.
@@ -578,19 +621,32 @@ impl Storage for MemoryStorage {
     }
 }
 
+/// Which tier a hit came from: memory, or a lower tier (disk) that promoted it to memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HitTier {
+    Memory,
+    Disk,
+}
+
 /// Hit handler: serves a stored body without copying, optionally narrowed to a byte range.
-struct MemoryHit {
+pub struct MemoryHit {
     body: Bytes,
     weight: usize,
     range_start: usize,
     range_end: usize,
     done: bool,
+    tier: HitTier,
 }
 
 impl MemoryHit {
-    fn new(body: Bytes, weight: usize) -> Self {
+    pub(crate) fn new(body: Bytes, weight: usize, tier: HitTier) -> Self {
         let range_end = body.len();
-        MemoryHit { body, weight, range_start: 0, range_end, done: false }
+        MemoryHit { body, weight, range_start: 0, range_end, done: false, tier }
+    }
+
+    /// The tier this hit was found in.
+    pub fn tier(&self) -> HitTier {
+        self.tier
     }
 }
 

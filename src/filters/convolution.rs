@@ -127,7 +127,7 @@ impl PixelFilter for Convolution {
         let size = self.matrix.len();
         let columns = columns.max(1) as usize;
         // thumbor's C code returns NULL without an exception: a SystemError, 500.
-        if size % columns != 0 || size % 2 == 0 || (size / columns) % 2 == 0 {
+        if !size.is_multiple_of(columns) || size.is_multiple_of(2) || (size / columns).is_multiple_of(2) {
             return Err(Error::new(
                 ErrorKind::ThumborFails,
                 format!("convolution(): {size} items do not make a kernel of {columns} odd columns"),

@@ -1,11 +1,13 @@
-//! Loaders fetch a source image by its URL: HTTP(S) origins behind the source policy, and files
-//! under a root that cannot be escaped. `Loaders` picks one as thumbor's `LOADER` setting would,
-//! keeps fetched originals in a bounded cache, shares one fetch among the requests that want the
-//! same URL (and stops it when the last of them goes away), and holds every fetched byte to
+//! Loaders fetch a source image by its URL: HTTP(S) origins behind the source policy, files
+//! under a root that cannot be escaped, and objects in an S3 bucket. `Loaders` picks one as
+//! thumbor's `LOADER` setting would, keeps fetched originals in bounded caches (memory, and
+//! optionally disk: thumbor's STORAGE), shares one fetch among the requests that want the same
+//! URL (and stops it when the last of them goes away), and holds every fetched byte to
 //! `sources.fetch_memory_bytes` until no request uses it.
 
 pub mod file;
 pub mod http;
+pub mod s3;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,7 @@ use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 
 use crate::config::{LoaderKind, SourcesConfig};
+use crate::disk::{DiskRecord, DiskStore};
 use crate::error::{Error, ErrorKind, Result};
 pub use crate::fetched::{FetchMemory, Reservation, Source};
 use crate::metrics::OriginFetch;
@@ -33,8 +36,11 @@ struct Inner {
     kind: LoaderKind,
     http: http::HttpLoader,
     file: Option<file::FileLoader>,
+    s3: Option<s3::S3Loader>,
     /// Originals by image URL; `None` when `sources.cache_bytes` is 0.
     originals: Option<moka::future::Cache<String, Bytes>>,
+    /// Originals on disk below the memory cache (`sources.disk`), for `cache_ttl_seconds`.
+    disk: Option<OriginalsDisk>,
     /// Fetches in flight by image URL. Weak: a fetch whose requests are all gone is dropped (and
     /// its connection with it); the next request for that URL starts a new one.
     in_flight: Mutex<HashMap<String, WeakShared<FetchFuture>>>,
@@ -61,10 +67,22 @@ impl Loaders {
                 .time_to_live(Duration::from_secs(cfg.cache_ttl_seconds.max(1)))
                 .build()
         });
+        let s3 = match (&cfg.s3, cfg.loader) {
+            (Some(s3), LoaderKind::S3) => Some(s3::S3Loader::new(s3, cfg.max_bytes)?),
+            _ => None,
+        };
+        let disk = match &cfg.disk {
+            Some(d) => Some(OriginalsDisk::open(&d.dir, d.max_bytes, cfg.cache_ttl_seconds).map_err(|e| {
+                Error::new(ErrorKind::Internal, format!("thumbora.sources.disk.dir: {}: {e}", d.dir.display()))
+            })?),
+            None => None,
+        };
         let inner = Inner {
             kind: cfg.loader,
+            disk,
             http: http::HttpLoader::new(cfg, policy, own)?,
             file,
+            s3,
             originals,
             in_flight: Mutex::new(HashMap::new()),
             memory: FetchMemory::new(cfg.fetch_memory_bytes),
@@ -81,13 +99,24 @@ impl Loaders {
                 return Ok(Source::unbudgeted(bytes));
             }
         }
+        if let Some(disk) = &self.inner.disk {
+            if let Some(bytes) = disk.get(image).await {
+                if let Some(cache) = &self.inner.originals {
+                    cache.insert(image.to_string(), bytes.clone()).await;
+                }
+                return Ok(Source::unbudgeted(bytes));
+            }
+        }
         self.shared_fetch(image).await.map_err(|e| Error::new(e.kind(), e.context().to_string()))
     }
 
-    /// Drop `image` from the originals cache (a source found truncated when decoded).
+    /// Drop `image` from the originals cache (a source found truncated when decoded, or purged).
     pub async fn forget(&self, image: &str) {
         if let Some(cache) = &self.inner.originals {
             cache.invalidate(image).await;
+        }
+        if let Some(disk) = &self.inner.disk {
+            disk.remove(image).await;
         }
     }
 
@@ -112,6 +141,9 @@ impl Loaders {
             if let (Ok(source), Some(cache)) = (&result, &inner.originals) {
                 cache.insert(url.clone(), source.bytes().clone()).await;
             }
+            if let (Ok(source), Some(disk)) = (&result, &inner.disk) {
+                disk.put_later(&url, source.bytes().clone());
+            }
             inner.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&url);
             result.map_err(Arc::new)
         }
@@ -128,7 +160,7 @@ impl Loaders {
     /// Check an image URL against the source policy without fetching (for early refusal).
     pub fn precheck(&self, image: &str) -> Result<()> {
         match self.inner.kind {
-            LoaderKind::File => Ok(()),
+            LoaderKind::File | LoaderKind::S3 => Ok(()),
             // A file may exist under that name: only explicit URLs can be judged up front.
             LoaderKind::FileThenHttp if !has_http_scheme(image) => Ok(()),
             _ => self.inner.http.precheck(image).map(drop),
@@ -141,6 +173,9 @@ impl Inner {
     async fn fetch(&self, image: &str) -> Result<Source> {
         let explicit_http = has_http_scheme(image);
         let memory = self.memory.reservation();
+        if let (LoaderKind::S3, Some(s3)) = (self.kind, &self.s3) {
+            return s3.load(image, memory).await;
+        }
         match (self.kind, &self.file) {
             (LoaderKind::File, Some(file)) => file.load(image, memory).await,
             (LoaderKind::FileThenHttp, Some(file)) if !explicit_http => match file.load(image, memory).await {
@@ -152,6 +187,87 @@ impl Inner {
             _ => self.http.load(image, memory).await,
         }
     }
+}
+
+/// Fetched originals on disk ([`DiskStore`]): a record per image URL (its key, when it was
+/// fetched, its bytes), used for `ttl` after the fetch. Reads and writes run on blocking threads;
+/// a write never delays the request that fetched.
+struct OriginalsDisk {
+    store: Arc<DiskStore>,
+    ttl: Duration,
+    /// The first use scans the directory (files the saved index lacks), once.
+    scanned: std::sync::Once,
+    last_save: Arc<Mutex<std::time::Instant>>,
+}
+
+impl OriginalsDisk {
+    fn open(dir: &std::path::Path, max_bytes: u64, ttl_seconds: u64) -> std::io::Result<OriginalsDisk> {
+        Ok(OriginalsDisk {
+            store: Arc::new(DiskStore::open(dir, max_bytes)?),
+            ttl: Duration::from_secs(ttl_seconds.max(1)),
+            scanned: std::sync::Once::new(),
+            last_save: Arc::new(Mutex::new(std::time::Instant::now())),
+        })
+    }
+
+    fn hash(image: &str) -> [u8; 16] {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(image.as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        key
+    }
+
+    fn start(&self) {
+        self.scanned.call_once(|| {
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || store.reconcile());
+        });
+    }
+
+    async fn get(&self, image: &str) -> Option<Bytes> {
+        self.start();
+        let hash = Self::hash(image);
+        if !self.store.may_contain(&hash) {
+            return None;
+        }
+        let (store, key) = (self.store.clone(), image.as_bytes().to_vec());
+        let record = tokio::task::spawn_blocking(move || store.get(&hash, &key)).await.ok().flatten()?;
+        let fetched = u64::from_le_bytes(record.meta_internal.get(..8)?.try_into().ok()?);
+        let age = unix_now().saturating_sub(fetched);
+        (age < self.ttl.as_secs()).then_some(record.body)
+    }
+
+    fn put_later(&self, image: &str, bytes: Bytes) {
+        self.start();
+        let record = DiskRecord {
+            key: Bytes::from(image.as_bytes().to_vec()),
+            meta_internal: Bytes::copy_from_slice(&unix_now().to_le_bytes()),
+            meta_header: Bytes::new(),
+            body: bytes,
+        };
+        let (store, hash, last_save) = (self.store.clone(), Self::hash(image), self.last_save.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = store.put(&hash, &record) {
+                log::warn!("originals disk tier: writing to {}: {e}", store.dir().display());
+            }
+            let mut last = last_save.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() >= Duration::from_secs(5) {
+                *last = std::time::Instant::now();
+                drop(last);
+                let _ = store.save_index();
+            }
+        });
+    }
+
+    async fn remove(&self, image: &str) {
+        let (store, hash) = (self.store.clone(), Self::hash(image));
+        let _ = tokio::task::spawn_blocking(move || store.remove(&hash)).await;
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Whether thumbor treats the image URL as carrying its scheme: it tests `startswith("http")`,

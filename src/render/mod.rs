@@ -14,6 +14,7 @@ pub mod pool;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crate::cache::shared::SharedTier;
 use crate::config::ResponseConfig;
 use crate::error::{ErrorKind, Fetched, Result};
 use crate::filters::Assets;
@@ -41,13 +42,27 @@ pub struct Services {
     pub response: ResponseConfig,
     /// `sources.thumbor_error_statuses`, for the images filters load.
     pub thumbor_error_statuses: bool,
+    /// The bucket shared by every node: asked before rendering, written after.
+    pub shared: Option<Arc<SharedTier>>,
 }
 
 impl Services {
-    /// The reply for one render job: the image, or the error it ran into (also noted in `report`).
+    /// The reply for one render job: the result from the shared bucket when it has a fresh one,
+    /// else the image rendered (then stored in the bucket), or the error it ran into (also noted
+    /// in `report`).
     pub async fn respond(&self, job: &RenderJob, report: &RenderReport) -> Reply {
+        if let Some(shared) = &self.shared {
+            if let Some(reply) = shared.get(job).await {
+                return reply;
+            }
+        }
         match self.render(job, report).await.and_then(|rendered| Reply::image(rendered, &self.response)) {
-            Ok(reply) => reply,
+            Ok(reply) => {
+                if let Some(shared) = &self.shared {
+                    shared.put_later(job, &reply);
+                }
+                reply
+            }
             Err(err) => {
                 let _ = report.error.set(err.kind());
                 if err.kind() == ErrorKind::Internal {

@@ -84,6 +84,15 @@ impl Server {
         Server { port: self.port, child, dir: self.dir.clone(), client: test_client() }
     }
 
+    /// Stop the process with `signal` (`libc::SIGTERM`: a graceful stop; `libc::SIGKILL`: a crash),
+    /// then start it again on the same configuration and port.
+    pub async fn restart(&mut self, signal: i32) {
+        self.signal(signal);
+        assert!(self.wait_exit(Duration::from_secs(20)), "thumbora did not stop on signal {signal}");
+        self.child = spawn(&self.dir.path().join("thumbora.yaml"), &[]);
+        self.wait_ready().await;
+    }
+
     /// Send a signal (`libc::SIGQUIT` for a graceful upgrade, `SIGINT` for a fast stop).
     pub fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid.
@@ -188,7 +197,7 @@ pub fn test_client() -> reqwest::Client {
 }
 
 impl Server {
-    async fn wait_ready(&self) {
+    pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(r) = self.client.get(self.url("/healthcheck")).send().await {

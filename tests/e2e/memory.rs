@@ -68,8 +68,9 @@ fn source(case: &str) -> Vec<u8> {
             {
                 let mut e = gif::Encoder::new(&mut out, 400, 400, &[0, 0, 0, 255, 255, 255]).unwrap();
                 for i in 0..40u8 {
-                    let buffer =
-                        (0..400 * 400).map(|p: u32| u8::from((p / 400 + u32::from(i)) % 7 == 0)).collect::<Vec<u8>>();
+                    let buffer = (0..400 * 400)
+                        .map(|p: u32| u8::from((p / 400 + u32::from(i)).is_multiple_of(7)))
+                        .collect::<Vec<u8>>();
                     let frame =
                         gif::Frame { width: 400, height: 400, buffer: buffer.into(), delay: 5, ..Default::default() };
                     e.write_frame(&frame).unwrap();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::harness::*;
 
 /// A scrape of `GET /metrics`: every sample by its series (`name{labels}`).
-async fn scrape(server: &Server, port: u16) -> HashMap<String, f64> {
+pub async fn scrape(server: &Server, port: u16) -> HashMap<String, f64> {
     let r = server.client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.expect("scrape");
     assert_eq!(r.status(), 200);
     let content_type = r.headers()["content-type"].to_str().unwrap().to_string();

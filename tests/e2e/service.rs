@@ -317,7 +317,7 @@ async fn systemd_command_lines_start_reload_under_load_and_stop() {
             let mut i = 0u32;
             while !stop.load(Ordering::Relaxed) && i < 20_000 {
                 i += 1;
-                let width = if i % 2 == 0 { 300 } else { 100 + worker * 2000 + i };
+                let width = if i.is_multiple_of(2) { 300 } else { 100 + worker * 2000 + i };
                 let url = format!("{base}/unsafe/{width}x0/{host}/photo.jpg");
                 let served = match client.get(&url).send().await {
                     Ok(r) => r.status() == 200 && r.bytes().await.is_ok(),
