@@ -11,7 +11,8 @@
 //! - `$request_time` and `$render_time` are seconds with millisecond resolution; `$render_time`
 //!   is the render's time on its render thread, `-` when nothing was rendered.
 //! - `$cache_status` is `HIT` (from any tier: memory, disk, shared), `STALE` (served past its
-//!   max-age: stale-while-revalidate or stale-if-error), `MISS`, `EXPIRED` (cached but stale: rendered again), or `-` when
+//!   max-age: stale-while-revalidate or stale-if-error), `MISS`, `EXPIRED` (cached but stale: rendered again), `REVALIDATED`
+//!   (cached but stale, its source unchanged at the origin: served again, not rendered), or `-` when
 //!   the result cache was not consulted.
 //! - `$route` is `image`, `site`, `healthcheck`, `refused` or `-` (refused by Pingora), followed
 //!   by `:Kind` when Thumbora answered with an error (`refused:BadSignature`, `image:Overloaded`).
@@ -94,6 +95,7 @@ impl Entry {
             Some(CacheOutcome::Stale) => "STALE",
             Some(CacheOutcome::Miss) => "MISS",
             Some(CacheOutcome::Expired) => "EXPIRED",
+            Some(CacheOutcome::Revalidated) => "REVALIDATED",
             None => "-",
         });
         out.push(' ');

@@ -19,17 +19,45 @@ const MEMORY_UNIT: u64 = 64 * 1024;
 #[derive(Clone)]
 pub struct Source {
     bytes: Bytes,
+    validators: Validators,
     _memory: Option<Arc<OwnedSemaphorePermit>>,
 }
 
 impl Source {
     /// Bytes that hold no fetch memory (the originals cache, tests).
     pub fn unbudgeted(bytes: Bytes) -> Source {
-        Source { bytes, _memory: None }
+        Source { bytes, validators: Validators::default(), _memory: None }
     }
 
     pub fn bytes(&self) -> &Bytes {
         &self.bytes
+    }
+
+    /// The origin's validators for these bytes (none when it sent none).
+    pub fn validators(&self) -> &Validators {
+        &self.validators
+    }
+
+    /// The same source, with the origin's validators.
+    pub fn with_validators(mut self, validators: Validators) -> Source {
+        self.validators = validators;
+        self
+    }
+}
+
+/// What the origin said identifies a version of a source (its `ETag` and `Last-Modified`), kept
+/// with the results made from it so that an expired result can be revalidated against the
+/// origin (a conditional fetch) instead of rendered again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    /// Whether there is nothing to revalidate with.
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
     }
 }
 
@@ -98,7 +126,7 @@ impl Reservation {
 
     /// The source these bytes make, holding this reservation.
     pub fn into_source(self, bytes: Bytes) -> Source {
-        Source { bytes, _memory: self.held.map(Arc::new) }
+        Source { bytes, validators: Validators::default(), _memory: self.held.map(Arc::new) }
     }
 }
 

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | `thumbora_requests_total` | counter | `route`, `status` |
 //! | `thumbora_request_duration_seconds` | histogram | `route` |
-//! | `thumbora_cache_lookups_total` | counter | `outcome` (hit, miss, expired) |
+//! | `thumbora_cache_lookups_total` | counter | `outcome` (hit, miss, expired, stale, revalidated) |
 //! | `thumbora_origin_fetches_total` | counter | |
 //! | `thumbora_origin_fetch_failures_total` | counter | `reason` (the error kind) |
 //! | `thumbora_origin_fetch_bytes_total` | counter | |
@@ -83,10 +83,13 @@ pub enum CacheOutcome {
     Miss,
     /// A result was cached but past its max-age: rendered again.
     Expired,
+    /// A result was cached but past its max-age, and its source had not changed (the origin
+    /// answered a conditional fetch with 304): served again with a fresh max-age, not rendered.
+    Revalidated,
 }
 
 impl CacheOutcome {
-    const OUTCOMES: [&'static str; 4] = ["hit", "miss", "expired", "stale"];
+    const OUTCOMES: [&'static str; 5] = ["hit", "miss", "expired", "stale", "revalidated"];
     const TIERS: [&'static str; 3] = ["memory", "disk", "shared"];
 
     /// The `outcome` label.
@@ -96,6 +99,7 @@ impl CacheOutcome {
             CacheOutcome::Miss => "miss",
             CacheOutcome::Expired => "expired",
             CacheOutcome::Stale => "stale",
+            CacheOutcome::Revalidated => "revalidated",
         }
     }
 
@@ -118,6 +122,7 @@ impl CacheOutcome {
             CacheOutcome::Stale => "STALE",
             CacheOutcome::Miss => "MISS",
             CacheOutcome::Expired => "EXPIRED",
+            CacheOutcome::Revalidated => "REVALIDATED",
         }
     }
 }

@@ -33,6 +33,14 @@ pub fn check(file: &FileConfig) -> Vec<ConfigError> {
             writable_parent("thumbora.cache.disk.dir", dir)
         });
     }
+    if let Some(disk) = &thumbora.sources.disk {
+        let dir = &disk.dir;
+        report(if dir.is_dir() {
+            writable_dir("thumbora.sources.disk.dir", dir)
+        } else {
+            writable_parent("thumbora.sources.disk.dir", dir)
+        });
+    }
     if let (true, Some(log)) = (thumbora.access_log.enabled, &thumbora.access_log.file) {
         report(appendable("thumbora.access_log.file", log));
     }

@@ -522,7 +522,8 @@ impl ProxyHttp for ThumboraProxy {
     }
 
     /// Pingora calls this before sending the request upstream: forwarding headers for app
-    /// servers; for the renderer, a HEAD becomes a GET.
+    /// servers; for the renderer, a HEAD becomes a GET, and an expired result's source
+    /// validators go along so that it can answer 304 when the source has not changed.
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
@@ -539,6 +540,9 @@ impl ProxyHttp for ThumboraProxy {
             // is a hit (nginx's proxy_cache_convert_head). Pingora still answers the client's
             // HEAD without a body.
             upstream_request.set_method(http::Method::GET);
+        }
+        if let RequestKind::Image { .. } = ctx.kind {
+            send_source_validators(session, upstream_request)?;
         }
         Ok(())
     }
@@ -592,6 +596,8 @@ impl ProxyHttp for ThumboraProxy {
         // unless this process is handing over to another one.
         upstream_response.remove_header("Connection");
         upstream_response.remove_header(crate::response::NO_STORE);
+        upstream_response.remove_header(crate::response::SOURCE_ETAG);
+        upstream_response.remove_header(crate::response::SOURCE_LAST_MODIFIED);
         if self.draining.load(Ordering::Relaxed) {
             session.set_keepalive(None);
             upstream_response.insert_header("Connection", "close")?;
@@ -602,6 +608,7 @@ impl ProxyHttp for ThumboraProxy {
         let from_shared = upstream_response.remove_header(crate::response::FROM_SHARED).is_some();
         let outcome = match session.cache.phase() {
             CachePhase::Stale | CachePhase::StaleUpdating => Some(CacheOutcome::Stale),
+            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => Some(CacheOutcome::Revalidated),
             CachePhase::Miss | CachePhase::Expired if from_shared => Some(CacheOutcome::HitShared),
             CachePhase::Disabled(_) | CachePhase::Uninit | CachePhase::Bypass => Some(CacheOutcome::Miss),
             _ => ctx.cache,
@@ -664,6 +671,25 @@ impl ProxyHttp for ThumboraProxy {
             error,
         });
     }
+}
+
+/// The renderer's revalidation headers: the source validators stored with the expired result
+/// being revalidated (pingora-cache's `Stale` phase), and never what a client sent. (Pingora itself
+/// adds `If-None-Match` with the result's own ETag; the renderer does not read it.)
+fn send_source_validators(session: &Session, upstream_request: &mut RequestHeader) -> PingoraResult<()> {
+    use crate::response::{IF_SOURCE_MODIFIED_SINCE, IF_SOURCE_NONE_MATCH, SOURCE_ETAG, SOURCE_LAST_MODIFIED};
+    upstream_request.remove_header(IF_SOURCE_NONE_MATCH);
+    upstream_request.remove_header(IF_SOURCE_MODIFIED_SINCE);
+    if session.cache.phase() != CachePhase::Stale {
+        return Ok(());
+    }
+    let Some(meta) = session.cache.maybe_cache_meta() else { return Ok(()) };
+    for (stored, sent) in [(SOURCE_ETAG, IF_SOURCE_NONE_MATCH), (SOURCE_LAST_MODIFIED, IF_SOURCE_MODIFIED_SINCE)] {
+        if let Some(value) = meta.headers().get(stored) {
+            upstream_request.insert_header(sent, value.clone())?;
+        }
+    }
+    Ok(())
 }
 
 /// `max-age=N` from a Cache-Control value.

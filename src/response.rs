@@ -8,6 +8,7 @@ use sha1::{Digest, Sha1};
 
 use crate::config::ResponseConfig;
 use crate::error::{Error, ErrorKind};
+use crate::fetched::Validators;
 use crate::job::Rendered;
 
 /// A header between the renderer and the proxy only: the result must not be stored (its source
@@ -17,6 +18,15 @@ pub const NO_STORE: &str = "x-thumbora-no-store";
 /// value is the unix time the result was first rendered (freshness counts from then). Removed
 /// before the response leaves.
 pub const FROM_SHARED: &str = "x-thumbora-shared-created";
+/// Internal headers on a rendered reply: the origin's `ETag` and `Last-Modified` for the source it
+/// was made from. Stored with the result (to revalidate it once expired), removed before the
+/// response leaves.
+pub const SOURCE_ETAG: &str = "x-thumbora-source-etag";
+pub const SOURCE_LAST_MODIFIED: &str = "x-thumbora-source-last-modified";
+/// Internal request headers from the proxy to the renderer when it revalidates an expired
+/// result: the source validators stored with it. The proxy removes any a client sent.
+pub const IF_SOURCE_NONE_MATCH: &str = "x-thumbora-if-none-match";
+pub const IF_SOURCE_MODIFIED_SINCE: &str = "x-thumbora-if-modified-since";
 
 /// The last second an HTTP date can name: 9999-12-31T23:59:59Z.
 const LAST_HTTP_DATE: u64 = 253_402_300_799;
@@ -60,6 +70,29 @@ impl Reply {
             headers.push((NO_STORE, "1".to_string()));
         }
         Ok(Reply { status: 200, headers, body: Bytes::from(rendered.body) })
+    }
+
+    /// The source validators, as internal headers stored with the result ([`SOURCE_ETAG`],
+    /// [`SOURCE_LAST_MODIFIED`]).
+    pub fn with_source_validators(mut self, validators: &Validators) -> Reply {
+        if let Some(etag) = &validators.etag {
+            self.headers.push((SOURCE_ETAG, etag.clone()));
+        }
+        if let Some(since) = &validators.last_modified {
+            self.headers.push((SOURCE_LAST_MODIFIED, since.clone()));
+        }
+        self
+    }
+
+    /// The source did not change since the cached result was made from it: `304 Not Modified`
+    /// with a fresh `Cache-Control`/`Expires` (`max_age` > 0), which pingora-cache merges into the
+    /// stored header before serving the stored body again.
+    pub fn not_modified(max_age: u64, validators: &Validators) -> Result<Reply, Error> {
+        let headers = vec![
+            ("Cache-Control", format!("max-age={max_age},public")),
+            ("Expires", expires_after(SystemTime::now(), max_age)?),
+        ];
+        Ok(Reply { status: 304, headers, body: Bytes::new() }.with_source_validators(validators))
     }
 
     /// An error: its status from the kind and a one-line public message. Like thumbor, no
@@ -112,7 +145,11 @@ impl Reply {
         for (name, value) in &self.headers {
             out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
         }
-        out.extend_from_slice(format!("Content-Length: {}\r\nConnection: close\r\n\r\n", self.body.len()).as_bytes());
+        // A 304 has no body, and a Content-Length there would describe the stored one.
+        if self.status != 304 {
+            out.extend_from_slice(format!("Content-Length: {}\r\n", self.body.len()).as_bytes());
+        }
+        out.extend_from_slice(b"Connection: close\r\n\r\n");
         if !head_only {
             out.extend_from_slice(&self.body);
         }
@@ -166,6 +203,20 @@ mod tests {
         .unwrap();
         assert_eq!(no_age.header("Cache-Control"), None);
         assert_eq!(no_age.header("Expires"), None);
+    }
+
+    #[test]
+    fn source_validators_and_not_modified() {
+        let validators = Validators { etag: Some("\"v1\"".into()), last_modified: None };
+        let r = Reply::text(200, String::new()).with_source_validators(&validators);
+        assert_eq!(r.header(SOURCE_ETAG), Some("\"v1\""));
+        assert_eq!(r.header(SOURCE_LAST_MODIFIED), None);
+        let r = Reply::not_modified(60, &validators).unwrap();
+        assert_eq!((r.status, r.header("Cache-Control")), (304, Some("max-age=60,public")));
+        assert_eq!(r.header("ETag"), None, "the stored result keeps its own ETag");
+        let text = String::from_utf8(r.to_http1(false)).unwrap();
+        assert!(text.starts_with("HTTP/1.1 304 Not Modified\r\n"), "{text}");
+        assert!(!text.contains("Content-Length"), "{text}");
     }
 
     #[test]

@@ -36,14 +36,22 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-echo "== building (release)"
-cargo build --release --bin thumbora --example gen_sources 2>&1 | tail -1
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  echo "== building (release)"
+  cargo build --release --bin thumbora --example gen_sources 2>&1 | tail -1
+fi
 ./target/release/examples/gen_sources "$OUT/src" >/dev/null
 BIN=$ROOT/target/release/thumbora
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# TERM first (an nginx master stops its workers on TERM; a KILL would leave them listening).
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 
 start_nginx() { # NAME ROOT PORT
@@ -64,14 +72,18 @@ EOF
 ORIGIN_PORT=$(free_port)
 start_nginx origin "$OUT/src" "$ORIGIN_PORT"
 ORIGIN_PID=${pids[-1]}
+# weed derives each gRPC port as port + 10000 unless told: every port is chosen here.
 S3_PORT=$(free_port); MASTER_PORT=$(free_port); VOLUME_PORT=$(free_port); FILER_PORT=$(free_port)
 mkdir -p "$OUT/weed"
 "$THUMBORA_WEED" -logdir="$OUT/weed" server -ip=127.0.0.1 -ip.bind=127.0.0.1 -dir="$OUT/weed" \
-  -master.port="$MASTER_PORT" -volume.port="$VOLUME_PORT" -filer -filer.port="$FILER_PORT" \
-  -s3 -s3.port="$S3_PORT" -master.volumeSizeLimitMB=64 -master.telemetry=false -volume.max=200 \
+  -master.port="$MASTER_PORT" -master.port.grpc="$(free_port)" -volume.port="$VOLUME_PORT" \
+  -volume.port.grpc="$(free_port)" -filer -filer.port="$FILER_PORT" -filer.port.grpc="$(free_port)" \
+  -s3 -s3.port="$S3_PORT" -s3.port.grpc="$(free_port)" -master.volumeSizeLimitMB=64 -master.telemetry=false -volume.max=200 \
   -s3.port.iceberg=0 -s3.port.lance=0 -master.electionTimeout=1s >"$OUT/weed/out.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 120); do curl -fsS -o /dev/null -X PUT "http://127.0.0.1:$S3_PORT/bench" 2>/dev/null && break; sleep 0.5; done
+up=0
+for _ in $(seq 1 120); do curl -fsS -o /dev/null -X PUT "http://127.0.0.1:$S3_PORT/bench" 2>/dev/null && { up=1; break; }; sleep 0.5; done
+[ "$up" = 1 ] || { echo "SeaweedFS did not start: $OUT/weed" >&2; exit 1; }
 for _ in $(seq 1 60); do
   curl -fsS -o /dev/null -X PUT --data-binary x "http://127.0.0.1:$S3_PORT/bench/warm" 2>/dev/null && break; sleep 0.5
 done
@@ -124,7 +136,7 @@ done < "$OUT/paths.txt"
 cp "$OUT/static/r0.jpg" "$OUT/static/hot.jpg"
 HOT=$(head -1 "$OUT/paths.txt")
 sleep 6 # disk writer and the index save
-kill -INT "$ORIGIN_PID" 2>/dev/null || true # nothing may render from here on
+kill -TERM "$ORIGIN_PID" 2>/dev/null || true # nothing may render from here on
 STATIC_PORT=$(free_port)
 start_nginx static "$OUT/static" "$STATIC_PORT"
 sleep 0.5

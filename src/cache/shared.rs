@@ -36,12 +36,22 @@ use crate::config::SharedTierConfig;
 use crate::disk::{self, DiskRecord};
 use crate::job::{Accepts, RenderJob};
 use crate::metrics;
-use crate::response::{Reply, FROM_SHARED};
+use crate::response::{Reply, FROM_SHARED, SOURCE_ETAG, SOURCE_LAST_MODIFIED};
 use crate::s3::{S3Client, S3Error};
 
-/// The response headers a stored result keeps (the names a render's reply has).
-const KEPT_HEADERS: [&str; 6] =
-    ["Content-Type", "Cache-Control", "Expires", "ETag", "Vary", "Access-Control-Allow-Origin"];
+/// The response headers a stored result keeps (the names a render's reply has): thumbor's, and
+/// the source validators (so that a result from the bucket can be revalidated once expired, like
+/// one rendered here).
+const KEPT_HEADERS: [&str; 8] = [
+    "Content-Type",
+    "Cache-Control",
+    "Expires",
+    "ETag",
+    "Vary",
+    "Access-Control-Allow-Origin",
+    SOURCE_ETAG,
+    SOURCE_LAST_MODIFIED,
+];
 const JOURNAL: &str = "purge/";
 /// How far back a node starting up reads the journal.
 const JOURNAL_LOOKBACK: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -161,7 +171,8 @@ impl SharedTier {
         }
         let Some(max_age) = reply.header("Cache-Control").and_then(max_age).filter(|age| *age > 0) else { return };
         let Ok(permit) = self.writes.clone().try_acquire_owned() else {
-            metrics::shared_error("put");
+            // Too many writes in flight: this result is not stored (it is served and kept locally).
+            metrics::shared_error("put_skipped");
             return;
         };
         let created = now_ms() / 1000;

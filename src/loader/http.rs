@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::{redirect, StatusCode, Url};
 
-use super::{Reservation, Source};
+use super::{Reservation, Source, Validators};
 use crate::config::SourcesConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::security::ssrf::{AddressPolicy, Blocked};
@@ -297,7 +297,23 @@ impl HttpLoader {
 
     /// Fetch `image` (a thumbor image URL, percent-decoded once), its bytes counted against
     /// `memory` as they arrive.
-    pub async fn load(&self, image: &str, mut memory: Reservation) -> Result<Source> {
+    pub async fn load(&self, image: &str, memory: Reservation) -> Result<Source> {
+        match self.load_if_changed(image, memory, &Validators::default()).await? {
+            Some(source) => Ok(source),
+            // Unreachable: a 304 is only taken as "unchanged" for a conditional request.
+            None => Err(Error::new(ErrorKind::Internal, format!("{image}: 304 to an unconditional fetch"))),
+        }
+    }
+
+    /// Fetch `image` unless the origin says it still matches `known` (`If-None-Match`,
+    /// `If-Modified-Since`): `None` when it answers 304 Not Modified. Without validators this is
+    /// [`Self::load`].
+    pub async fn load_if_changed(
+        &self,
+        image: &str,
+        mut memory: Reservation,
+        known: &Validators,
+    ) -> Result<Option<Source>> {
         let url = match self.precheck(image)? {
             Target::Url(url) => url,
             Target::Unreachable(host) => {
@@ -305,17 +321,24 @@ impl HttpLoader {
             }
         };
         let _slot = self.per_host.enter(&url)?;
-        let response = self
-            .client
-            .get(url.clone())
-            .header(reqwest::header::ACCEPT, "image/*;q=0.9,*/*;q=0.1")
-            .send()
-            .await
-            .map_err(|e| self.classify(e, &url))?;
+        let mut request = self.client.get(url.clone()).header(reqwest::header::ACCEPT, "image/*;q=0.9,*/*;q=0.1");
+        if let Some(etag) = &known.etag {
+            request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        }
+        if let Some(since) = &known.last_modified {
+            request = request.header(reqwest::header::IF_MODIFIED_SINCE, since);
+        }
+        let response = request.send().await.map_err(|e| self.classify(e, &url))?;
         let status = response.status();
+        if status == StatusCode::NOT_MODIFIED && !known.is_empty() {
+            return Ok(None);
+        }
         if !status.is_success() {
             return Err(self.status_error(status, &url));
         }
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let validators =
+            Validators { etag: header(reqwest::header::ETAG), last_modified: header(reqwest::header::LAST_MODIFIED) };
         let announced = response.content_length();
         if let Some(len) = announced {
             if len > self.max_bytes {
@@ -339,7 +362,7 @@ impl HttpLoader {
         if body.is_empty() {
             return Err(Error::new(ErrorKind::EmptySource, format!("{url}: empty body")));
         }
-        Ok(memory.into_source(body.freeze()))
+        Ok(Some(memory.into_source(body.freeze()).with_validators(validators)))
     }
 
     /// What an origin's error status means (thumbor's reading of it is applied later, in

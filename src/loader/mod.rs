@@ -19,7 +19,7 @@ use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use crate::config::{LoaderKind, SourcesConfig};
 use crate::disk::{DiskRecord, DiskStore};
 use crate::error::{Error, ErrorKind, Result};
-pub use crate::fetched::{FetchMemory, Reservation, Source};
+pub use crate::fetched::{FetchMemory, Reservation, Source, Validators};
 use crate::metrics::OriginFetch;
 use crate::security::SourcePolicy;
 
@@ -38,7 +38,7 @@ struct Inner {
     file: Option<file::FileLoader>,
     s3: Option<s3::S3Loader>,
     /// Originals by image URL; `None` when `sources.cache_bytes` is 0.
-    originals: Option<moka::future::Cache<String, Bytes>>,
+    originals: Option<moka::future::Cache<String, Original>>,
     /// Originals on disk below the memory cache (`sources.disk`), for `cache_ttl_seconds`.
     disk: Option<OriginalsDisk>,
     /// Fetches in flight by image URL. Weak: a fetch whose requests are all gone is dropped (and
@@ -63,7 +63,9 @@ impl Loaders {
         let originals = (cfg.cache_bytes > 0).then(|| {
             moka::future::Cache::builder()
                 .max_capacity(cfg.cache_bytes)
-                .weigher(|key: &String, value: &Bytes| u32::try_from(key.len() + value.len()).unwrap_or(u32::MAX))
+                .weigher(|key: &String, value: &Original| {
+                    u32::try_from(key.len() + value.bytes.len()).unwrap_or(u32::MAX)
+                })
                 .time_to_live(Duration::from_secs(cfg.cache_ttl_seconds.max(1)))
                 .build()
         });
@@ -95,19 +97,44 @@ impl Loaders {
     /// which stops when every request waiting for it has gone; failures are not cached.
     pub async fn load(&self, image: &str) -> Result<Source> {
         if let Some(cache) = &self.inner.originals {
-            if let Some(bytes) = cache.get(image).await {
-                return Ok(Source::unbudgeted(bytes));
+            if let Some(original) = cache.get(image).await {
+                return Ok(original.into_source());
             }
         }
         if let Some(disk) = &self.inner.disk {
             if let Some(bytes) = disk.get(image).await {
                 if let Some(cache) = &self.inner.originals {
-                    cache.insert(image.to_string(), bytes.clone()).await;
+                    let original = Original { bytes: bytes.clone(), validators: Validators::default() };
+                    cache.insert(image.to_string(), original).await;
                 }
                 return Ok(Source::unbudgeted(bytes));
             }
         }
         self.shared_fetch(image).await.map_err(|e| Error::new(e.kind(), e.context().to_string()))
+    }
+
+    /// Load `image` unless it is still the version `known` names: `None` when it is (an expired
+    /// result made from it is then still good). An HTTP origin is asked with a conditional
+    /// request (`If-None-Match`, `If-Modified-Since`; its 304 means unchanged); other loaders
+    /// load and compare. The originals cache, within its TTL, answers as the origin would.
+    /// Without validators this is [`Self::load`]. Not shared with other requests' fetches.
+    pub async fn load_if_changed(&self, image: &str, known: &Validators) -> Result<Option<Source>> {
+        if known.is_empty() {
+            return self.load(image).await.map(Some);
+        }
+        if let Some(cache) = &self.inner.originals {
+            if let Some(original) = cache.get(image).await {
+                return Ok((original.validators != *known).then(|| original.into_source()));
+            }
+        }
+        let timer = OriginFetch::start();
+        let result = self.inner.fetch_if_changed(image, known).await;
+        let outcome = result.as_ref().map(|changed| changed.as_ref().map_or(0, |source| source.bytes().len()));
+        timer.finish(outcome.map_err(Error::kind));
+        if let Ok(Some(source)) = &result {
+            self.inner.keep(image, source).await;
+        }
+        result
     }
 
     /// Drop `image` from the originals cache (a source found truncated when decoded, or purged).
@@ -138,11 +165,8 @@ impl Loaders {
             let timer = OriginFetch::start();
             let result = inner.fetch(&url).await;
             timer.finish(result.as_ref().map(|source| source.bytes().len()).map_err(Error::kind));
-            if let (Ok(source), Some(cache)) = (&result, &inner.originals) {
-                cache.insert(url.clone(), source.bytes().clone()).await;
-            }
-            if let (Ok(source), Some(disk)) = (&result, &inner.disk) {
-                disk.put_later(&url, source.bytes().clone());
+            if let Ok(source) = &result {
+                inner.keep(&url, source).await;
             }
             inner.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&url);
             result.map_err(Arc::new)
@@ -168,7 +192,46 @@ impl Loaders {
     }
 }
 
+/// An original in the memory cache: its bytes and the origin's validators for them.
+#[derive(Clone)]
+struct Original {
+    bytes: Bytes,
+    validators: Validators,
+}
+
+impl Original {
+    fn into_source(self) -> Source {
+        Source::unbudgeted(self.bytes).with_validators(self.validators)
+    }
+}
+
 impl Inner {
+    /// Keep a fetched source in the originals caches (memory, and disk when configured).
+    async fn keep(&self, image: &str, source: &Source) {
+        if let Some(cache) = &self.originals {
+            let original = Original { bytes: source.bytes().clone(), validators: source.validators().clone() };
+            cache.insert(image.to_string(), original).await;
+        }
+        if let Some(disk) = &self.disk {
+            disk.put_later(image, source.bytes().clone());
+        }
+    }
+
+    /// [`Loaders::load_if_changed`] without the cache: a conditional request to an HTTP origin;
+    /// any other loader loads the source and compares its validators.
+    async fn fetch_if_changed(&self, image: &str, known: &Validators) -> Result<Option<Source>> {
+        let http = match (self.kind, &self.file) {
+            (LoaderKind::S3, _) | (LoaderKind::File, Some(_)) => false,
+            (LoaderKind::FileThenHttp, Some(_)) => has_http_scheme(image),
+            _ => true,
+        };
+        if http {
+            return self.http.load_if_changed(image, self.memory.reservation(), known).await;
+        }
+        let source = self.fetch(image).await?;
+        Ok((source.validators() != known).then_some(source))
+    }
+
     /// Load without the cache.
     async fn fetch(&self, image: &str) -> Result<Source> {
         let explicit_http = has_http_scheme(image);

@@ -19,6 +19,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream
 
 use super::{RenderReport, Services};
 use crate::job::RenderJob;
+use crate::loader::Validators;
+use crate::response::{IF_SOURCE_MODIFIED_SINCE, IF_SOURCE_NONE_MATCH};
 
 /// One request's render, handed to pingora as the upstream to connect to.
 pub struct PendingRender {
@@ -98,8 +100,9 @@ async fn serve(pending: Arc<PendingRender>, mut pipe: DuplexStream) -> io::Resul
     // Pingora asks with GET even for a client's HEAD (so that the whole render can be cached),
     // and with HEAD only when it will not read a body.
     let head_only = head.starts_with(b"HEAD ");
+    let revalidate = source_validators(&head);
     let reply = tokio::select! {
-        reply = pending.services.respond(&pending.job, &pending.report) => reply,
+        reply = pending.services.respond(&pending.job, &pending.report, &revalidate) => reply,
         _ = closed(&mut pipe) => {
             log::debug!("{}: the client left; render dropped", pending.job.request.image);
             return Ok(());
@@ -107,6 +110,22 @@ async fn serve(pending: Arc<PendingRender>, mut pipe: DuplexStream) -> io::Resul
     };
     pipe.write_all(&reply.to_http1(head_only)).await?;
     pipe.shutdown().await
+}
+
+/// The source validators the proxy sends when it revalidates an expired result
+/// ([`IF_SOURCE_NONE_MATCH`], [`IF_SOURCE_MODIFIED_SINCE`]); empty on a plain miss.
+fn source_validators(head: &[u8]) -> Validators {
+    let mut validators = Validators::default();
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let Some((name, value)) = std::str::from_utf8(line).ok().and_then(|l| l.split_once(':')) else { continue };
+        let value = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+        if name.eq_ignore_ascii_case(IF_SOURCE_NONE_MATCH) {
+            validators.etag = value;
+        } else if name.eq_ignore_ascii_case(IF_SOURCE_MODIFIED_SINCE) {
+            validators.last_modified = value;
+        }
+    }
+    validators
 }
 
 /// Resolves when pingora drops its end of the pipe. Nothing more arrives after the request head
@@ -148,5 +167,20 @@ impl AsyncWrite for Pipe {
 impl VirtualSocket for Pipe {
     fn set_socket_option(&self, _opt: VirtualSockOpt) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_validators_come_from_the_internal_headers_only() {
+        let head = b"GET /x HTTP/1.1\r\nIf-None-Match: \"ours\"\r\nX-Thumbora-If-None-Match: \"origin\"\r\n\
+                     x-thumbora-if-modified-since: Wed, 21 Oct 2015 07:28:00 GMT\r\n\r\n";
+        let validators = source_validators(head);
+        assert_eq!(validators.etag.as_deref(), Some("\"origin\""));
+        assert_eq!(validators.last_modified.as_deref(), Some("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert!(source_validators(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n").is_empty());
     }
 }

@@ -19,7 +19,7 @@ use crate::config::ResponseConfig;
 use crate::error::{ErrorKind, Fetched, Result};
 use crate::filters::Assets;
 use crate::job::{RenderJob, Rendered};
-use crate::loader::Loaders;
+use crate::loader::{Loaders, Source, Validators};
 use crate::pipeline::{self, RenderSettings};
 use crate::response::Reply;
 use pool::RenderPool;
@@ -50,13 +50,30 @@ impl Services {
     /// The reply for one render job: the result from the shared bucket when it has a fresh one,
     /// else the image rendered (then stored in the bucket), or the error it ran into (also noted
     /// in `report`).
-    pub async fn respond(&self, job: &RenderJob, report: &RenderReport) -> Reply {
+    ///
+    /// `revalidate` carries the source validators stored with an expired result being
+    /// revalidated: when the source has not changed since (see [`Loaders::load_if_changed`]), the
+    /// reply is `304 Not Modified` with a fresh max-age, and nothing is rendered.
+    pub async fn respond(&self, job: &RenderJob, report: &RenderReport, revalidate: &Validators) -> Reply {
         if let Some(shared) = &self.shared {
             if let Some(reply) = shared.get(job).await {
                 return reply;
             }
         }
-        match self.render(job, report).await.and_then(|rendered| Reply::image(rendered, &self.response)) {
+        let mut fetched = None;
+        if let Some(max_age) = self.revalidation_max_age(job, revalidate) {
+            match self.loaders.load_if_changed(&job.request.image, revalidate).await {
+                Ok(None) => match Reply::not_modified(max_age, revalidate) {
+                    Ok(reply) => return reply,
+                    Err(err) => fetched = Some(Err(err)),
+                },
+                changed => fetched = changed.transpose(),
+            }
+        }
+        let rendered = self.render(job, report, fetched).await;
+        match rendered.and_then(|(rendered, source)| {
+            Reply::image(rendered, &self.response).map(|reply| reply.with_source_validators(&source))
+        }) {
             Ok(reply) => {
                 if let Some(shared) = &self.shared {
                     shared.put_later(job, &reply);
@@ -77,9 +94,39 @@ impl Services {
         }
     }
 
-    async fn render(&self, job: &RenderJob, report: &RenderReport) -> Result<Rendered> {
-        let (source, assets) = tokio::join!(self.loaders.load(&job.request.image), self.load_assets(job));
+    /// The max-age a `304 Not Modified` would refresh an expired result with, when the job can be
+    /// revalidated: there are validators, the job caches (max-age > 0), it loads no image other
+    /// than its source (a watermark may have changed where the source did not), and its max-age
+    /// does not hang on the source's format (a `max_age()` filter is a post-transform filter,
+    /// which GIF sources skip unless `image.gif_filters`).
+    fn revalidation_max_age(&self, job: &RenderJob, validators: &Validators) -> Option<u64> {
+        if validators.is_empty() || job.filters.iter().any(|f| f.asset_url().is_some()) {
+            return None;
+        }
+        let options = pipeline::RequestOptions::from_filters(&job.filters, true);
+        if options.max_age.is_some() && !self.settings.image.gif_filters {
+            return None;
+        }
+        Some(options.max_age.unwrap_or(self.settings.max_age)).filter(|age| *age > 0)
+    }
+
+    /// Render `job`, from `fetched` when its source was already fetched (a revalidation that
+    /// found it changed): the result and the validators of the source it was made from.
+    async fn render(
+        &self,
+        job: &RenderJob,
+        report: &RenderReport,
+        fetched: Option<Result<Source>>,
+    ) -> Result<(Rendered, Validators)> {
+        let load = async {
+            match fetched {
+                Some(result) => result,
+                None => self.loaders.load(&job.request.image).await,
+            }
+        };
+        let (source, assets) = tokio::join!(load, self.load_assets(job));
         let source = source.map_err(|e| e.fetch_failure(Fetched::Image, self.thumbor_error_statuses))?;
+        let validators = source.validators().clone();
         // The header decides sizes, decode scale and memory once, here; the render thread reuses it.
         let prepared = pipeline::prepare(job, &source, &self.settings)?;
         let cost = prepared.memory_estimate(job, &assets, &self.settings.image)?;
@@ -98,7 +145,7 @@ impl Services {
             // The bytes may be a cut download: the next request fetches them again.
             self.loaders.forget(&job.request.image).await;
         }
-        Ok(rendered)
+        Ok((rendered, validators))
     }
 
     /// Fetch the images filters load (watermark, frame) concurrently, keeping each outcome: the

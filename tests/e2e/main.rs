@@ -18,6 +18,7 @@ mod https;
 mod memory;
 mod metrics;
 mod origin;
+mod revalidate;
 mod robustness;
 mod s3;
 mod seaweed;

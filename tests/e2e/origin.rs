@@ -10,6 +10,8 @@
 //! `/wrong-length/<file>` (Content-Length larger than the body), `/silent/..`
 //! (never answers, for 30 s), `/huge` (an endless chunked body, bounded at 256 MiB),
 //! `/gzip/<file>` (sent with `Content-Encoding: gzip`), `/gzip-bomb` (8 MiB of zeros, gzipped).
+//! A plain `/<file>` carries an `ETag` (a hash of its bytes) and is answered `304 Not Modified`
+//! when the request's `If-None-Match` names it (counted: [`Origin::not_modified`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +29,8 @@ struct State {
     redirects: HashMap<String, String>,
     hits: HashMap<String, usize>,
     total: usize,
+    /// Requests answered 304 Not Modified.
+    not_modified: usize,
 }
 
 /// A running origin; stops when dropped.
@@ -92,6 +96,11 @@ impl Origin {
         self.state.lock().unwrap().hits.get(path).copied().unwrap_or(0)
     }
 
+    /// Requests answered `304 Not Modified` (a conditional request for unchanged bytes).
+    pub fn not_modified(&self) -> usize {
+        self.state.lock().unwrap().not_modified
+    }
+
     /// Requests received in all.
     pub fn total_hits(&self) -> usize {
         self.state.lock().unwrap().total
@@ -131,6 +140,14 @@ fn load_file(state: &Arc<Mutex<State>>, rel: &str) -> Option<Vec<u8>> {
         return None;
     }
     std::fs::read(fixture_dir().join(rel.trim_start_matches('/'))).ok().filter(|_| !rel.is_empty())
+}
+
+/// A strong ETag for `bytes`: a hash of them, quoted.
+fn etag(bytes: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    format!("\"{:016x}\"", hasher.finish())
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -328,6 +345,20 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, slow: Duration) 
         return;
     }
     let rel = path.trim_start_matches('/');
-    let (status, headers, body) = load_file(&state, rel).map(|b| ok(b, content_type(rel))).unwrap_or_else(not_found);
+    let (status, mut headers, body) =
+        load_file(&state, rel).map(|b| ok(b, content_type(rel))).unwrap_or_else(not_found);
+    if status == 200 {
+        let etag = etag(&body);
+        let if_none_match = head_text
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(name, _)| name.trim().eq_ignore_ascii_case("if-none-match"))
+            .map(|(_, value)| value.trim().to_string());
+        if if_none_match.is_some_and(|tags| tags.split(',').any(|t| t.trim() == etag)) {
+            state.lock().unwrap().not_modified += 1;
+            return respond(&mut stream, 304, &[("ETag", etag)], b"", true).await;
+        }
+        headers.push(("ETag", etag));
+    }
     respond(&mut stream, status, &headers, &body, head).await;
 }
