@@ -562,7 +562,7 @@ impl ProxyHttp for ThumboraProxy {
             .headers
             .get(http::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_max_age)
+            .and_then(crate::response::max_age)
             .unwrap_or(0);
         if max_age == 0 {
             return Ok(RespCacheable::Uncacheable(NoCacheReason::OriginNotCache));
@@ -692,11 +692,6 @@ fn send_source_validators(session: &Session, upstream_request: &mut RequestHeade
     Ok(())
 }
 
-/// `max-age=N` from a Cache-Control value.
-fn parse_max_age(value: &str) -> Option<u64> {
-    value.split(',').find_map(|d| d.trim().strip_prefix("max-age=")).and_then(|n| n.trim().parse().ok())
-}
-
 /// tornado's `check_etag_header`: `*` or any listed tag equal to ours, weak or strong.
 fn etag_matches(if_none_match: &str, etag: &str) -> bool {
     let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
@@ -718,8 +713,6 @@ mod tests {
 
     #[test]
     fn max_age_and_query() {
-        assert_eq!(parse_max_age("max-age=86400,public"), Some(86400));
-        assert_eq!(parse_max_age("public"), None);
         assert_eq!(query_param("a=1&callback=cb", "callback").as_deref(), Some("cb"));
         assert_eq!(query_param("callback", "callback").as_deref(), Some(""));
         assert_eq!(query_param("x=1", "callback"), None);

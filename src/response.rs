@@ -14,6 +14,11 @@ use crate::job::Rendered;
 /// A header between the renderer and the proxy only: the result must not be stored (its source
 /// was truncated). Removed before the response leaves.
 pub const NO_STORE: &str = "x-thumbora-no-store";
+/// `max-age=N` from a Cache-Control value.
+pub fn max_age(cache_control: &str) -> Option<u64> {
+    cache_control.split(',').find_map(|d| d.trim().strip_prefix("max-age=")).and_then(|n| n.trim().parse().ok())
+}
+
 /// Internal header on a render's reply that came from the shared tier instead of a render: its
 /// value is the unix time the result was first rendered (freshness counts from then). Removed
 /// before the response leaves.

@@ -31,15 +31,7 @@ SKIP_THUMBOR=${SKIP_THUMBOR:-0}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-source scripts/deps.sh
-need=()
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+source scripts/bench/tools.sh
 
 echo "== building (release)"
 cargo build --release --bin thumbora --example render --example gen_sources 2>&1 | tail -1

@@ -14,7 +14,7 @@
 #            each is a local miss answered from the SeaweedFS bucket (HIT shared); the origin is
 #            stopped, so nothing can render.
 #   nginx    the same bytes: one file for the memory row, the N files for the disk row.
-# Needs wrk and nginx (apt), SeaweedFS's weed (scripts/deps.sh installs it), Rust.
+# Needs wrk and nginx (apt), SeaweedFS's weed (scripts/test-deps.sh installs it), Rust.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -26,15 +26,8 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-source scripts/deps.sh
-need=()
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
-if [ ${#need[@]} -gt 0 ]; then
-  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+source scripts/bench/tools.sh
+source scripts/test-deps.sh
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   echo "== building (release)"

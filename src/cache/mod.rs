@@ -81,6 +81,16 @@ pub fn key_for(job: &RenderJob) -> CacheKey {
     CacheKey::new(primary, "")
 }
 
+/// The job under each `Accept` class its key can carry (no JSONP callback): every cached
+/// variant of one URL that can be named.
+pub fn variants(job: &RenderJob) -> [RenderJob; 4] {
+    [(false, false), (true, false), (false, true), (true, true)].map(|(webp, avif)| RenderJob {
+        accepts: crate::job::Accepts { webp, avif },
+        meta_callback: None,
+        ..job.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use pingora_cache::trace::Span;
 use serde::{Deserialize, Serialize};
 
 use super::ResultCache;
-use crate::job::{Accepts, RenderJob};
+use crate::job::RenderJob;
 
 /// How long a ban is kept: longer than any result lives (a year of max-age is thumbor's
 /// largest common setting; results past their max-age are rendered again anyway).
@@ -138,8 +138,7 @@ impl ResultCache {
         // The ban is saved to disk: off the async threads.
         let _ = tokio::task::spawn_blocking(move || bans.ban(&banned, now)).await;
         let mut removed = 0;
-        for (webp, avif) in [(false, false), (true, false), (false, true), (true, true)] {
-            let variant = RenderJob { accepts: Accepts { webp, avif }, meta_callback: None, ..job.clone() };
+        for variant in super::variants(job) {
             let compact = super::key_for(&variant).to_compact();
             let span = Span::inactive().handle();
             let purged = self.storage.purge(PurgeTarget::Active(&compact), PurgeType::Invalidation, &span).await;
@@ -158,6 +157,7 @@ impl ResultCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::Accepts;
     use crate::url::parse;
 
     fn job(path: &str) -> RenderJob {

@@ -34,7 +34,7 @@ use tokio::sync::Semaphore;
 use super::purge::{Bans, Scope};
 use crate::config::SharedTierConfig;
 use crate::disk::{self, DiskRecord};
-use crate::job::{Accepts, RenderJob};
+use crate::job::RenderJob;
 use crate::metrics;
 use crate::response::{Reply, FROM_SHARED, SOURCE_ETAG, SOURCE_LAST_MODIFIED};
 use crate::s3::{S3Client, S3Error};
@@ -169,7 +169,10 @@ impl SharedTier {
         if reply.status != 200 || !self.stores(job) || !self.available() || reply.body.len() > self.max_object_bytes {
             return;
         }
-        let Some(max_age) = reply.header("Cache-Control").and_then(max_age).filter(|age| *age > 0) else { return };
+        let Some(max_age) = reply.header("Cache-Control").and_then(crate::response::max_age).filter(|age| *age > 0)
+        else {
+            return;
+        };
         let Ok(permit) = self.writes.clone().try_acquire_owned() else {
             // Too many writes in flight: this result is not stored (it is served and kept locally).
             metrics::shared_error("put_skipped");
@@ -209,8 +212,7 @@ impl SharedTier {
             Scope::Source(source) => self.client.delete_prefix(&self.source_prefix(source)).await.map(drop),
             Scope::Url(_) => {
                 let mut result = Ok(());
-                for (webp, avif) in [(false, false), (true, false), (false, true), (true, true)] {
-                    let variant = RenderJob { accepts: Accepts { webp, avif }, meta_callback: None, ..job.clone() };
+                for variant in super::variants(job) {
                     if let Err(e) = self.client.delete(&self.object_key(&variant).0).await {
                         result = Err(e);
                     }
@@ -260,10 +262,6 @@ fn times(data: &[u8]) -> Option<(u64, u64)> {
     let (created, rest) = data.split_first_chunk::<8>()?;
     let (expires, _) = rest.split_first_chunk::<8>()?;
     Some((u64::from_le_bytes(*created), u64::from_le_bytes(*expires)))
-}
-
-fn max_age(cache_control: &str) -> Option<u64> {
-    cache_control.split(',').find_map(|d| d.trim().strip_prefix("max-age=")).and_then(|n| n.trim().parse().ok())
 }
 
 /// The journal poller, as a Pingora background service (it runs after `-d` forks).

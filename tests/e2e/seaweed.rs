@@ -2,7 +2,7 @@
 //! free loopback ports in a temporary directory, with one SigV4 identity, so signatures are checked.
 //!
 //! `weed` comes from `THUMBORA_WEED`, else `.tools/venv/bin/weed` (both set up by
-//! `source scripts/deps.sh`), else the PATH. It runs under a small `sh` that kills it when its
+//! `source scripts/test-deps.sh`), else the PATH. It runs under a small `sh` that kills it when its
 //! stdin closes: when the test process exits, even from a `static` that is never dropped.
 
 use std::io::Write;
@@ -310,7 +310,7 @@ pub fn weed_binary() -> PathBuf {
         .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
         .map(|dir| dir.join("weed"))
         .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("no SeaweedFS `weed` binary: run `source scripts/deps.sh` (sets THUMBORA_WEED)"))
+        .unwrap_or_else(|| panic!("no SeaweedFS `weed` binary: run `source scripts/test-deps.sh` (sets THUMBORA_WEED)"))
 }
 
 /// Eight different free loopback ports.
