@@ -30,9 +30,9 @@ LAYERS = [
     ["response"],
     ["cache"],
     ["render"],
-    # Pingora glue and the process
+    # Pingora glue and the process; the subcommands beside serving (sign, config)
     ["proxy", "lifecycle", "tls"],
-    ["server", "fuzzing", "preflight"],
+    ["server", "fuzzing", "preflight", "cli"],
 ]
 
 SRC = pathlib.Path(__file__).resolve().parent.parent / "src"

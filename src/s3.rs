@@ -18,7 +18,7 @@ use rusty_s3::actions::{
 };
 use rusty_s3::credentials::Ec2SecurityCredentialsMetadataResponse;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How long a presigned URL stays valid. It is sent at once; the margin covers a clock behind
 /// the server's.
@@ -47,7 +47,7 @@ const IMDS_RETRY_REFRESH: Duration = Duration::from_secs(10);
 
 /// Where and how to reach the bucket (YAML). Credentials come from here, else from the
 /// environment, else from the EC2 instance role; without any, requests go unsigned.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
     /// Base URL of an S3-compatible server, like `http://127.0.0.1:8333` (a path is kept as a

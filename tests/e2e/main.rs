@@ -3,6 +3,7 @@
 
 mod app;
 mod cache;
+mod cli;
 mod compat;
 mod errors;
 mod filters_color;
