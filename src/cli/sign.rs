@@ -149,7 +149,7 @@ pub fn unsigned_path(o: &SignOptions) -> Result<(String, Vec<String>), String> {
         path.push('/');
     }
     if o.quote {
-        path.push_str(&python_quote(&o.image));
+        path.push_str(&crate::url::python_quote(&o.image));
     } else {
         path.push_str(&o.image);
     }
@@ -160,20 +160,6 @@ pub fn unsigned_path(o: &SignOptions) -> Result<(String, Vec<String>), String> {
 pub fn signed_path(key: &[u8], o: &SignOptions) -> Result<(String, Vec<String>), String> {
     let (path, warnings) = unsigned_path(o)?;
     Ok((format!("/{}/{path}", signature::sign(key, &path)), warnings))
-}
-
-/// Python's `urllib.parse.quote(s)` (what thumbor-url applies to the image URL): every byte of
-/// the UTF-8 but ASCII letters, digits, `_.-~` and `/` as `%XX`.
-pub fn python_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The key: `-k`, else `--key-file` (its first line), else `$THUMBORA_SECURITY_KEY`.
@@ -355,7 +341,7 @@ mod tests {
         assert_eq!(path("-c 0x0:0x0 h/i"), "h/i", "an empty crop is left out");
         assert_eq!(path("http://h/a?b=c&d"), "http%3A//h/a%3Fb%3Dc%26d");
         assert_eq!(path("--no-quote http%3A%2F%2Fh%2Fi"), "http%3A%2F%2Fh%2Fi");
-        assert_eq!(python_quote("café é/~"), "caf%C3%A9%20%C3%A9/~");
+        assert_eq!(crate::url::python_quote("café é/~"), "caf%C3%A9%20%C3%A9/~");
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub struct MetaInfo<'a> {
 pub fn render(info: &MetaInfo, callback: Option<&str>) -> String {
     let mut out = String::with_capacity(512);
     out.push_str("{\"thumbor\": {\"source\": {\"url\": ");
-    push_json_string(&mut out, &python_quote(info.url));
+    push_json_string(&mut out, &crate::url::python_quote(info.url));
     let _ = write!(
         out,
         ", \"width\": {}, \"height\": {}, \"frameCount\": {}}}, \"operations\": [",
@@ -115,19 +115,6 @@ fn push_json_string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
-}
-
-/// Python's `urllib.parse.quote(s, safe='/')`.
-pub fn python_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
 }
 
 /// A JSONP callback name is only used when it is a plain identifier path (no script injection).

@@ -32,20 +32,7 @@ pub fn split_signed_path(raw_path: &str) -> Option<(&str, &str)> {
 /// lowercase `%3d`) stays in what is verified, and the signature fails. True when `raw` (the
 /// segment as sent) is one of those two spellings of `decoded`.
 pub fn sent_as_thumbor_finds_it(raw: &str, decoded: &str) -> bool {
-    raw == decoded || raw == python_quote(decoded)
-}
-
-/// Python's `urllib.parse.quote(s)`: every byte but letters, digits, `_.-~` and `/` as `%XX`.
-fn python_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    raw == decoded || raw == crate::url::python_quote(decoded)
 }
 
 /// Checks `signature` (the first path segment, percent-decoded once by the URL parser) against

@@ -8,7 +8,7 @@ mod compose;
 mod parse;
 
 pub use compose::{compose, compose_unsigned};
-pub use parse::{parse, percent_decode_utf8, split_filters, ParseError};
+pub use parse::{parse, percent_decode_utf8, python_quote, split_filters, ParseError};
 
 /// Horizontal alignment segment (`left/`, `center/`, `right/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -137,6 +137,21 @@ fn parse_u32_saturating(digits: &str) -> u32 {
     digits.bytes().fold(0u32, |acc, b| acc.saturating_mul(10).saturating_add(u32::from(b.wrapping_sub(b'0')).min(9)))
 }
 
+/// Python's `urllib.parse.quote(s)` (`safe='/'`): every byte of the UTF-8 but ASCII letters,
+/// digits, `_.-~` and `/` as `%XX`. thumbor applies it to signatures it looks for, to the URL in
+/// `meta/` JSON, and thumbor-url to the image URL it signs.
+pub fn python_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.-~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Python's `unquote_to_bytes` followed by a strict UTF-8 decode (tornado's `decode_argument`).
 /// Malformed escapes such as `%G1` stay as they are.
 pub fn percent_decode_utf8(text: &str) -> Option<String> {
