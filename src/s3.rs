@@ -460,9 +460,6 @@ impl S3Client {
             action.with_max_keys((max - keys.len()).min(BATCH));
             let url = action.sign(SIGN_TTL);
             let resp = self.send(OP, prefix, self.inner.http.get(url)).await?;
-            if !resp.status().is_success() {
-                return Err(self.status_error(OP, prefix, resp).await);
-            }
             let text = self.read_text(OP, prefix, resp).await?;
             let page = ListObjectsV2::parse_response(&text).map_err(|e| S3Error::BadResponse {
                 op: OP,
@@ -520,9 +517,6 @@ impl S3Client {
         let (body, md5) = action.body_with_md5();
         let request = self.inner.http.post(url).header("content-md5", md5).body(body);
         let resp = self.send(OP, first, request).await?;
-        if !resp.status().is_success() {
-            return Err(self.status_error(OP, first, resp).await);
-        }
         let text = self.read_text(OP, first, resp).await?;
         let answer = DeleteObjectsResponse::parse(&text).map_err(|e| S3Error::BadResponse {
             op: OP,
@@ -607,7 +601,11 @@ impl S3Client {
         Ok(body.freeze())
     }
 
+    /// The body of a successful answer as text (an XML document); an unsuccessful one is its error.
     async fn read_text(&self, op: &'static str, key: &str, resp: reqwest::Response) -> Result<String, S3Error> {
+        if !resp.status().is_success() {
+            return Err(self.status_error(op, key, resp).await);
+        }
         resp.text().await.map_err(|e| self.transport_error(op, key, e))
     }
 
