@@ -49,6 +49,9 @@ pub struct Config {
     pub request_head_timeout_ms: u64,
     /// A request body (site requests) must arrive whole within this long, however it trickles.
     pub request_body_timeout_ms: u64,
+    /// Each client connection's write buffer: a response whose header and body fit is sent in
+    /// one write (one system call, one packet train) instead of a header write then a body write.
+    pub write_buffer_bytes: usize,
     pub security: SecurityConfig,
     pub sources: SourcesConfig,
     pub image: ImageConfig,
@@ -71,6 +74,7 @@ impl Default for Config {
             max_connections: 10_000,
             request_head_timeout_ms: 10_000,
             request_body_timeout_ms: 60_000,
+            write_buffer_bytes: 32 * 1024,
             security: SecurityConfig::default(),
             sources: SourcesConfig::default(),
             image: ImageConfig::default(),
@@ -749,6 +753,9 @@ impl Config {
         if self.keepalive_seconds == 0 {
             return Err(ConfigError::new("thumbora.keepalive_seconds", "must be > 0"));
         }
+        if !(1460..=1 << 20).contains(&self.write_buffer_bytes) {
+            return Err(ConfigError::new("thumbora.write_buffer_bytes", "must be between 1460 and 1048576"));
+        }
         if self.max_request_header_bytes < 1024 {
             return Err(ConfigError::new("thumbora.max_request_header_bytes", "must be at least 1024"));
         }
@@ -1121,6 +1128,8 @@ mod tests {
         assert_eq!(err.key, "thumbora.image.quality");
         let err = FileConfig::from_yaml("thumbora:\n  listen: [\"nope\"]\n").unwrap_err();
         assert_eq!(err.key, "thumbora.listen[0]");
+        let err = FileConfig::from_yaml("thumbora:\n  write_buffer_bytes: 100\n").unwrap_err();
+        assert_eq!(err.key, "thumbora.write_buffer_bytes");
         let err = FileConfig::from_yaml("thumbora:\n  image:\n    avif_speed: 11\n").unwrap_err();
         assert_eq!(err.key, "thumbora.image.avif_speed");
         let err = FileConfig::from_yaml("thumbora:\n  image:\n    icc: cmyk\n").unwrap_err();

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use pingora_cache::CachePhase;
 use pingora_cache::{CacheKey, CacheMeta, ForcedFreshness, HitHandler, NoCacheReason, RespCacheable};
+use pingora_core::protocols::http::conditional_filter;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error as PingoraError, ErrorSource, ErrorType, Result as PingoraResult};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -321,6 +322,40 @@ impl ThumboraProxy {
     }
 }
 
+impl ThumboraProxy {
+    /// Answer a fresh result held in memory here, without pingora-cache's lookup, lock and hit
+    /// handler: the same status, headers and body its hit path sends (`Age`, `Accept-Ranges`,
+    /// 304 for a matching `If-None-Match`/`If-Modified-Since`, no body for HEAD, then
+    /// `response_filter`). Range requests, background refreshes and results that are on disk
+    /// only, expired or purged take the full path (`Ok(false)`).
+    async fn serve_fresh_hit(&self, session: &mut Session, ctx: &mut RequestCtx) -> PingoraResult<bool> {
+        let (Some(cache), RequestKind::Image { key, pending }) = (&self.cache, &ctx.kind) else { return Ok(false) };
+        let req = session.req_header();
+        if session.subrequest_ctx.is_some() || req.headers.contains_key(http::header::RANGE) {
+            return Ok(false);
+        }
+        let Some(hit) = cache.fresh_in_memory(key, &pending.job) else { return Ok(false) };
+        let mut header = hit.header;
+        let age = SystemTime::now().duration_since(hit.created).unwrap_or_default().as_secs();
+        header.insert_header(http::header::AGE, age)?;
+        header.set_version(http::Version::HTTP_11);
+        let not_modified = conditional_filter::not_modified_filter(req, &header);
+        if not_modified {
+            conditional_filter::to_304(&mut header);
+        } else {
+            header.insert_header(http::header::ACCEPT_RANGES, "bytes")?;
+        }
+        let header_only = not_modified || req.method == http::Method::HEAD;
+        ctx.cache = Some(CacheOutcome::Hit);
+        self.response_filter(session, &mut header, ctx).await?;
+        session.write_response_header(Box::new(header), header_only).await?;
+        if !header_only {
+            session.write_response_body(Some(hit.body), true).await?;
+        }
+        Ok(true)
+    }
+}
+
 /// A request header block over `max_header_bytes` (Pingora itself allows up to 1 MiB).
 fn oversized_header(req: &pingora_http::RequestHeader, max_header_bytes: usize) -> Option<Error> {
     let headers = &req.headers;
@@ -382,7 +417,8 @@ impl ProxyHttp for ThumboraProxy {
     }
 
     /// Pingora calls this once the request head is read, before any cache or upstream work: we
-    /// decide what the request is, and answer at once whatever needs no I/O (see [`Self::classify`]).
+    /// decide what the request is, and answer at once whatever needs no I/O (see [`Self::classify`]),
+    /// fresh results in memory included (see [`Self::serve_fresh_hit`]).
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> PingoraResult<bool> {
         if session.req_header().method.as_str() == "PURGE" && self.check_head(session.req_header()).is_ok() {
             let (kind, reply) = self.purge(session).await;
@@ -393,7 +429,7 @@ impl ProxyHttp for ThumboraProxy {
         match self.classify(session.req_header()) {
             Ok(kind) => {
                 ctx.kind = kind;
-                Ok(false)
+                self.serve_fresh_hit(session, ctx).await
             }
             Err(answer) => {
                 let answer = *answer;
@@ -610,6 +646,8 @@ impl ProxyHttp for ThumboraProxy {
             CachePhase::Stale | CachePhase::StaleUpdating => Some(CacheOutcome::Stale),
             CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => Some(CacheOutcome::Revalidated),
             CachePhase::Miss | CachePhase::Expired if from_shared => Some(CacheOutcome::HitShared),
+            // A hit `serve_fresh_hit` answers never reaches pingora-cache.
+            CachePhase::Disabled(NoCacheReason::NeverEnabled) if ctx.cache == Some(CacheOutcome::Hit) => ctx.cache,
             CachePhase::Disabled(_) | CachePhase::Uninit | CachePhase::Bypass => Some(CacheOutcome::Miss),
             _ => ctx.cache,
         };
@@ -628,7 +666,7 @@ impl ProxyHttp for ThumboraProxy {
                 upstream_response.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
             if let (Some(inm), Some(etag)) = (inm, etag) {
                 if etag_matches(&inm, &etag) {
-                    pingora_core::protocols::http::conditional_filter::to_304(upstream_response);
+                    conditional_filter::to_304(upstream_response);
                 }
             }
         }

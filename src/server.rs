@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pingora_core::listeners::ListenerConfig;
+use pingora_core::protocols::l4::stream::L4BufferSettings;
 use pingora_core::server::configuration::Opt;
 use pingora_core::server::Server;
 use pingora_core::services::background::{background_service, GenBackgroundService};
@@ -98,13 +100,14 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     let app = Guarded::new(pingora_proxy::http_proxy(&server.configuration, proxy), limits);
     let watcher = PhaseWatcher::new(server.watch_execution_phase(), draining, app.open_connections());
     let mut service = Service::new("thumbora".to_string(), app);
+    let buffers = L4BufferSettings::default().write(file.thumbora.write_buffer_bytes);
     for addr in &file.thumbora.listen {
-        service.add_tcp(addr);
+        service.add_listener(ListenerConfig::tcp(addr.as_str()).l4_buffer(buffers));
     }
     for (i, tls) in file.thumbora.tls.iter().enumerate() {
         let settings = crate::tls::listener_settings(&format!("thumbora.tls[{i}]"), tls)
             .map_err(|e| crate::error::Error::new(crate::error::ErrorKind::Internal, e.to_string()))?;
-        service.add_tls_with_settings(&tls.listen, None, settings);
+        service.add_listener(ListenerConfig::tcp(tls.listen.as_str()).tls(settings).l4_buffer(buffers));
     }
     server.add_service(service).add_dependency(&bootstrap);
     server.add_service(background_service("thumbora phases", watcher));

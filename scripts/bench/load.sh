@@ -9,14 +9,22 @@
 # Workloads (imgproxy's published benchmark shape plus ours):
 #   miss_2k      distinct URLs: 2048x1536 JPEG -> fit-in 512x512, q80
 #   miss_12mp    distinct URLs: 4000x3000 JPEG -> 300x200
-#   hit          one hot URL (Thumbora serves it from its cache; thumbor re-renders: no result storage)
+#   miss_1080p   distinct URLs: 1920x1080 JPEG -> 300x200
+#   hit          one hot URL, wrk 2 threads 32 connections (Thumbora serves it from its cache;
+#                thumbor re-renders: no result storage), beside two anchors in the same run:
+#                nginx serving the same bytes as a static file (2 workers, as Thumbora's 2
+#                threads) and a bare Pingora `ProxyHttp` writing them from request_filter
+#                (examples/bare_pingora.rs: the framework's own floor)
 #   mix          80% hits on 20 hot URLs, 20% distinct misses
 #   static       nginx serving the same rendered bytes as a file (the speed of light for hits)
 #   hit_under_miss  hits measured while 12 MP misses saturate the cores
 #   burst64      64 concurrent distinct 12 MP misses: errors and peak RSS
-#   site_proxy   a request for the app, reverse-proxied (Thumbora's `site` vs nginx proxy_pass)
-# plus single-thread CPU per image: Thumbora's renderer vs `vipsthumbnail` (batch, one process)
-# vs the bare libjpeg-turbo scaled decode of the same file.
+#   site_proxy   a request for the app, reverse-proxied (Thumbora's `site` vs nginx proxy_pass,
+#                one worker thread each, both keeping upstream connections alive)
+# plus single-thread CPU per image (12 MP and 1080p): Thumbora's renderer vs `vipsthumbnail`
+# (batch, one process) vs the bare libjpeg-turbo scaled decode of the same file.
+# Every miss URL carries a unique query on the source URL: no result cache, no originals cache
+# and no earlier run can answer it.
 #
 # Needs: wrk and nginx (installed with apt when missing and possible), Rust (scripts/deps.sh).
 # thumbor: THUMBOR_VENV (a venv with thumbor 7.8), else /opt/thumbor-venv, else one is created in
@@ -34,7 +42,7 @@ OUT=$(cd "$OUT" && pwd)
 source scripts/bench/tools.sh
 
 echo "== building (release)"
-cargo build --release --bin thumbora --example render --example gen_sources 2>&1 | tail -1
+cargo build --release --bin thumbora --example render --example gen_sources --example bare_pingora 2>&1 | tail -1
 ./target/release/examples/gen_sources "$OUT/src" >/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -74,7 +82,7 @@ ORIGIN="127.0.0.1:$ORIGIN_PORT"
 start_thumbora() {
   THUMBORA_PORT=$(free_port)
   cat > "$OUT/thumbora.yaml" <<EOF
-threads: 2
+threads: ${THUMBORA_THREADS:-2}
 pid_file: $OUT/thumbora.pid
 upgrade_sock: $OUT/thumbora-upgrade.sock
 grace_period_seconds: 1
@@ -151,6 +159,7 @@ run_wrk() {
 
 SOURCES_2K="2k_0.jpg 2k_1.jpg 2k_2.jpg 2k_3.jpg 2k_4.jpg 2k_5.jpg 2k_6.jpg 2k_7.jpg 2k_8.jpg 2k_9.jpg"
 SOURCES_12MP="12mp_0.jpg 12mp_1.jpg 12mp_2.jpg 12mp_3.jpg"
+SOURCES_1080P="1080p_0.jpg 1080p_1.jpg 1080p_2.jpg 1080p_3.jpg"
 HOT_ONE="/unsafe/fit-in/512x512/$ORIGIN/2k_0.jpg"
 HOT_SET=""
 for i in $(seq 0 19); do HOT_SET+="/unsafe/fit-in/$((512 - i))x512/$ORIGIN/2k_$((i % 10)).jpg "; done
@@ -185,15 +194,34 @@ scenario() {
 THUMBOR_PIDS=${THUMBOR_PIDS:-}
 scenario miss_2k unique.lua "$CONNS" 1 PREFIX=/unsafe/fit-in/512x512/filters:quality\(80\) ORIGIN="$ORIGIN" SOURCES="$SOURCES_2K"
 scenario miss_12mp unique.lua "$CONNS" 1 PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="$SOURCES_12MP"
-scenario hit hot.lua "$CONNS" 1 HOT="$HOT_ONE"
+scenario miss_1080p unique.lua "$CONNS" 1 PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="$SOURCES_1080P"
+scenario hit hot.lua 32 2 HOT="$HOT_ONE"
 scenario mix mix.lua "$CONNS" 1 PREFIX=/unsafe/fit-in/512x512 ORIGIN="$ORIGIN" SOURCES="$SOURCES_2K" HOT="$HOT_SET"
 
-# nginx serving the rendered bytes as a static file: what a cache hit can hope for.
+# nginx serving the rendered bytes as a static file (2 workers, as Thumbora's 2 threads): what a
+# cache hit can hope for; and a bare Pingora ProxyHttp writing the same bytes from request_filter
+# (2 threads): Pingora's own floor. Same load as Thumbora's hit row.
 start_thumbora
 curl -s -o "$OUT/src/hot.jpg" "http://127.0.0.1:$THUMBORA_PORT$HOT_ONE"
 stop_thumbora
-read -r rps p50 p99 errs < <(run_wrk static "http://$ORIGIN" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
-row "| hit | nginx static file (same bytes) | $rps | $p50 | $p99 | $errs | - |"
+STATIC_PORT=$(free_port)
+start_nginx static 2 "  sendfile on;
+  server { listen 127.0.0.1:$STATIC_PORT; root $OUT/src; }"
+static_pid=$NGINX_PID
+for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$STATIC_PORT/hot.jpg" && break; sleep 0.1; done
+read -r rps p50 p99 errs < <(run_wrk static "http://127.0.0.1:$STATIC_PORT" hot.lua 32 2 "$DURATION" HOT=/hot.jpg)
+row "| hit | nginx static file (same bytes, 2 workers) | $rps | $p50 | $p99 | $errs | - |"
+STATIC_RPS=$rps
+kill "$static_pid" 2>/dev/null || true
+BARE_PORT=$(free_port)
+./target/release/examples/bare_pingora "127.0.0.1:$BARE_PORT" "$OUT/src/hot.jpg" 2 >"$OUT/bare.log" 2>&1 &
+bare_pid=$!
+pids+=($bare_pid)
+for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$BARE_PORT$HOT_ONE" && break; sleep 0.1; done
+read -r rps p50 p99 errs < <(run_wrk bare "http://127.0.0.1:$BARE_PORT" hot.lua 32 2 "$DURATION" HOT="$HOT_ONE")
+row "| hit | bare Pingora, request_filter writes the bytes (2 threads) | $rps | $p50 | $p99 | $errs | - |"
+BARE_RPS=$rps
+kill -INT "$bare_pid" 2>/dev/null || true
 
 # Hits while 12 MP misses saturate both cores.
 start_thumbora
@@ -217,12 +245,13 @@ stop_thumbora
 # The rest of the site: a request for the app reverse-proxied to it (here the origin nginx serving
 # a static file stands in for the app): Thumbora's site proxy against nginx's proxy_pass, both with
 # kept-alive upstream connections.
-THUMBORA_EXTRA="  site:\n    upstreams: [\"$ORIGIN\"]\n    image_prefix: /img\n    health_check_seconds: 0\n" start_thumbora
+THUMBORA_THREADS=1 THUMBORA_EXTRA="  site:\n    upstreams: [\"$ORIGIN\"]\n    image_prefix: /img\n    health_check_seconds: 0\n" start_thumbora
 read -r rps p50 p99 errs < <(run_wrk site_proxy "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
-row "| site_proxy (app request, reverse-proxied) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
+row "| site_proxy (app request, reverse-proxied, 1 thread) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
+SITE_RPS=$rps
 stop_thumbora
 PROXY_PORT=$(free_port)
-start_nginx proxy 2 "  upstream app { server $ORIGIN; keepalive 32; }
+start_nginx proxy 1 "  upstream app { server $ORIGIN; keepalive 32; }
   server {
     listen 127.0.0.1:$PROXY_PORT;
     location / {
@@ -236,32 +265,50 @@ start_nginx proxy 2 "  upstream app { server $ORIGIN; keepalive 32; }
 proxy_pid=$NGINX_PID
 for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$PROXY_PORT/hot.jpg" && break; sleep 0.1; done
 read -r rps p50 p99 errs < <(run_wrk site_proxy_nginx "http://127.0.0.1:$PROXY_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
-row "| site_proxy (app request, reverse-proxied) | nginx proxy_pass | $rps | $p50 | $p99 | $errs | - |"
+row "| site_proxy (app request, reverse-proxied, 1 worker) | nginx proxy_pass | $rps | $p50 | $p99 | $errs | - |"
+NGINX_PROXY_RPS=$rps
 kill "$proxy_pid" 2>/dev/null || true
 
 # ---- single-thread CPU per image -----------------------------------------------------------
+cpu_ms() { sed -E 's/.*: ([0-9.]+) ms CPU.*/\1/'; }
+ratio() { python3 -c "import sys; a, b = float(sys.argv[1] or 0), float(sys.argv[2] or 0); print(round(a / b, 2) if b else 'n/a')" "$1" "$2"; }
+# vips_ms FILE: vipsthumbnail's CPU per image, 20 copies in one process, one thread.
+vips_ms() {
+  rm -rf "$OUT/vips" && mkdir -p "$OUT/vips"
+  for i in $(seq 1 20); do ln -sf "$1" "$OUT/vips/c$i.jpg"; done
+  { VIPS_CONCURRENCY=1 /usr/bin/time -f "%U %S" vipsthumbnail "$OUT"/vips/c*.jpg -s 300x200 -c -o "$OUT/vips/out_%s.jpg[Q=80]" ; } 2>&1 | tail -1 | awk '{printf "%.1f", ($1+$2)*1000/20}'
+}
 row ""
-row "## CPU per image, one thread (12 MP JPEG -> 300x200 q80)"
+row "## CPU per image, one thread (JPEG -> 300x200 q80)"
 row ""
-T=$(./target/release/examples/render "$OUT/src/12mp_0.jpg" /unsafe/300x200/x.jpg 20 | sed -E 's/.*: ([0-9.]+) ms CPU.*/\1/')
-D=$(./target/release/examples/render "$OUT/src/12mp_0.jpg" decode:4 20 | sed -E 's/.*: ([0-9.]+) ms CPU.*/\1/')
-row "- Thumbora renderer: $T ms; bare libjpeg-turbo decode at the same 1/4 scale: $D ms (ratio $(python3 -c "print(round($T/$D, 2))"))"
-if command -v vipsthumbnail >/dev/null 2>&1; then
-  mkdir -p "$OUT/vips"
-  for i in $(seq 1 20); do ln -sf "$OUT/src/12mp_0.jpg" "$OUT/vips/c$i.jpg"; done
-  V=$( { VIPS_CONCURRENCY=1 /usr/bin/time -f "%U %S" vipsthumbnail "$OUT"/vips/c*.jpg -s 300x200 -c -o "$OUT/vips/out_%s.jpg[Q=80]" ; } 2>&1 | tail -1 | awk '{printf "%.1f", ($1+$2)*1000/20}')
-  row "- vipsthumbnail $(vips --version 2>/dev/null | head -1), 20 images in one process: $V ms per image"
-  row "- Thumbora / vips: $(python3 -c "print(round($T/$V, 2))")"
-else
-  row "- vipsthumbnail not installed (apt install libvips-tools): vips comparison skipped"
-fi
+for src in 12mp_0 1080p_0; do
+  T=$(./target/release/examples/render "$OUT/src/$src.jpg" /unsafe/300x200/x.jpg 20 | cpu_ms)
+  eval "CPU_T_$src=$T"
+  row "- $src: Thumbora renderer $T ms"
+  if command -v vipsthumbnail >/dev/null 2>&1; then
+    V=$(vips_ms "$OUT/src/$src.jpg")
+    eval "CPU_V_$src=$V"
+    row "- $src: vipsthumbnail $(vips --version 2>/dev/null | head -1), 20 images in one process: $V ms (Thumbora / vips: $(ratio "$T" "$V"))"
+  fi
+done
+D=$(./target/release/examples/render "$OUT/src/12mp_0.jpg" decode:8 20 | cpu_ms)
+row "- 12mp_0: bare libjpeg-turbo decode at 1/8 scale (the entropy-decoding floor): $D ms"
+command -v vipsthumbnail >/dev/null 2>&1 || row "- vipsthumbnail not installed (apt install libvips-tools): vips comparison skipped"
 
+row ""
+row "## The speed goals (issue 13), this run"
+row ""
+row "| path | Thumbora | anchor | ratio | goal |"
+row "|---|---|---|---|---|"
 if [ -n "$CLASSIC" ]; then
-  row ""
-  row "## Ratios, Thumbora / nginx + 4 thumbor (req/s)"
-  for w in miss_2k miss_12mp hit mix; do
-    a=$(eval echo "\${THUMBORA_RPS_$w:-0}"); b=$(eval echo "\${CLASSIC_RPS_$w:-0}")
-    row "- $w: $(python3 -c "print(round($a/$b, 1) if $b else 'n/a')")x"
-  done
+  row "| miss, 12 MP -> 300x200 | $THUMBORA_RPS_miss_12mp req/s | nginx + 4 thumbor $CLASSIC_RPS_miss_12mp req/s | $(ratio "$THUMBORA_RPS_miss_12mp" "$CLASSIC_RPS_miss_12mp")x | >= 5x |"
+  row "| miss, 1080p -> 300x200 | $THUMBORA_RPS_miss_1080p req/s | nginx + 4 thumbor $CLASSIC_RPS_miss_1080p req/s | $(ratio "$THUMBORA_RPS_miss_1080p" "$CLASSIC_RPS_miss_1080p")x | >= 5x |"
 fi
+if command -v vipsthumbnail >/dev/null 2>&1; then
+  row "| CPU per miss, 12 MP | $CPU_T_12mp_0 ms | libvips $CPU_V_12mp_0 ms | $(ratio "$CPU_T_12mp_0" "$CPU_V_12mp_0") | <= 0.75 |"
+  row "| CPU per miss, 1080p | $CPU_T_1080p_0 ms | libvips $CPU_V_1080p_0 ms | $(ratio "$CPU_T_1080p_0" "$CPU_V_1080p_0") | <= 0.75 |"
+fi
+row "| cache hit (wrk -t2 -c32) | $THUMBORA_RPS_hit req/s | bare Pingora $BARE_RPS req/s | $(ratio "$THUMBORA_RPS_hit" "$BARE_RPS") | >= 0.9 |"
+row "| cache hit (wrk -t2 -c32) | $THUMBORA_RPS_hit req/s | nginx static $STATIC_RPS req/s | $(ratio "$THUMBORA_RPS_hit" "$STATIC_RPS") | >= 1.0 |"
+row "| site proxy (1 worker each) | $SITE_RPS req/s | nginx proxy_pass $NGINX_PROXY_RPS req/s | $(ratio "$SITE_RPS" "$NGINX_PROXY_RPS") | >= 1.0 |"
 echo "results in $RESULTS"

@@ -11,7 +11,7 @@ pub mod tiered;
 
 use std::time::Duration;
 
-use pingora_cache::eviction::lru;
+use pingora_cache::eviction::{lru, EvictionManager};
 use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora_cache::CacheKey;
 
@@ -64,6 +64,21 @@ impl ResultCache {
             None => None,
         };
         Ok(ResultCache { storage, eviction, lock, max_object_bytes: cfg.max_object_bytes, bans, shared })
+    }
+}
+
+impl ResultCache {
+    /// A fresh result in the memory tier that no purge covers, counted as an access by the
+    /// eviction manager (as pingora-cache counts a hit): what `proxy` answers a hit with
+    /// directly. `None` sends the request down pingora-cache's full path (disk, stale, miss).
+    pub fn fresh_in_memory(&self, key: &CacheKey, job: &RenderJob) -> Option<storage::FreshHit> {
+        let hit = self.storage.memory().fresh(key, std::time::SystemTime::now())?;
+        if self.bans.covers(job, hit.created) {
+            return None;
+        }
+        let entry = pingora_cache::eviction::CacheEntryKey::from_entry_id(key.to_compact(), None);
+        self.eviction.access(&entry, hit.weight, hit.fresh_until);
+        Some(hit)
     }
 }
 

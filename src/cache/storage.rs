@@ -442,6 +442,26 @@ impl MemoryStorage {
         Ok(true)
     }
 
+    /// The entry under `key` when it is fresh at `now` and its meta is kept as values: what a
+    /// hit sends, without pingora-cache's lookup (see `proxy`'s fast path). `None` for anything
+    /// else (absent, expired, or a meta only its serialized form describes), which takes the
+    /// full cache path.
+    pub fn fresh(&self, key: &CacheKey, now: SystemTime) -> Option<FreshHit> {
+        let key = StoreKey::new(key);
+        let (plain, body, weight) = {
+            let shard = self.read_shard(key.shard());
+            let entry = shard.map.get(&key)?;
+            (entry.plain_meta.clone()?, entry.body.clone(), entry.weight)
+        };
+        (now < plain.fresh_until).then(|| FreshHit {
+            header: plain.header.clone(),
+            body,
+            created: plain.created,
+            fresh_until: plain.fresh_until,
+            weight,
+        })
+    }
+
     /// The serialized meta halves and body stored under `key` (for writing it to a lower tier).
     pub fn raw(&self, key: &impl CacheHashKey) -> Option<(Bytes, Bytes, Bytes)> {
         let key = StoreKey::new(key);
@@ -619,6 +639,17 @@ impl Storage for MemoryStorage {
     fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
         self
     }
+}
+
+/// A fresh entry as [`MemoryStorage::fresh`] returns it.
+pub struct FreshHit {
+    /// The stored response header (internal headers included).
+    pub header: ResponseHeader,
+    pub body: Bytes,
+    pub created: SystemTime,
+    pub fresh_until: SystemTime,
+    /// The weight the eviction manager tracks the entry with.
+    pub weight: usize,
 }
 
 /// Which tier a hit came from: memory, or a lower tier (disk) that promoted it to memory.

@@ -94,3 +94,42 @@ async fn an_origin_that_dies_after_warm_up() {
     let r = server.get(&format!("/unsafe/60x40/{o}/portrait.jpg")).await;
     assert_eq!(r.status, 502, "{}", r.text());
 }
+
+/// A fresh hit in memory is answered before pingora-cache's lookup (the proxy's fast path); it
+/// must say what the cache path says: the miss's headers, `Age`, `Accept-Ranges`, 304 for a
+/// matching `If-None-Match`, no body for HEAD, and ranges (served by the cache path) still work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hit_answers_what_the_cache_path_answers() {
+    let origin = Origin::start().await;
+    let server = Server::start().await;
+    let path = format!("/unsafe/300x200/{}/landscape.jpg", origin.host());
+    let miss = server.get(&path).await;
+    assert_eq!((miss.status, miss.header("x-cache").as_deref()), (200, Some("MISS")));
+    let hit = server.get(&path).await;
+    assert_eq!((hit.status, hit.header("x-cache").as_deref()), (200, Some("HIT memory")));
+    assert_eq!(hit.body, miss.body);
+    for name in ["content-type", "cache-control", "expires", "etag", "accept-ranges", "vary"] {
+        assert_eq!(hit.header(name), miss.header(name), "{name}");
+    }
+    assert_eq!(hit.header("content-length"), Some(miss.body.len().to_string()));
+    assert_eq!(hit.header("age").as_deref(), Some("0"));
+    assert!(hit.headers.keys().all(|name| !name.as_str().starts_with("x-thumbora-")), "{:?}", hit.headers);
+    assert_eq!(hit.header("connection").as_deref(), Some("keep-alive"));
+
+    let head = server.request(reqwest::Method::HEAD, &path, &[]).await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(head.header("content-length"), Some(miss.body.len().to_string()));
+    assert_eq!(head.header("x-cache").as_deref(), Some("HIT memory"));
+
+    let etag = miss.header("etag").expect("an ETag");
+    let not_modified = server.request(reqwest::Method::GET, &path, &[("If-None-Match", &etag)]).await;
+    assert_eq!((not_modified.status, not_modified.body.len()), (304, 0));
+    assert_eq!(not_modified.header("etag"), Some(etag.clone()));
+    let other = server.request(reqwest::Method::GET, &path, &[("If-None-Match", "\"other\"")]).await;
+    assert_eq!((other.status, &other.body), (200, &miss.body));
+
+    let range = server.request(reqwest::Method::GET, &path, &[("Range", "bytes=0-99")]).await;
+    assert_eq!((range.status, &range.body[..]), (206, &miss.body[..100]));
+    assert_eq!(range.header("content-range"), Some(format!("bytes 0-99/{}", miss.body.len())));
+    assert_eq!(origin.hits("/landscape.jpg"), 1, "every answer after the first from the cache");
+}

@@ -1,0 +1,60 @@
+//! The floor a Pingora cache hit can reach: a `ProxyHttp` that answers every request from
+//! `request_filter` with the same bytes and headers Thumbora sends for a hit, with no parsing,
+//! no cache and no logging. `scripts/bench/load.sh` measures it beside Thumbora's hits (same
+//! threads, same run), as the anchor for "hits at >= 0.9x of bare Pingora".
+//!
+//! `cargo run --release --example bare_pingora -- ADDR BODY_FILE [THREADS]`
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::Server;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_http::ResponseHeader;
+use pingora_proxy::{ProxyHttp, Session};
+
+struct Bare {
+    body: Bytes,
+}
+
+#[async_trait]
+impl ProxyHttp for Bare {
+    type CTX = ();
+
+    fn new_ctx(&self) -> Self::CTX {}
+
+    async fn request_filter(&self, session: &mut Session, _ctx: &mut Self::CTX) -> pingora_core::Result<bool> {
+        // The headers a Thumbora hit carries (thumbor's, pingora-cache's and X-Cache), fixed.
+        let mut header = ResponseHeader::build(200, Some(8))?;
+        header.insert_header("Content-Type", "image/jpeg")?;
+        header.insert_header("Cache-Control", "max-age=86400,public")?;
+        header.insert_header("Expires", "Mon, 07 Dec 2026 06:53:26 GMT")?;
+        header.insert_header("ETag", "\"bdc391676d70bcfac672395e7734448b1bf91914\"")?;
+        header.insert_header("Age", "1")?;
+        header.insert_header("Accept-Ranges", "bytes")?;
+        header.insert_header("Content-Length", self.body.len().to_string())?;
+        header.insert_header("X-Cache", "HIT memory")?;
+        session.set_keepalive(Some(60));
+        session.write_response_header(Box::new(header), false).await?;
+        session.write_response_body(Some(self.body.clone()), true).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Self::CTX) -> pingora_core::Result<Box<HttpPeer>> {
+        Err(pingora_core::Error::new(pingora_core::ErrorType::InternalError))
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().expect("usage: bare_pingora ADDR BODY_FILE [THREADS]");
+    let body = std::fs::read(args.next().expect("usage: bare_pingora ADDR BODY_FILE [THREADS]")).expect("read body");
+    let threads = args.next().and_then(|t| t.parse().ok()).unwrap_or(2);
+    let conf = ServerConf { threads, ..ServerConf::default() };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+    let mut service = pingora_proxy::http_proxy_service(&server.configuration, Bare { body: Bytes::from(body) });
+    service.add_tcp(&addr);
+    server.add_service(service);
+    server.run_forever();
+}
