@@ -30,8 +30,9 @@ LAYERS = [
     ["response"],
     ["cache"],
     ["render"],
-    # Pingora glue and the process; the subcommands beside serving (sign, config)
-    ["proxy", "lifecycle", "tls"],
+    # Pingora glue (the proxy, the admin listener's app) and the process; the subcommands beside
+    # serving (sign, config)
+    ["proxy", "lifecycle", "tls", "admin"],
     ["server", "fuzzing", "preflight", "cli"],
 ]
 

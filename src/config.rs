@@ -60,6 +60,7 @@ pub struct Config {
     pub render: RenderConfig,
     pub site: SiteConfig,
     pub metrics: MetricsConfig,
+    pub playground: PlaygroundConfig,
     pub access_log: AccessLogConfig,
 }
 
@@ -83,6 +84,7 @@ impl Default for Config {
             render: RenderConfig::default(),
             site: SiteConfig::default(),
             metrics: MetricsConfig::default(),
+            playground: PlaygroundConfig::default(),
             access_log: AccessLogConfig::default(),
         }
     }
@@ -676,6 +678,53 @@ impl MetricsConfig {
     }
 }
 
+/// The URL playground: a page on the admin listener (`metrics.listen`) that composes and signs
+/// thumbor URLs in the browser and shows their results.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlaygroundConfig {
+    /// Serve the page at `GET /playground` on the admin listener (`thumbora.metrics.listen`).
+    pub enabled: bool,
+    /// Largest result the page's renders (forwarded to the first `thumbora.listen` address on
+    /// loopback) may have; a larger one is answered 502.
+    pub max_result_bytes: usize,
+    /// Longest wait for one render through the page, connection included; past it: 504.
+    pub timeout_ms: u64,
+}
+
+impl Default for PlaygroundConfig {
+    fn default() -> Self {
+        PlaygroundConfig { enabled: false, max_result_bytes: 32 * 1024 * 1024, timeout_ms: 30_000 }
+    }
+}
+
+impl PlaygroundConfig {
+    fn validate(&self, metrics_listen: &str, listen: &[String]) -> Result<(), ConfigError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if metrics_listen.is_empty() {
+            return Err(ConfigError::new(
+                "thumbora.playground.enabled",
+                "needs thumbora.metrics.listen (the admin listener the page is served on)",
+            ));
+        }
+        if listen.is_empty() {
+            return Err(ConfigError::new(
+                "thumbora.playground.enabled",
+                "needs a plain thumbora.listen address (the page's renders are fetched from it on loopback)",
+            ));
+        }
+        if self.max_result_bytes < 1024 {
+            return Err(ConfigError::new("thumbora.playground.max_result_bytes", "must be at least 1024"));
+        }
+        if self.timeout_ms == 0 {
+            return Err(ConfigError::new("thumbora.playground.timeout_ms", "must be > 0"));
+        }
+        Ok(())
+    }
+}
+
 /// The access log: one line per request, written by a thread of its own.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -779,6 +828,7 @@ impl Config {
         self.site.validate()?;
         let addrs: Vec<SocketAddr> = seen.iter().map(|(_, addr)| *addr).collect();
         self.metrics.validate(&addrs)?;
+        self.playground.validate(&self.metrics.listen, &self.listen)?;
         self.access_log.validate()?;
         self.cache.validate()?;
         if !(-20..=19).contains(&self.render.nice) {
@@ -1217,6 +1267,25 @@ mod tests {
             assert_eq!(err(&yaml), "thumbora.access_log.trusted_proxies[1]", "{bad}");
         }
         assert!(err("thumbora:\n  metrics:\n    port: 9100\n").starts_with("thumbora.metrics"));
+    }
+
+    #[test]
+    fn playground_keys() {
+        let conf = FileConfig::from_yaml("").unwrap().thumbora;
+        assert!(!conf.playground.enabled, "off by default");
+        let on = "thumbora:\n  metrics:\n    listen: \"127.0.0.1:9100\"\n  playground:\n    enabled: true\n";
+        assert!(FileConfig::from_yaml(on).unwrap().thumbora.playground.enabled);
+        let err = |yaml: &str| FileConfig::from_yaml(yaml).unwrap_err();
+        let alone = err("thumbora:\n  playground:\n    enabled: true\n");
+        assert_eq!(alone.key, "thumbora.playground.enabled");
+        assert!(alone.to_string().contains("thumbora.metrics.listen"), "{alone}");
+        let tls_only = format!(
+            "{on}  listen: []\n  tls:\n    - listen: \"127.0.0.1:8443\"\n      cert_file: c.pem\n      key_file: k.pem\n"
+        );
+        assert!(err(&tls_only).to_string().contains("plain thumbora.listen"));
+        assert_eq!(err(&format!("{on}    max_result_bytes: 10\n")).key, "thumbora.playground.max_result_bytes");
+        assert_eq!(err(&format!("{on}    timeout_ms: 0\n")).key, "thumbora.playground.timeout_ms");
+        assert!(err("thumbora:\n  playground:\n    open: true\n").key.starts_with("thumbora.playground"));
     }
 
     #[test]

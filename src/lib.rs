@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub(crate) mod access_log;
+pub(crate) mod admin;
 pub(crate) mod budget;
 pub(crate) mod cache;
 pub mod cli;

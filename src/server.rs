@@ -117,7 +117,7 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     if let Some(journal) = journal {
         server.add_service(background_service("shared tier purge journal", journal));
     }
-    add_metrics_service(&mut server, &file.thumbora, &bootstrap);
+    add_admin_service(&mut server, &file.thumbora, &bootstrap)?;
     Ok(server)
 }
 
@@ -129,16 +129,18 @@ pub fn run_forever(server: Server) -> ! {
     server.run_forever()
 }
 
-/// The Prometheus metrics listener (`thumbora.metrics.listen`; empty: none): a service of its
-/// own with one thread, so scrapes never take a proxy thread. Like the proxy's, its socket is
-/// taken over from the old process on `-u`, so it starts after `bootstrap`.
-fn add_metrics_service(server: &mut Server, config: &crate::config::Config, bootstrap: &ServiceHandle) {
+/// The admin listener (`thumbora.metrics.listen`; empty: none): Prometheus metrics and, when
+/// enabled, the URL playground (src/admin). A service of its own with one thread, so scrapes and
+/// the page never take a proxy thread. Like the proxy's, its socket is taken over from the old
+/// process on `-u`, so it starts after `bootstrap`.
+fn add_admin_service(server: &mut Server, config: &crate::config::Config, bootstrap: &ServiceHandle) -> Result<()> {
     if config.metrics.listen.is_empty() {
-        return;
+        return Ok(());
     }
     crate::metrics::init();
-    let mut service = Service::new("thumbora metrics".to_string(), crate::metrics::MetricsApp);
+    let mut service = Service::new("thumbora admin".to_string(), crate::admin::AdminApp::new(config)?);
     service.add_tcp(&config.metrics.listen);
     service.threads = Some(1);
     server.add_service(service).add_dependency(bootstrap);
+    Ok(())
 }

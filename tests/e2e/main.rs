@@ -19,6 +19,7 @@ mod https;
 mod memory;
 mod metrics;
 mod origin;
+mod playground;
 mod revalidate;
 mod robustness;
 mod s3;
