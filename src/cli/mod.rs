@@ -6,6 +6,7 @@
 
 pub mod config;
 mod options;
+pub mod pyconf;
 pub mod sign;
 
 /// Runs the subcommand `args` names (`args[0]`, the program name excluded) and returns the
