@@ -30,7 +30,7 @@ LAYERS = [
     ["response"],
     ["cache"],
     ["render"],
-    # Pingora glue and the process; the subcommands beside serving (sign, config)
+    # Pingora glue and the process; the subcommands beside serving (sign, config, migrate)
     ["proxy", "lifecycle", "tls"],
     ["server", "fuzzing", "preflight", "cli"],
 ]
