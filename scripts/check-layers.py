@@ -31,7 +31,7 @@ LAYERS = [
     ["cache"],
     ["render"],
     # Pingora glue (the proxy, the admin listener's app) and the process; the subcommands beside
-    # serving (sign, config)
+    # serving (sign, config, migrate)
     ["proxy", "lifecycle", "tls", "admin"],
     ["server", "fuzzing", "preflight", "cli"],
 ]

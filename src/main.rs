@@ -1,5 +1,6 @@
 //! `thumbora [-c FILE] [-d] [-u] [-t]`: load the configuration, check it, build the server, run it.
-//! `thumbora sign ...` and `thumbora config [-c FILE]` are subcommands (`thumbora::cli`).
+//! `thumbora sign ...`, `thumbora config [-c FILE]` and `thumbora migrate THUMBOR_CONF` are
+//! subcommands (`thumbora::cli`).
 
 #![forbid(unsafe_code)]
 

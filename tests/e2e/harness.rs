@@ -76,6 +76,24 @@ impl Server {
         server
     }
 
+    /// Start on a whole configuration file's text as given (`thumbora migrate`'s output, say),
+    /// with `port` the one its `listen` names; only the runtime files (pid file, upgrade socket)
+    /// are put in the server's own directory.
+    pub async fn start_file(yaml: &str, port: u16) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = format!(
+            "pid_file: {pid}\nupgrade_sock: {sock}\n{yaml}",
+            pid = dir.path().join("pid").display(),
+            sock = dir.path().join("upgrade.sock").display(),
+        );
+        let conf = dir.path().join("thumbora.yaml");
+        std::fs::write(&conf, yaml).unwrap();
+        let child = spawn(&conf, &[]);
+        let server = Server { port, child, dir: std::sync::Arc::new(dir), client: test_client() };
+        server.wait_ready().await;
+        server
+    }
+
     /// Start a second process with `-u` on the same configuration: it waits on the upgrade
     /// socket for this one's listeners (send SIGQUIT to this one to hand them over).
     pub fn start_upgrade(&self) -> Server {

@@ -18,6 +18,7 @@ mod http;
 mod https;
 mod memory;
 mod metrics;
+mod migrate;
 mod origin;
 mod playground;
 mod revalidate;
