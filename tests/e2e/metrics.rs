@@ -22,13 +22,13 @@ pub async fn scrape(server: &Server, port: u16) -> HashMap<String, f64> {
 }
 
 /// Requests counted in a scrape, all series together.
-fn requests(scrape: &HashMap<String, f64>) -> f64 {
+pub fn requests(scrape: &HashMap<String, f64>) -> f64 {
     scrape.iter().filter(|(s, _)| s.starts_with("thumbora_requests_total{")).map(|(_, v)| v).sum()
 }
 
 /// A scrape once at least `at_least` requests are counted and the count holds still for 100 ms:
 /// a request is counted when Pingora ends it, just after its client has the response. Bounded.
-async fn settled_scrape(server: &Server, port: u16, at_least: f64) -> HashMap<String, f64> {
+pub async fn settled_scrape(server: &Server, port: u16, at_least: f64) -> HashMap<String, f64> {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut last = scrape(server, port).await;
     loop {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::harness::*;
-use super::metrics::scrape;
+use super::metrics::{requests, scrape, settled_scrape};
 use super::seaweed::Seaweed;
 
 const TOKEN: &str = "purge-token-0123456789";
@@ -64,14 +64,15 @@ async fn two_nodes_render_once_and_purges_reach_both() {
     assert_eq!((first.status, x_cache(&first).as_str()), (200, "MISS"));
     wait_for_objects(&weed, "shared", 1).await;
 
-    let before = scrape(&b, mb).await;
+    let before = settled_scrape(&b, mb, 0.0).await;
     let on_b = b.get(&url).await;
     assert_eq!((on_b.status, x_cache(&on_b).as_str()), (200, "HIT shared"));
     assert_eq!(on_b.body, first.body);
     assert_eq!(on_b.header("etag"), first.header("etag"));
     assert_eq!(on_b.header("cache-control"), first.header("cache-control"));
     assert_eq!(x_cache(&b.get(&url).await), "HIT memory", "kept locally after the shared hit");
-    let after = scrape(&b, mb).await;
+    // Counted when Pingora ends each request, just after its client has the response.
+    let after = settled_scrape(&b, mb, requests(&before) + 2.0).await;
     assert_eq!(renders(&after) - renders(&before), 0.0, "node B rendered nothing");
     assert_eq!(fetches(&after) - fetches(&before), 0.0, "node B fetched nothing");
     assert_eq!(origin.hits("/n/a.jpg"), 1, "one origin fetch for the fleet");
