@@ -30,6 +30,8 @@ LAYERS = [
     ["response"],
     ["cache"],
     ["render"],
+    # admitted requests remembered by their raw target (a hit skips parsing and hashing)
+    ["admission"],
     # Pingora glue (the proxy, the admin listener's app) and the process; the subcommands beside
     # serving (sign, config, migrate)
     ["proxy", "lifecycle", "tls", "admin"],

@@ -73,7 +73,17 @@ pub struct Entry {
 impl Entry {
     /// The line, without its newline, appended to `out`.
     pub fn write_line(&self, out: &mut String) {
+        // Written with itoa and pushes rather than `write!`: the writer thread formats a line per
+        // request, and `fmt` was most of its cost.
         match self.client {
+            Some(IpAddr::V4(ip)) => {
+                for (i, octet) in ip.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push('.');
+                    }
+                    out.push_str(itoa::Buffer::new().format(octet));
+                }
+            }
             Some(ip) => {
                 let _ = write!(out, "{ip}");
             }
@@ -81,9 +91,25 @@ impl Entry {
         }
         out.push_str(" - - [");
         write_time(out, self.time);
-        let _ = write!(out, "] \"{} ", self.method);
+        out.push_str("] \"");
+        out.push_str(self.method.as_str());
+        out.push(' ');
         push_escaped(out, &self.target);
-        let _ = write!(out, " {:?}\" {} {} \"", self.version, self.status, self.body_bytes);
+        out.push(' ');
+        match self.version {
+            http::Version::HTTP_09 => out.push_str("HTTP/0.9"),
+            http::Version::HTTP_10 => out.push_str("HTTP/1.0"),
+            http::Version::HTTP_11 => out.push_str("HTTP/1.1"),
+            http::Version::HTTP_2 => out.push_str("HTTP/2.0"),
+            version => {
+                let _ = write!(out, "{version:?}");
+            }
+        }
+        out.push_str("\" ");
+        out.push_str(itoa::Buffer::new().format(self.status));
+        out.push(' ');
+        out.push_str(itoa::Buffer::new().format(self.body_bytes));
+        out.push_str(" \"");
         push_header(out, self.referer.as_ref());
         out.push_str("\" \"");
         push_header(out, self.user_agent.as_ref());
@@ -111,20 +137,31 @@ impl Entry {
     }
 }
 
-/// `[05/Mar/2025:14:03:09 +0000]`'s inside, in UTC.
+/// `[05/Mar/2025:14:03:09 +0000]`'s inside, in UTC. The text of the last second written is kept
+/// (per thread): lines come many to a second.
 fn write_time(out: &mut String, time: SystemTime) {
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    thread_local! {
+        static LAST: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((u64::MAX, String::new())) };
+    }
     let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
-    let of_day = secs % 86_400;
-    let _ = write!(
-        out,
-        "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(month - 1) as usize],
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    );
+    LAST.with_borrow_mut(|(last, text)| {
+        if *last != secs {
+            let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+            let of_day = secs % 86_400;
+            text.clear();
+            let _ = write!(
+                text,
+                "{day:02}/{}/{year}:{:02}:{:02}:{:02} +0000",
+                MONTHS[(month - 1) as usize],
+                of_day / 3600,
+                of_day / 60 % 60,
+                of_day % 60
+            );
+            *last = secs;
+        }
+        out.push_str(text);
+    });
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
@@ -146,7 +183,12 @@ fn push_seconds(out: &mut String, duration: Option<Duration>) {
     match duration {
         Some(d) => {
             let millis = d.as_millis();
-            let _ = write!(out, "{}.{:03}", millis / 1000, millis % 1000);
+            out.push_str(itoa::Buffer::new().format(millis / 1000));
+            let frac = (millis % 1000) as u16;
+            out.push('.');
+            for digit in [frac / 100, frac / 10 % 10, frac % 10] {
+                out.push(char::from(b'0' + digit as u8));
+            }
         }
         None => out.push('-'),
     }
@@ -161,11 +203,20 @@ fn push_header(out: &mut String, value: Option<&HeaderValue>) {
 
 /// nginx's escaping of logged strings: `"`, `\` and bytes outside printable ASCII as `\xHH`.
 fn push_escaped(out: &mut String, bytes: &[u8]) {
-    for &b in bytes {
-        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
-            let _ = write!(out, "\\x{b:02X}");
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let plain = |b: u8| b != b'"' && b != b'\\' && (0x20..0x7f).contains(&b);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let run = rest.iter().position(|&b| !plain(b)).unwrap_or(rest.len());
+        // Printable ASCII: valid UTF-8 as it is.
+        out.push_str(std::str::from_utf8(&rest[..run]).unwrap_or_default());
+        if let Some(&b) = rest.get(run) {
+            out.push_str("\\x");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+            rest = &rest[run + 1..];
         } else {
-            out.push(char::from(b));
+            rest = &[];
         }
     }
 }
@@ -422,6 +473,24 @@ mod tests {
         assert_eq!(at(951_825_600), "29/Feb/2000:12:00:00 +0000");
         assert_eq!(at(1_735_689_599), "31/Dec/2024:23:59:59 +0000");
         assert_eq!(at(4_107_542_400), "01/Mar/2100:00:00:00 +0000");
+        // The same second twice, then the next one (the last second's text is kept).
+        assert_eq!(at(4_107_542_400), "01/Mar/2100:00:00:00 +0000");
+        assert_eq!(at(4_107_542_401), "01/Mar/2100:00:00:01 +0000");
+    }
+
+    #[test]
+    fn ipv6_clients_and_long_times() {
+        let e = Entry {
+            client: Some("2001:db8::7".parse().unwrap()),
+            request_time: Duration::from_millis(123_456),
+            render_time: Some(Duration::from_millis(7)),
+            version: http::Version::HTTP_10,
+            ..entry()
+        };
+        let l = line(&e);
+        assert!(l.starts_with("2001:db8::7 - - ["), "{l}");
+        assert!(l.contains(" HTTP/1.0\" 200 10463 "), "{l}");
+        assert!(l.ends_with(" 123.456 MISS 0.007 image"), "{l}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 pub(crate) mod access_log;
 pub(crate) mod admin;
+pub(crate) mod admission;
 pub(crate) mod budget;
 pub(crate) mod cache;
 pub mod cli;

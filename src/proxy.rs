@@ -28,9 +28,10 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{ProxyHttp, Session};
 
 use crate::access_log::{self, AccessLog};
+use crate::admission::{AcceptClass, AdmissionMemo, MEMO_BYTES};
 use crate::cache::purge::Scope;
 use crate::cache::storage::{HitTier, MemoryHit};
-use crate::cache::{self, ResultCache};
+use crate::cache::ResultCache;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::filters;
@@ -126,6 +127,8 @@ pub struct ThumboraProxy {
     access_log: Option<AccessLog>,
     /// `cache.purge.allowed_addresses`, parsed.
     purge_networks: Vec<ipnet::IpNet>,
+    /// Image requests admitted before, by raw target: a repeat skips parsing and hashing.
+    admissions: AdmissionMemo,
 }
 
 impl ThumboraProxy {
@@ -146,7 +149,20 @@ impl ThumboraProxy {
         });
         let purge_networks =
             config.cache.purge.allowed_addresses.iter().filter_map(|n| crate::config::parse_network(n)).collect();
-        ThumboraProxy { config, url_policy, services, cache, router, site, draining, own, access_log, purge_networks }
+        let admissions = AdmissionMemo::new(MEMO_BYTES);
+        ThumboraProxy {
+            config,
+            url_policy,
+            services,
+            cache,
+            router,
+            site,
+            draining,
+            own,
+            access_log,
+            purge_networks,
+            admissions,
+        }
     }
 
     /// The bucket shared by every node, when configured.
@@ -213,18 +229,22 @@ impl ThumboraProxy {
     /// refused: other methods than GET and HEAD are 405 on an image path, 404 elsewhere.
     fn image(&self, req: &RequestHeader, target: &str) -> std::result::Result<RequestKind, Box<Answer>> {
         let method = &req.method;
-        let job = if matches!(*method, http::Method::GET | http::Method::HEAD) {
+        let admitted = if matches!(*method, http::Method::GET | http::Method::HEAD) {
             let accept = req.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
-            self.admit(target, accept)
+            self.admissions.admit(target, self.accept_class(accept), || self.admit(target, accept))
         } else if url::parse(target.split('?').next().unwrap_or_default()).is_ok() {
             Err(Error::new(ErrorKind::MethodNotAllowed, format!("{method} on an image route")))
         } else {
             Err(Error::new(ErrorKind::NoRoute, "no thumbor route"))
         };
-        match job {
-            Ok(job) => Ok(RequestKind::Image {
-                key: cache::key_for(&job),
-                pending: Arc::new(PendingRender { job, services: self.services.clone(), report: Default::default() }),
+        match admitted {
+            Ok(admitted) => Ok(RequestKind::Image {
+                key: admitted.key.clone(),
+                pending: Arc::new(PendingRender {
+                    job: admitted.job.clone(),
+                    services: self.services.clone(),
+                    report: Default::default(),
+                }),
             }),
             Err(err) => {
                 log::info!("{method} {target} -> {}: {err}", err.status());
@@ -294,6 +314,26 @@ impl ThumboraProxy {
         client.is_some_and(|ip| self.purge_networks.iter().any(|net| net.contains(&ip)))
     }
 
+    /// A 200 whose `ETag` the request's `If-None-Match` names (thumbor's ETags): answered 304.
+    fn etag_not_modified(&self, req: &RequestHeader, response: &ResponseHeader) -> bool {
+        if response.status != http::StatusCode::OK || !self.config.response.etags {
+            return false;
+        }
+        let inm = req.headers.get(http::header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+        let etag = response.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok());
+        matches!((inm, etag), (Some(inm), Some(etag)) if etag_matches(inm, etag))
+    }
+
+    /// The `Accept` class [`Self::admit`] can tell apart: none unless the config negotiates formats.
+    fn accept_class(&self, accept: Option<&str>) -> AcceptClass {
+        let image = &self.config.image;
+        if !(image.auto_webp || image.auto_avif) {
+            return 0;
+        }
+        let accepts = crate::negotiate::accepts(accept.unwrap_or_default());
+        u8::from(accepts.webp) | u8::from(accepts.avif) << 1
+    }
+
     /// Turn an image request into a render job, or the error that refuses it (no I/O here).
     fn admit(&self, raw_target: &str, accept: Option<&str>) -> Result<RenderJob> {
         let (path, query) = raw_target.split_once('?').unwrap_or((raw_target, ""));
@@ -335,19 +375,23 @@ impl ThumboraProxy {
             return Ok(false);
         }
         let Some(hit) = cache.fresh_in_memory(key, &pending.job) else { return Ok(false) };
+        // Already what `response_filter` makes of a hit from memory, but for `Age`, a 304 and
+        // draining (see `response::fresh_hit_header`).
         let mut header = hit.header;
         let age = SystemTime::now().duration_since(hit.created).unwrap_or_default().as_secs();
         header.insert_header(http::header::AGE, age)?;
         header.set_version(http::Version::HTTP_11);
-        let not_modified = conditional_filter::not_modified_filter(req, &header);
+        let not_modified =
+            conditional_filter::not_modified_filter(req, &header) || self.etag_not_modified(req, &header);
         if not_modified {
             conditional_filter::to_304(&mut header);
-        } else {
-            header.insert_header(http::header::ACCEPT_RANGES, "bytes")?;
         }
         let header_only = not_modified || req.method == http::Method::HEAD;
+        if self.draining.load(Ordering::Relaxed) {
+            session.set_keepalive(None);
+            header.insert_header("Connection", "close")?;
+        }
         ctx.cache = Some(CacheOutcome::Hit);
-        self.response_filter(session, &mut header, ctx).await?;
         session.write_response_header(Box::new(header), header_only).await?;
         if !header_only {
             session.write_response_body(Some(hit.body), true).await?;
@@ -655,20 +699,8 @@ impl ProxyHttp for ThumboraProxy {
         if let Some(outcome) = outcome {
             upstream_response.insert_header("X-Cache", outcome.x_cache())?;
         }
-        if upstream_response.status == http::StatusCode::OK && self.config.response.etags {
-            let inm = session
-                .req_header()
-                .headers
-                .get(http::header::IF_NONE_MATCH)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let etag =
-                upstream_response.headers.get(http::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_string);
-            if let (Some(inm), Some(etag)) = (inm, etag) {
-                if etag_matches(&inm, &etag) {
-                    conditional_filter::to_304(upstream_response);
-                }
-            }
+        if self.etag_not_modified(session.req_header(), upstream_response) {
+            conditional_filter::to_304(upstream_response);
         }
         Ok(())
     }

@@ -128,6 +128,8 @@ struct PlainMeta {
     stale_while_revalidate_sec: u32,
     stale_if_error_sec: u32,
     header: ResponseHeader,
+    /// What a fresh hit from memory sends ([`crate::response::fresh_hit_header`]), built once.
+    hit_header: ResponseHeader,
 }
 
 impl PlainMeta {
@@ -143,6 +145,7 @@ impl PlainMeta {
                 stale_while_revalidate_sec: meta.stale_while_revalidate_sec(),
                 stale_if_error_sec: meta.stale_if_error_sec(),
                 header: meta.response_header_copy(),
+                hit_header: crate::response::fresh_hit_header(meta.response_header()),
             })
         })
     }
@@ -454,7 +457,7 @@ impl MemoryStorage {
             (entry.plain_meta.clone()?, entry.body.clone(), entry.weight)
         };
         (now < plain.fresh_until).then(|| FreshHit {
-            header: plain.header.clone(),
+            header: plain.hit_header.clone(),
             body,
             created: plain.created,
             fresh_until: plain.fresh_until,
@@ -643,7 +646,7 @@ impl Storage for MemoryStorage {
 
 /// A fresh entry as [`MemoryStorage::fresh`] returns it.
 pub struct FreshHit {
-    /// The stored response header (internal headers included).
+    /// The header to answer with ([`crate::response::fresh_hit_header`]; `Age` still to add).
     pub header: ResponseHeader,
     pub body: Bytes,
     pub created: SystemTime,

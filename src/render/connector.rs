@@ -24,7 +24,7 @@ use crate::response::{IF_SOURCE_MODIFIED_SINCE, IF_SOURCE_NONE_MATCH};
 
 /// One request's render, handed to pingora as the upstream to connect to.
 pub struct PendingRender {
-    pub job: RenderJob,
+    pub job: Arc<RenderJob>,
     pub services: Arc<Services>,
     /// What the render did, for the request's access-log line and metrics.
     pub report: RenderReport,
