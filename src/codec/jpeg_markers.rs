@@ -114,14 +114,16 @@ fn frame_header(marker: u8, payload: &[u8]) -> Option<FrameHeader> {
 }
 
 /// The number of scans (SOS markers) in `jpeg`, counting up to `limit + 1`: entropy-coded data
-/// is skipped byte by byte (a stuffed `FF 00` and restart markers belong to it), every other
-/// marker segment by its length. Linear in the file, allocation-free.
+/// is skipped to its next `FF` with memchr (a stuffed `FF 00` and restart markers belong to it),
+/// every other marker segment by its length. Linear in the file, allocation-free; on a 1080p
+/// photo it went from 6% of a render's instructions, byte by byte, to nothing worth measuring.
 pub fn count_scans(jpeg: &[u8], limit: u32) -> u32 {
     let mut scans = 0;
     let mut pos = 2;
     while pos + 1 < jpeg.len() && scans <= limit {
         if jpeg[pos] != 0xFF {
-            pos += 1; // entropy-coded data, or garbage between segments
+            // Entropy-coded data, or garbage between segments.
+            pos += memchr::memchr(0xFF, &jpeg[pos..]).unwrap_or(jpeg.len() - pos);
             continue;
         }
         let marker = jpeg[pos + 1];
@@ -257,6 +259,51 @@ mod tests {
         assert_eq!(count_scans(&jpeg, 2), 3, "stops one past the limit");
         for end in 0..jpeg.len() {
             assert!(count_scans(&jpeg[..end], 100) <= 5);
+        }
+    }
+
+    #[test]
+    fn skipping_to_the_next_ff_counts_as_reading_byte_by_byte() {
+        // The walk before memchr, as the reference.
+        fn byte_by_byte(jpeg: &[u8], limit: u32) -> u32 {
+            let (mut scans, mut pos) = (0, 2);
+            while pos + 1 < jpeg.len() && scans <= limit {
+                if jpeg[pos] != 0xFF {
+                    pos += 1;
+                    continue;
+                }
+                match jpeg[pos + 1] {
+                    0xFF => pos += 1,
+                    0x00 | 0x01 | 0xD0..=0xD7 | 0xD8 => pos += 2,
+                    0xD9 => break,
+                    marker => {
+                        let Some(b) = jpeg.get(pos + 2..pos + 4) else { break };
+                        scans += u32::from(marker == 0xDA);
+                        pos += 2 + usize::from(u16::from_be_bytes([b[0], b[1]])).max(2);
+                    }
+                }
+            }
+            scans
+        }
+        // Bytes dense in FF, SOS, short lengths and restart markers (a fixed LCG: reproducible).
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let alphabet = [0xFF, 0xDA, 0x00, 0x02, 0x03, 0xD0, 0xD9, 0x12, 0xC2, 0x01];
+        for _ in 0..2_000 {
+            let len = (state >> 50) as usize % 300;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                    let r = (state >> 33) as usize;
+                    if r % 3 == 0 {
+                        alphabet[r / 3 % alphabet.len()]
+                    } else {
+                        (r >> 8) as u8
+                    }
+                })
+                .collect();
+            for limit in [0, 3, 100] {
+                assert_eq!(count_scans(&bytes, limit), byte_by_byte(&bytes, limit), "{bytes:02X?}");
+            }
         }
     }
 
