@@ -674,10 +674,9 @@ impl ProxyHttp for ThumboraProxy {
     ) -> PingoraResult<()> {
         // The virtual upstream closes each connection; the client's connection stays open,
         // unless this process is handing over to another one.
-        upstream_response.remove_header("Connection");
-        upstream_response.remove_header(crate::response::NO_STORE);
-        upstream_response.remove_header(crate::response::SOURCE_ETAG);
-        upstream_response.remove_header(crate::response::SOURCE_LAST_MODIFIED);
+        for name in crate::response::NEVER_SENT {
+            upstream_response.remove_header(name);
+        }
         if self.draining.load(Ordering::Relaxed) {
             session.set_keepalive(None);
             upstream_response.insert_header("Connection", "close")?;

@@ -28,14 +28,17 @@ pub const FROM_SHARED: &str = "x-thumbora-shared-created";
 /// response leaves.
 pub const SOURCE_ETAG: &str = "x-thumbora-source-etag";
 pub const SOURCE_LAST_MODIFIED: &str = "x-thumbora-source-last-modified";
+/// What the proxy's response filter removes from every answer before it leaves: the virtual
+/// upstream's `Connection` and the internal headers above (and, for images, `FROM_SHARED`, which
+/// it reads as it removes it).
+pub const NEVER_SENT: [&str; 4] = ["Connection", NO_STORE, SOURCE_ETAG, SOURCE_LAST_MODIFIED];
 
 /// The header of a stored result as a fresh hit from memory sends it, built once when the result
-/// is stored: without the internal headers and `Connection` (which the proxy's response filter
-/// removes from every answer), with `Accept-Ranges: bytes` (pingora-cache's hits say it) and
-/// `X-Cache: HIT memory`. The hit adds `Age`.
+/// is stored: without [`NEVER_SENT`] and [`FROM_SHARED`], with `Accept-Ranges: bytes` (pingora-cache's hits say it)
+/// and `X-Cache: HIT memory`. The hit adds `Age`.
 pub fn fresh_hit_header(stored: &pingora_http::ResponseHeader) -> pingora_http::ResponseHeader {
     let mut header = stored.clone();
-    for name in ["Connection", NO_STORE, SOURCE_ETAG, SOURCE_LAST_MODIFIED, FROM_SHARED] {
+    for name in NEVER_SENT.into_iter().chain([FROM_SHARED]) {
         header.remove_header(name);
     }
     // Neither insert can fail: static names and values.
@@ -43,6 +46,7 @@ pub fn fresh_hit_header(stored: &pingora_http::ResponseHeader) -> pingora_http::
     let _ = header.insert_header("X-Cache", crate::metrics::CacheOutcome::Hit.x_cache());
     header
 }
+
 /// Internal request headers from the proxy to the renderer when it revalidates an expired
 /// result: the source validators stored with it. The proxy removes any a client sent.
 pub const IF_SOURCE_NONE_MATCH: &str = "x-thumbora-if-none-match";

@@ -294,7 +294,7 @@ mod tests {
                 .map(|_| {
                     state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                     let r = (state >> 33) as usize;
-                    if r % 3 == 0 {
+                    if r.is_multiple_of(3) {
                         alphabet[r / 3 % alphabet.len()]
                     } else {
                         (r >> 8) as u8
