@@ -555,6 +555,12 @@ pub struct SiteConfig {
     pub read_timeout_ms: u64,
     /// Seconds between TCP health checks of each app server; 0: no health check.
     pub health_check_seconds: u64,
+    /// Idle connections to the app servers kept open for reuse, per proxy thread (nginx's
+    /// upstream `keepalive`). This also sets Pingora's `upstream_keepalive_pool_size`.
+    pub keepalive: usize,
+    /// An idle kept-alive connection to an app server is closed after this long (nginx's
+    /// upstream `keepalive_timeout`).
+    pub keepalive_timeout_seconds: u64,
 }
 
 impl Default for SiteConfig {
@@ -566,6 +572,8 @@ impl Default for SiteConfig {
             connect_timeout_ms: 5_000,
             read_timeout_ms: 60_000,
             health_check_seconds: 5,
+            keepalive: 128,
+            keepalive_timeout_seconds: 60,
         }
     }
 }
@@ -581,6 +589,15 @@ impl SiteConfig {
                     format!("`{upstream}` is not host:port"),
                 ));
             }
+        }
+        if self.keepalive > 65_536 {
+            return Err(ConfigError::new("thumbora.site.keepalive", "at most 65536 idle connections per thread"));
+        }
+        if self.keepalive_timeout_seconds == 0 {
+            return Err(ConfigError::new(
+                "thumbora.site.keepalive_timeout_seconds",
+                "must be at least 1 (no reuse: `keepalive: 0`)",
+            ));
         }
         let prefix = &self.image_prefix;
         if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains(['?', '#'])) {

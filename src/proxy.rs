@@ -363,6 +363,37 @@ impl ThumboraProxy {
 }
 
 impl ThumboraProxy {
+    /// A plain site request (GET or HEAD, nothing to sanitise) on the site's short path.
+    async fn forward_plain(&self, session: &mut Session) -> PingoraResult<()> {
+        let Some(site) = &self.site else {
+            return Err(PingoraError::explain(ErrorType::InternalError, "no app servers"));
+        };
+        let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+        site.forward(session, client, tls, |session, response| self.site_response_filter(session, response)).await
+    }
+
+    /// An app's answer, on either path: as every answer, and without the app's `Keep-Alive`,
+    /// which is about its connection to us, not the client's (nginx drops it too).
+    fn site_response_filter(&self, session: &mut Session, response: &mut ResponseHeader) -> PingoraResult<()> {
+        response.remove_header("Keep-Alive");
+        self.any_response_filter(session, response)
+    }
+
+    /// What every answer's head goes through, the site's included: internal headers never leave
+    /// (the virtual upstream closes each connection; the client's stays open), and a process
+    /// handing over to another one closes the connection.
+    fn any_response_filter(&self, session: &mut Session, response: &mut ResponseHeader) -> PingoraResult<()> {
+        for name in crate::response::NEVER_SENT {
+            response.remove_header(name);
+        }
+        if self.draining.load(Ordering::Relaxed) {
+            session.set_keepalive(None);
+            response.insert_header("Connection", "close")?;
+        }
+        Ok(())
+    }
+
     /// Answer a fresh result held in memory here, without pingora-cache's lookup, lock and hit
     /// handler: the same status, headers and body its hit path sends (`Age`, `Accept-Ranges`,
     /// 304 for a matching `If-None-Match`/`If-Modified-Since`, no body for HEAD, then
@@ -471,6 +502,13 @@ impl ProxyHttp for ThumboraProxy {
             return Ok(true);
         }
         match self.classify(session.req_header()) {
+            Ok(RequestKind::Site { .. }) if crate::site::is_plain(session.req_header()) => {
+                ctx.kind = RequestKind::Site { attempts: 1 };
+                // Boxed: inline, its state would grow every request's `request_filter` future,
+                // which is copied when Pingora boxes it (10k instructions a hit).
+                Box::pin(self.forward_plain(session)).await?;
+                Ok(true)
+            }
             Ok(kind) => {
                 ctx.kind = kind;
                 self.serve_fresh_hit(session, ctx).await
@@ -613,7 +651,9 @@ impl ProxyHttp for ThumboraProxy {
         if let RequestKind::Site { .. } = ctx.kind {
             let client = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
             let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-            crate::site::add_forwarding_headers(upstream_request, client, tls)?;
+            if let Some(site) = &self.site {
+                site.prepare_request(upstream_request, client, tls)?;
+            }
         } else if upstream_request.method == http::Method::HEAD {
             // A HEAD miss renders the whole image anyway (its Content-Length is the rendered
             // size): ask the renderer for the body too, so the result is cached and the next GET
@@ -672,18 +712,10 @@ impl ProxyHttp for ThumboraProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> PingoraResult<()> {
-        // The virtual upstream closes each connection; the client's connection stays open,
-        // unless this process is handing over to another one.
-        for name in crate::response::NEVER_SENT {
-            upstream_response.remove_header(name);
-        }
-        if self.draining.load(Ordering::Relaxed) {
-            session.set_keepalive(None);
-            upstream_response.insert_header("Connection", "close")?;
-        }
         if let RequestKind::Site { .. } = ctx.kind {
-            return Ok(());
+            return self.site_response_filter(session, upstream_response);
         }
+        self.any_response_filter(session, upstream_response)?;
         let from_shared = upstream_response.remove_header(crate::response::FROM_SHARED).is_some();
         let outcome = match session.cache.phase() {
             CachePhase::Stale | CachePhase::StaleUpdating => Some(CacheOutcome::Stale),

@@ -34,8 +34,8 @@ use crate::site::Site;
 pub type SiteHealthCheck = GenBackgroundService<LoadBalancer<RoundRobin>>;
 
 /// The proxy and everything it shares, built from Thumbora's section of the configuration, and
-/// the health check of the site's app servers when there are any.
-pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Option<SiteHealthCheck>)> {
+/// the health check of the site's app servers when there are any. `threads`: the proxy's.
+pub fn build_proxy(config: &crate::config::Config, threads: usize) -> Result<(ThumboraProxy, Option<SiteHealthCheck>)> {
     let policy = SourcePolicy::new(&config.sources);
     let tls_listen = config.tls.iter().map(|tls| &tls.listen);
     let listen: Vec<SocketAddr> = config.listen.iter().chain(tls_listen).filter_map(|a| a.parse().ok()).collect();
@@ -68,7 +68,7 @@ pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Opt
         thumbor_error_statuses: config.sources.thumbor_error_statuses,
         shared: cache.as_ref().and_then(|c| c.shared.clone()),
     });
-    let (site, health_check) = match Site::new(&config.site)? {
+    let (site, health_check) = match Site::new(&config.site, threads)? {
         Some((site, check)) => (Some(Arc::new(site)), Some(check)),
         None => (None, None),
     };
@@ -86,9 +86,13 @@ pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Opt
 pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     // The configuration is already read (`file`): Pingora must not read `-c` again.
     let opt = opt.map(|opt| Opt { conf: None, ..opt });
-    let mut server = Server::new_with_opt_and_conf(opt, file.server);
+    let mut conf = file.server;
+    // Pingora's proxy keeps as many idle app connections per thread as the short path does.
+    conf.upstream_keepalive_pool_size = file.thumbora.site.keepalive;
+    let threads = conf.threads;
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
     let bootstrap = server.bootstrap_as_a_service();
-    let (mut proxy, site_health_check) = build_proxy(&file.thumbora)?;
+    let (mut proxy, site_health_check) = build_proxy(&file.thumbora, threads)?;
     let journal = proxy.shared_tier().map(|shared| crate::cache::shared::JournalPoller(shared.clone()));
     let draining = Arc::new(AtomicBool::new(false));
     proxy.set_draining_flag(draining.clone());

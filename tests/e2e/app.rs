@@ -1,6 +1,6 @@
 //! An in-process app server for the site-proxy tests: answers every request with `app <name>`
 //! and what it received, keeps connections alive, reads Content-Length and chunked bodies, and
-//! records every request line. Binds 127.0.0.1 only; every wait is bounded.
+//! records every request head. Binds 127.0.0.1 only; every wait is bounded.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 /// A running app server; stops, with every connection it holds, when dropped.
 pub struct App {
     addr: SocketAddr,
-    requests: Arc<Mutex<Vec<String>>>,
+    /// Each request's head: the request line, then the header lines as received.
+    requests: Arc<Mutex<Vec<Vec<String>>>>,
     task: tokio::task::JoinHandle<()>,
     /// Connection tasks, aborted with the app so that kept-alive connections die too.
     connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
@@ -49,6 +50,11 @@ impl App {
 
     /// The request lines received, in order.
     pub fn request_lines(&self) -> Vec<String> {
+        self.requests.lock().unwrap().iter().map(|head| head[0].clone()).collect()
+    }
+
+    /// The request heads received, in order: the request line, then each header line.
+    pub fn heads(&self) -> Vec<Vec<String>> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -90,7 +96,7 @@ async fn read_chunked<R: AsyncBufRead + Unpin>(reader: &mut R) -> std::io::Resul
     }
 }
 
-async fn serve(stream: tokio::net::TcpStream, name: &str, log: Arc<Mutex<Vec<String>>>) -> std::io::Result<()> {
+async fn serve(stream: tokio::net::TcpStream, name: &str, log: Arc<Mutex<Vec<Vec<String>>>>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream);
     for _ in 0..100 {
         let request_line = read_line(&mut reader).await?;
@@ -98,11 +104,13 @@ async fn serve(stream: tokio::net::TcpStream, name: &str, log: Arc<Mutex<Vec<Str
             return Ok(());
         }
         let mut headers = Vec::new();
+        let mut head = vec![request_line.clone()];
         loop {
             let line = read_line(&mut reader).await?;
             if line.is_empty() {
                 break;
             }
+            head.push(line.clone());
             if let Some((k, v)) = line.split_once(':') {
                 headers.push((k.to_ascii_lowercase(), v.trim().to_string()));
             }
@@ -115,7 +123,7 @@ async fn serve(stream: tokio::net::TcpStream, name: &str, log: Arc<Mutex<Vec<Str
             reader.read_exact(&mut body).await?;
             body
         };
-        log.lock().unwrap().push(request_line.clone());
+        log.lock().unwrap().push(head);
         let text = format!(
             "app {name}\n{request_line}\nhost={}\nxff={}\nreal-ip={}\nproto={}\nbody={}\n",
             header("host"),

@@ -30,6 +30,7 @@ mod service;
 mod shared;
 mod signing;
 mod site;
+mod site_forward;
 mod slow;
 mod smart;
 mod smuggling;

@@ -1,5 +1,10 @@
 //! The rest of the site: which requests are image requests, and the app servers the others are
-//! reverse-proxied to (round robin over the healthy ones, with the usual forwarding headers).
+//! reverse-proxied to (round robin over the healthy ones, with the usual forwarding headers);
+//! plain GETs and HEADs take a short path (`forward`).
+
+mod forward;
+
+pub use forward::is_plain;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -77,12 +82,20 @@ pub struct Site {
     balancer: Arc<LoadBalancer<RoundRobin>>,
     connect_timeout: Duration,
     read_timeout: Duration,
+    idle_timeout: Duration,
+    /// `keepalive` > 0: connections to the apps are kept for reuse.
+    keep_alive: bool,
+    forwarder: forward::Forwarder,
 }
 
 impl Site {
     /// The site's app servers, and the background service that health-checks them (to be added
-    /// to the server). `None` when no upstream is configured.
-    pub fn new(config: &SiteConfig) -> Result<Option<(Site, GenBackgroundService<LoadBalancer<RoundRobin>>)>> {
+    /// to the server). `None` when no upstream is configured. `threads`: the proxy's threads
+    /// (the short path's pool keeps `keepalive` idle connections for each, as Pingora's does).
+    pub fn new(
+        config: &SiteConfig,
+        threads: usize,
+    ) -> Result<Option<(Site, GenBackgroundService<LoadBalancer<RoundRobin>>)>> {
         if config.upstreams.is_empty() {
             return Ok(None);
         }
@@ -100,6 +113,9 @@ impl Site {
             balancer: service.task(),
             connect_timeout: Duration::from_millis(config.connect_timeout_ms),
             read_timeout: Duration::from_millis(config.read_timeout_ms),
+            idle_timeout: Duration::from_secs(config.keepalive_timeout_seconds),
+            keep_alive: config.keepalive > 0,
+            forwarder: forward::Forwarder::new(config.keepalive.saturating_mul(threads.max(1))),
         };
         Ok(Some((site, service)))
     }
@@ -117,11 +133,27 @@ impl Site {
         peer.options.read_timeout = Some(self.read_timeout);
         // An app that stops reading a request body must not hold the request forever either.
         peer.options.write_timeout = Some(self.read_timeout);
-        // Kept-alive connections to the apps are dropped after a minute idle (nginx's upstream
-        // `keepalive_timeout`); one an app closed sooner fails on reuse, and Pingora retries an
-        // idempotent request on a fresh connection.
-        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        // Kept-alive connections to the apps are dropped after `keepalive_timeout_seconds` idle
+        // (nginx's upstream `keepalive_timeout`); one an app closed sooner fails on reuse, and
+        // the request goes again on a fresh connection.
+        peer.options.idle_timeout = Some(self.idle_timeout);
         Ok(peer)
+    }
+
+    /// The request an app server gets, on either path, once hop-by-hop fields are gone: the
+    /// forwarding headers, and `Connection: close` when no connection is kept (`keepalive: 0`),
+    /// so that the app closes it rather than wait for another request.
+    pub fn prepare_request(
+        &self,
+        req: &mut RequestHeader,
+        client: Option<IpAddr>,
+        tls: bool,
+    ) -> pingora_error::Result<()> {
+        add_forwarding_headers(req, client, tls)?;
+        if !self.keep_alive {
+            req.insert_header(http::header::CONNECTION, "close")?;
+        }
+        Ok(())
     }
 
     /// How many app servers there are (the most connection attempts one request makes).
@@ -135,12 +167,23 @@ impl Site {
 /// `X-Forwarded-Host`; `Host` is passed unchanged.
 pub fn add_forwarding_headers(req: &mut RequestHeader, client: Option<IpAddr>, tls: bool) -> pingora_error::Result<()> {
     if let Some(ip) = client {
-        let forwarded = match req.headers.get("X-Forwarded-For").and_then(|v| v.to_str().ok()) {
-            Some(earlier) if !earlier.trim().is_empty() => format!("{earlier}, {ip}"),
-            _ => ip.to_string(),
+        let ip = ip_text(ip);
+        let forwarded = match req.headers.get("X-Forwarded-For").map(|v| v.as_bytes()) {
+            Some(earlier) if !earlier.trim_ascii().is_empty() => {
+                let mut list = Vec::with_capacity(earlier.len() + 2 + ip.len());
+                list.extend_from_slice(earlier);
+                list.extend_from_slice(b", ");
+                list.extend_from_slice(ip.as_bytes());
+                list
+            }
+            _ => ip.as_bytes().to_vec(),
         };
+        // The earlier value was a valid header value and an address adds only ASCII.
+        let forwarded = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(forwarded)).map_err(|_| {
+            pingora_error::Error::explain(pingora_error::ErrorType::InvalidHTTPHeader, "X-Forwarded-For")
+        })?;
         req.insert_header("X-Forwarded-For", forwarded)?;
-        req.insert_header("X-Real-IP", ip.to_string())?;
+        req.insert_header("X-Real-IP", ip)?;
     }
     req.insert_header("X-Forwarded-Proto", if tls { "https" } else { "http" })?;
     let host = req.headers.get(http::header::HOST).cloned();
@@ -148,6 +191,25 @@ pub fn add_forwarding_headers(req: &mut RequestHeader, client: Option<IpAddr>, t
         req.insert_header("X-Forwarded-Host", host)?;
     }
     Ok(())
+}
+
+/// An address as text; IPv4 without `fmt`, which costs more than the rest of a forwarding
+/// header (this runs on every site request).
+fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut text = String::with_capacity(15);
+            let mut digits = itoa::Buffer::new();
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    text.push('.');
+                }
+                text.push_str(digits.format(octet));
+            }
+            text
+        }
+        IpAddr::V6(_) => ip.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -204,5 +266,12 @@ mod tests {
         assert_eq!(get("Host"), "www.example.com");
         add_forwarding_headers(&mut req, None, true).unwrap();
         assert_eq!(req.headers.get("X-Forwarded-Proto").unwrap(), "https");
+    }
+
+    #[test]
+    fn addresses_as_text() {
+        for ip in ["0.0.0.0", "192.0.2.1", "255.255.255.255", "10.20.0.9", "::1", "2001:db8::8a2e:370:7334"] {
+            assert_eq!(ip_text(ip.parse().unwrap()), ip);
+        }
     }
 }

@@ -1,0 +1,193 @@
+//! The site's short path: a plain GET or HEAD (no body, no upgrade, nothing hop-by-hop to
+//! sanitise) sent to an app server over a kept-alive connection with Pingora's own HTTP/1 client
+//! and connection pool, and its answer streamed back, without Pingora's general proxy machinery
+//! (cache phases, task channels, upgrade handling), which costs more than the forwarding itself.
+//! Every other site request takes Pingora's proxy; both send the same request and answer the same.
+
+use std::net::IpAddr;
+
+use http::header;
+use http::{Method, Version};
+use pingora_core::connectors::http::v1::Connector;
+use pingora_core::connectors::ConnectorOptions;
+use pingora_core::protocols::http::v1::client::HttpSession as UpstreamSession;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error as PingoraError, ErrorType, Result as PingoraResult};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::Session;
+
+use super::Site;
+
+/// Headers whose presence sends a request down Pingora's proxy, which sanitises them: the
+/// hop-by-hop fields besides `Connection` (which the short path takes only as `keep-alive` or
+/// `close`, nominating nothing), and the framing and upgrade fields of a request with a body or a
+/// protocol switch.
+const NEEDS_THE_FULL_PROXY: [&str; 11] = [
+    "content-length",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "http2-settings",
+    "expect",
+];
+
+/// The short path's connections to the app servers: Pingora's HTTP/1 connector with its own
+/// keep-alive pool, sized as Pingora's proxy's.
+pub struct Forwarder {
+    connector: Connector,
+}
+
+impl Forwarder {
+    /// `pool_size`: idle connections kept in all (Pingora's `keepalive_pool_size`).
+    pub fn new(pool_size: usize) -> Self {
+        Forwarder { connector: Connector::new(Some(ConnectorOptions::new(pool_size))) }
+    }
+}
+
+/// Whether `req` can take the short path: GET or HEAD over HTTP/1.x with no body and no field
+/// that Pingora's proxy would have to sanitise.
+pub fn is_plain(req: &RequestHeader) -> bool {
+    if !(req.method == Method::GET || req.method == Method::HEAD) {
+        return false;
+    }
+    if !(req.version == Version::HTTP_11 || req.version == Version::HTTP_10) {
+        return false;
+    }
+    let mut connections = 0;
+    for (name, value) in req.headers.iter() {
+        if name == header::CONNECTION {
+            connections += 1;
+            let v = value.as_bytes().trim_ascii();
+            if connections > 1 || !(v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close")) {
+                return false;
+            }
+        } else if NEEDS_THE_FULL_PROXY.iter().any(|n| name.as_str() == *n) {
+            return false;
+        }
+    }
+    true
+}
+
+impl Site {
+    /// The request an app server gets: the client's, as HTTP/1.1, without `Connection`, then
+    /// as on Pingora's path ([`Site::prepare_request`]).
+    fn upstream_request(&self, req: &RequestHeader, client: Option<IpAddr>, tls: bool) -> PingoraResult<RequestHeader> {
+        let mut up = req.clone();
+        up.set_version(Version::HTTP_11);
+        up.remove_header(&header::CONNECTION);
+        self.prepare_request(&mut up, client, tls)?;
+        Ok(up)
+    }
+
+    /// Forward a plain request ([`is_plain`]) and stream the answer to the client. An app server
+    /// that refuses the connection is replaced by the next (each tried once); a kept-alive
+    /// connection the app closed before answering is replaced by a new one. Errors carry their
+    /// side (upstream: 502; downstream: the client is gone). `response_filter` is the
+    /// proxy's, applied to the answer's head as on Pingora's path.
+    pub async fn forward(
+        &self,
+        session: &mut Session,
+        client: Option<IpAddr>,
+        tls: bool,
+        response_filter: impl FnOnce(&mut Session, &mut ResponseHeader) -> PingoraResult<()>,
+    ) -> PingoraResult<()> {
+        let head_only = session.req_header().method == Method::HEAD;
+        let request = || self.upstream_request(session.req_header(), client, tls);
+        let (mut upstream, peer) = self.exchange(request).await?;
+        let mut response = upstream
+            .resp_header()
+            .cloned()
+            .ok_or_else(|| PingoraError::explain(ErrorType::InvalidHTTPHeader, "no response header"))?;
+        let mut end = upstream.is_body_done() || head_only;
+        let no_body = head_only || matches!(response.status.as_u16(), 204 | 304);
+        if !no_body
+            && !end
+            && !response.headers.contains_key(header::TRANSFER_ENCODING)
+            && !response.headers.contains_key(header::CONTENT_LENGTH)
+        {
+            // An answer delimited by closing the connection goes on chunked, so that the
+            // client's connection stays open (as Pingora's proxy does).
+            response.set_version(Version::HTTP_11);
+            response.insert_header(header::TRANSFER_ENCODING, "chunked")?;
+        }
+        response_filter(session, &mut response)?;
+        session.write_response_header(Box::new(response), end).await.map_err(|e| e.into_down())?;
+        while !end {
+            let body = upstream.read_body_bytes().await.map_err(|e| e.into_up())?;
+            end = body.is_none() || upstream.is_body_done();
+            session.write_response_body(body, end).await.map_err(|e| e.into_down())?;
+        }
+        self.forwarder.connector.release_http_session(upstream, &peer, Some(self.idle_timeout)).await;
+        Ok(())
+    }
+
+    /// Send `request` and read the final response head, trying the next app server when one
+    /// refuses and a new connection when a kept-alive one was closed under us.
+    /// `request` builds the request (again for each attempt: a write consumes it).
+    async fn exchange(
+        &self,
+        request: impl Fn() -> PingoraResult<RequestHeader>,
+    ) -> PingoraResult<(UpstreamSession, HttpPeer)> {
+        let servers = self.upstream_count().max(1);
+        let mut refused = 0;
+        // Each refusal moves to the next server; a stale pooled connection is retried at most
+        // a few times (each one found stale leaves the pool, so this is bounded anyway).
+        let mut stale = 0;
+        loop {
+            let peer =
+                self.peer().map_err(|e| PingoraError::explain(ErrorType::HTTPStatus(e.status()), e.to_string()))?;
+            let (mut upstream, reused) = match self.forwarder.connector.get_http_session(&peer).await {
+                Ok(s) => s,
+                Err(e) => {
+                    refused += 1;
+                    if refused < servers {
+                        continue;
+                    }
+                    return Err(e.into_up());
+                }
+            };
+            upstream.read_timeout = peer.options.read_timeout;
+            upstream.write_timeout = peer.options.write_timeout;
+            match send_and_read_head(&mut upstream, request()?).await {
+                Ok(()) => return Ok((upstream, peer)),
+                // Nothing of the answer arrived on a connection the app may have closed while
+                // it sat in the pool: a GET or HEAD is safe to send again.
+                Err(e) if reused && upstream.resp_header().is_none() && stale < 4 && is_stale_connection(&e) => {
+                    stale += 1;
+                }
+                Err(e) => return Err(e.into_up()),
+            }
+        }
+    }
+}
+
+async fn send_and_read_head(upstream: &mut UpstreamSession, request: RequestHeader) -> PingoraResult<()> {
+    upstream.write_request_header(Box::new(request)).await?;
+    // An app may send a few interim answers; one that sends them without end is broken.
+    for _ in 0..MAX_INTERIM_ANSWERS {
+        upstream.read_response().await?;
+        match upstream.resp_header().map(|r| r.status.as_u16()) {
+            // An app answering a plain request with a protocol switch is broken.
+            Some(101) => {
+                return Err(PingoraError::explain(ErrorType::InvalidHTTPHeader, "101 to a request without Upgrade"))
+            }
+            // Interim answers (100, 103) are dropped, as nginx does.
+            Some(100..=199) => continue,
+            _ => return Ok(()),
+        }
+    }
+    Err(PingoraError::explain(ErrorType::InvalidHTTPHeader, "too many interim answers"))
+}
+
+/// Interim (1xx) answers read before the final one.
+const MAX_INTERIM_ANSWERS: usize = 16;
+
+/// A write or read failure of the kind a kept-alive connection closed by its peer gives.
+fn is_stale_connection(e: &PingoraError) -> bool {
+    matches!(e.etype(), ErrorType::ConnectionClosed | ErrorType::WriteError | ErrorType::ReadError | ErrorType::H1Error)
+}

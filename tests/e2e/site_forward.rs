@@ -1,0 +1,264 @@
+//! The site's short path for plain GETs and HEADs (src/site/forward.rs) against Pingora's proxy,
+//! which takes every other site request: both send the app the same request and give the client
+//! the same answer; every way an app can frame or fail an answer reaches the client whole or as
+//! an error, never as a truncated success; kept-alive app connections are pooled as configured.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::app::App;
+use super::harness::*;
+
+fn settings(upstream: &str, extra: &str) -> Settings {
+    Settings {
+        thumbora: format!(
+            "  site:\n    upstreams: [\"{upstream}\"]\n    image_prefix: /img\n    health_check_seconds: 0\n    read_timeout_ms: 500\n{extra}"
+        ),
+        ..Settings::default()
+    }
+}
+
+/// Send raw `bytes` on a new connection and read what comes back until the server closes or
+/// stays quiet for `quiet`.
+async fn raw(port: u16, bytes: &[u8], quiet: Duration) -> (String, bool) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 16384];
+    let closed = loop {
+        match tokio::time::timeout(quiet, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break true,
+            Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+            Err(_) => break false,
+        }
+        assert!(received.len() < 1 << 20);
+    };
+    (String::from_utf8_lossy(&received).into_owned(), closed)
+}
+
+/// An app that answers each request with bytes chosen by its path, for the framings and failures
+/// a real app produces. Counts connections; 127.0.0.1 only; every connection ends within 10 s.
+struct Scripted {
+    addr: String,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Scripted {
+    async fn start() -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = connections.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), Self::serve(stream)).await;
+                });
+            }
+        });
+        Scripted { addr, connections, task }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn serve(mut stream: TcpStream) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        for served in 0..100 {
+            // One request head (these requests have no body).
+            let end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            buf.drain(..end);
+            let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+            let answer: &[u8] = match path.as_str() {
+                "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                "/interim" => b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                "/empty" => b"HTTP/1.1 204 No Content\r\nX-Empty: yes\r\n\r\n",
+                "/eof" => {
+                    // No length: the body ends when the connection does.
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end").await;
+                    return;
+                }
+                // Answered as the first request on a connection; as a later one, the app closes
+                // the connection without answering (as an app does whose keep-alive timeout ran
+                // out as the request arrived): the proxy must send it again on a new connection.
+                "/once" if served > 0 => return,
+                "/once" => b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nonce",
+                "/truncated" => {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b").await;
+                    return;
+                }
+                "/interim-forever" => {
+                    for _ in 0..1000 {
+                        if stream.write_all(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                    return;
+                }
+                "/switch" => b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                "/hang" => {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    return;
+                }
+                _ => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=5\r\n\r\nplain",
+            };
+            if stream.write_all(answer).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_short_path_and_pingoras_proxy_send_and_answer_alike() {
+    let app = App::start("one").await;
+    let server = Server::start_with(settings(&app.upstream(), "")).await;
+    // The same GET, plain (short path) and with a hop-by-hop `Keep-Alive` (Pingora's proxy,
+    // which drops it): the app must see the same head, and the client the same answer.
+    let headers = [("Host", "www.example.test"), ("X-Forwarded-For", "203.0.113.7"), ("Accept", "text/html")];
+    let plain = server.request(reqwest::Method::GET, "/page?a=1", &headers).await;
+    let mut sanitised = headers.to_vec();
+    sanitised.push(("Keep-Alive", "300"));
+    let full = server.request(reqwest::Method::GET, "/page?a=1", &sanitised).await;
+    let heads = app.heads();
+    assert_eq!(heads.len(), 2);
+    assert_eq!(heads[0], heads[1], "the app saw different requests");
+    let head = heads[0].join("\n").to_ascii_lowercase();
+    for line in ["x-forwarded-for: 203.0.113.7, 127.0.0.1", "x-real-ip: 127.0.0.1", "x-forwarded-proto: http"] {
+        assert!(head.contains(line), "{line} missing: {head}");
+    }
+    assert!(head.contains("x-forwarded-host: www.example.test"), "{head}");
+    assert!(!head.contains("keep-alive") && !head.contains("connection:"), "{head}");
+    assert_eq!((plain.status, &plain.body), (full.status, &full.body));
+    let names = |r: &Resp| {
+        let mut n: Vec<String> =
+            r.headers.iter().map(|(k, v)| format!("{k}: {v:?}")).filter(|h| !h.starts_with("date")).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&plain), names(&full));
+
+    // HEAD takes the short path too: the app's head, no body.
+    let head = server.request(reqwest::Method::HEAD, "/page", &[]).await;
+    assert_eq!((head.status, head.body.len()), (200, 0));
+    assert_eq!(app.request_lines().last().map(String::as_str), Some("HEAD /page HTTP/1.1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_framing_of_an_app_answer_arrives_whole() {
+    let app = Scripted::start().await;
+    let server = Server::start_with(settings(&app.addr, "")).await;
+    let r = server.get("/chunked").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "hello world"));
+    let r = server.get("/interim").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"), "the 103 is dropped, the 200 passes");
+    let r = server.get("/empty").await;
+    assert_eq!((r.status, r.body.len(), r.header("x-empty").as_deref()), (204, 0, Some("yes")));
+    let r = server.get("/page").await;
+    assert_eq!((r.status, r.text().as_str()), (200, "plain"));
+
+    // An answer delimited by the app closing goes on chunked: the client's connection stays open
+    // for the next request.
+    let (text, closed) = raw(
+        server.port,
+        b"GET /eof HTTP/1.1\r\nHost: a\r\n\r\nGET /page HTTP/1.1\r\nHost: a\r\n\r\n",
+        Duration::from_secs(1),
+    )
+    .await;
+    assert!(!closed, "{text}");
+    let lower = text.to_ascii_lowercase();
+    assert!(lower.contains("transfer-encoding: chunked"), "{text}");
+    assert!(lower.contains("\r\n\r\nd\r\nuntil the end\r\n0\r\n\r\n"), "{text}");
+    assert!(!lower.contains("keep-alive: timeout"), "the app's Keep-Alive is about its connection to us: {text}");
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_failing_gives_an_error_never_a_short_success() {
+    let app = Scripted::start().await;
+    let server = Server::start_with(settings(&app.addr, "")).await;
+    // A body shorter than its Content-Length: the head has gone out, so the client's connection
+    // is closed before the promised length (reqwest reports the body as failed).
+    let answer = server.client.get(server.url("/truncated")).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer.bytes().await.is_err(), "a truncated body must not read as complete");
+    // No answer within read_timeout_ms: 502, promptly.
+    let started = std::time::Instant::now();
+    assert_eq!(server.get("/hang").await.status, 502);
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    // A protocol switch nobody asked for; interim answers without end.
+    assert_eq!(server.get("/switch").await.status, 502);
+    assert_eq!(server.get("/interim-forever").await.status, 502);
+    assert_eq!(server.get("/page").await.status, 200, "and the next request is fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_alive_app_connections_are_reused_as_configured() {
+    // Default pool: ten sequential requests share one connection to the app.
+    let app = Scripted::start().await;
+    let server = Server::start_with(settings(&app.addr, "")).await;
+    for _ in 0..10 {
+        assert_eq!(server.get("/page").await.status, 200);
+    }
+    assert_eq!(app.connections(), 1);
+
+    // A kept-alive connection the app closes as the request arrives: the GET goes again on a
+    // new connection, and the client never knows.
+    let before = app.connections();
+    for i in 0..4 {
+        let r = server.get("/once").await;
+        assert_eq!((r.status, r.text().as_str()), (200, "once"), "request {i}");
+    }
+    // The first /once reused the /page connection (closed: +1); each later one found the
+    // previous /once connection pooled, which closed (+1 each).
+    assert_eq!(app.connections(), before + 4);
+
+    // `keepalive: 0`: no idle connection is kept, each request opens its own.
+    let app = Scripted::start().await;
+    let server = Server::start_with(settings(&app.addr, "    keepalive: 0\n")).await;
+    for _ in 0..5 {
+        assert_eq!(server.get("/page").await.status, 200);
+    }
+    assert_eq!(app.connections(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_settings_are_checked() {
+    for (extra, key) in [
+        ("    keepalive: 70000\n", "thumbora.site.keepalive"),
+        ("    keepalive_timeout_seconds: 0\n", "thumbora.site.keepalive_timeout_seconds"),
+    ] {
+        let yaml = format!(
+            "thumbora:\n  listen: [\"127.0.0.1:{}\"]\n  site:\n    upstreams: [\"127.0.0.1:9\"]\n    image_prefix: /img\n{extra}",
+            free_port()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("thumbora.yaml");
+        std::fs::write(&conf, yaml).unwrap();
+        let out =
+            std::process::Command::new(env!("CARGO_BIN_EXE_thumbora")).arg("-t").arg("-c").arg(&conf).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(key), "{extra}: {err}");
+    }
+}
