@@ -52,6 +52,19 @@ cleanup() { for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; kill "
 trap cleanup EXIT
 
 rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# cpu_ticks PID: user and system CPU of a process so far, in clock ticks ("USER SYS").
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat" 2>/dev/null || echo "0 0"; }
+# cpu_per_request BEFORE AFTER WRK_LOG: "user X us, system Y us per request" between two
+# cpu_ticks readings, over the requests the wrk log counted.
+cpu_per_request() {
+  python3 -c "
+import sys, os
+before, after, log = sys.argv[1].split(), sys.argv[2].split(), sys.argv[3]
+n = next((int(l.split()[0]) for l in open(log) if 'requests in' in l), 0)
+tick = 1e6 / os.sysconf('SC_CLK_TCK')
+u, s = ((int(a) - int(b)) * tick / n if n else 0 for a, b in zip(after, before))
+print(f'user {u:.1f} us, system {s:.1f} us per request')" "$1" "$2" "$3"
+}
 
 # start_nginx NAME WORKERS HTTP_BLOCK: an nginx in $OUT/nginx-NAME with that http {} body, in the
 # foreground of a background job (its pid in NGINX_PID, also in pids for the cleanup).
@@ -271,7 +284,9 @@ stop_thumbora
 # a static file stands in for the app): Thumbora's site proxy against nginx's proxy_pass, both with
 # kept-alive upstream connections.
 THUMBORA_THREADS=1 THUMBORA_EXTRA="  site:\n    upstreams: [\"$ORIGIN\"]\n    image_prefix: /img\n    health_check_seconds: 0\n" start_thumbora
+before=$(cpu_ticks "$THUMBORA_PID")
 read -r rps p50 p99 errs < <(run_wrk site_proxy "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
+SITE_CPU=$(cpu_per_request "$before" "$(cpu_ticks "$THUMBORA_PID")" "$OUT/wrk-site_proxy.txt")
 row "| site_proxy (app request, reverse-proxied, 1 thread) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
 SITE_RPS=$rps
 stop_thumbora
@@ -289,8 +304,14 @@ start_nginx proxy 1 "  upstream app { server $ORIGIN; keepalive 32; }
   }"
 proxy_pid=$NGINX_PID
 for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$PROXY_PORT/hot.jpg" && break; sleep 0.1; done
+proxy_worker=$(pgrep -P "$proxy_pid" | head -1 || true)
+before=$(cpu_ticks "$proxy_worker")
 read -r rps p50 p99 errs < <(run_wrk site_proxy_nginx "http://127.0.0.1:$PROXY_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
+NGINX_PROXY_CPU=$(cpu_per_request "$before" "$(cpu_ticks "$proxy_worker")" "$OUT/wrk-site_proxy_nginx.txt")
 row "| site_proxy (app request, reverse-proxied, 1 worker) | nginx proxy_pass | $rps | $p50 | $p99 | $errs | - |"
+row ""
+row "Site proxy CPU (from /proc over the wrk run): Thumbora $SITE_CPU; nginx's worker $NGINX_PROXY_CPU."
+row ""
 NGINX_PROXY_RPS=$rps
 kill "$proxy_pid" 2>/dev/null || true
 
