@@ -374,9 +374,17 @@ impl ThumboraProxy {
     }
 
     /// An app's answer, on either path: as every answer, and without the app's `Keep-Alive`,
-    /// which is about its connection to us, not the client's (nginx drops it too).
+    /// which is about its connection to us, not the client's (nginx drops it too). An HTTP/1.0
+    /// client cannot read chunked framing (which both paths give an answer that had none, to
+    /// keep the client's connection): it gets the body delimited by the connection's end.
     fn site_response_filter(&self, session: &mut Session, response: &mut ResponseHeader) -> PingoraResult<()> {
         response.remove_header("Keep-Alive");
+        if session.req_header().version < http::Version::HTTP_11
+            && response.headers.contains_key(http::header::TRANSFER_ENCODING)
+        {
+            response.remove_header(&http::header::TRANSFER_ENCODING);
+            session.set_keepalive(None);
+        }
         self.any_response_filter(session, response)
     }
 

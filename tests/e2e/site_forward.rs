@@ -192,6 +192,21 @@ async fn every_framing_of_an_app_answer_arrives_whole() {
     assert!(lower.contains("\r\n\r\nd\r\nuntil the end\r\n0\r\n\r\n"), "{text}");
     assert!(!lower.contains("keep-alive: timeout"), "the app's Keep-Alive is about its connection to us: {text}");
     assert_eq!(text.matches("HTTP/1.1 200").count(), 2, "{text}");
+
+    // An HTTP/1.0 client cannot read chunked framing: on either path (plain, and with a
+    // `Keep-Alive` field for Pingora's proxy) it gets the bare body and the connection's end.
+    for extra in ["", "Keep-Alive: 300\r\n"] {
+        for (path, body) in [("/chunked", "hello world"), ("/eof", "until the end")] {
+            let request = format!("GET {path} HTTP/1.0\r\nHost: a\r\n{extra}\r\n");
+            let (text, closed) = raw(server.port, request.as_bytes(), Duration::from_secs(3)).await;
+            assert!(closed, "{path} {extra:?}: {text}");
+            assert!(!text.to_ascii_lowercase().contains("transfer-encoding"), "{path} {extra:?}: {text}");
+            assert!(
+                text.starts_with("HTTP/1.1 200") && text.ends_with(&format!("\r\n\r\n{body}")),
+                "{path} {extra:?}: {text}"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
