@@ -11,9 +11,20 @@ pub use super::origin::Origin;
 
 pub const KEY: &str = "my-security-key";
 
-/// A free loopback port (bound then released).
+/// A free loopback port (bound then released), never one this test process was given before: a
+/// test that stops a server and expects its port to refuse connections must not find another
+/// test's server there.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no loopback port not given before in 1000 tries");
 }
 
 /// Settings a test wants; `to_yaml` writes the configuration file.

@@ -207,10 +207,14 @@ async fn frozen_or_stopped_server_errors_are_bounded_and_data_survives_a_restart
     };
     assert_eq!(read.unwrap(), Some(Bytes::from_static(b"kept")));
 
-    // Stopped: connections are refused.
+    // Stopped: connections are refused, or time out: the test holds the port meanwhile (without
+    // accepting), since another test's server given the freed port would answer, and its 404
+    // reads as a missing key.
     seaweed.stop();
+    let hold = std::net::TcpListener::bind(("127.0.0.1", seaweed.s3_port)).ok();
     let errors = every_call_fails_within(&s3, Duration::from_secs(5)).await;
     assert!(errors.iter().all(|e| matches!(e, S3Error::Transport { .. } | S3Error::Timeout { .. })), "{errors:?}");
+    drop(hold);
 
     seaweed.restart();
     assert_eq!(s3.get("k").await.unwrap(), Some(Bytes::from_static(b"kept")), "{}", seaweed.log_tail());

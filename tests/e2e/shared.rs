@@ -167,6 +167,8 @@ async fn the_s3_loader_reads_originals_from_a_bucket() {
     // The bucket down: an error at once, as for an unreachable origin (b.jpg was never fetched,
     // so no originals cache has it).
     weed.stop();
+    // Held (never accepting) so that no other test's server, given the freed port, answers.
+    let _hold = std::net::TcpListener::bind(("127.0.0.1", weed.s3_port)).ok();
     let started = Instant::now();
     let r = server.get("/unsafe/100x100/albums/b.jpg").await;
     assert!(matches!(r.status, 502 | 504), "{} {}", r.status, r.text());
