@@ -43,6 +43,8 @@ async fn raw(port: u16, bytes: &[u8], quiet: Duration) -> (String, bool) {
 struct Scripted {
     addr: String,
     connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// `/hang` requests whose connection the proxy closed before the app answered.
+    abandoned: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -57,23 +59,29 @@ impl Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = connections.clone();
+        let abandoned = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (count, left) = (connections.clone(), abandoned.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let left = left.clone();
                 tokio::spawn(async move {
-                    let _ = tokio::time::timeout(Duration::from_secs(10), Self::serve(stream)).await;
+                    let _ = tokio::time::timeout(Duration::from_secs(10), Self::serve(stream, left)).await;
                 });
             }
         });
-        Scripted { addr, connections, task }
+        Scripted { addr, connections, abandoned, task }
     }
 
     fn connections(&self) -> usize {
         self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    async fn serve(mut stream: TcpStream) {
+    fn abandoned(&self) -> usize {
+        self.abandoned.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    async fn serve(mut stream: TcpStream, abandoned: std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
         for served in 0..100 {
@@ -118,7 +126,10 @@ impl Scripted {
                 }
                 "/switch" => b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
                 "/hang" => {
-                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    // Never answers; counts the proxy closing the connection within 5 s.
+                    if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk)).await {
+                        abandoned.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                     return;
                 }
                 _ => b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nKeep-Alive: timeout=5\r\n\r\nplain",
@@ -222,6 +233,22 @@ async fn an_app_failing_gives_an_error_never_a_short_success() {
     let started = std::time::Instant::now();
     assert_eq!(server.get("/hang").await.status, 502);
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert_eq!(app.abandoned(), 1, "the app's connection is closed once the request failed");
+    // A client that leaves while the app works: the app's connection is closed at once, not
+    // kept until the read timeout (500 ms here) or the app's answer.
+    let mut client = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    client.write_all(b"GET /hang HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let left = std::time::Instant::now();
+    drop(client);
+    for _ in 0..100 {
+        if app.abandoned() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(app.abandoned(), 2);
+    assert!(left.elapsed() < Duration::from_millis(400), "noticed after {:?}", left.elapsed());
     // A protocol switch nobody asked for; interim answers without end.
     assert_eq!(server.get("/switch").await.status, 502);
     assert_eq!(server.get("/interim-forever").await.status, 502);
