@@ -13,6 +13,10 @@ use pingora_core::upstreams::peer::HttpPeer;
 use pingora_http::ResponseHeader;
 use pingora_proxy::{ProxyHttp, Session};
 
+// The same allocator as Thumbora, so that the floor is measured on equal terms.
+#[global_allocator]
+static ALLOCATOR: thumbora::allocator::SplitAllocator = thumbora::allocator::SplitAllocator;
+
 struct Bare {
     body: Bytes,
 }

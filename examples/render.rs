@@ -13,6 +13,10 @@ use thumbora::filters::Assets;
 use thumbora::job::{Accepts, RenderJob};
 use thumbora::pipeline::{self, RenderSettings};
 
+// The server's allocator, so that CPU per image is the server's.
+#[global_allocator]
+static ALLOCATOR: thumbora::allocator::SplitAllocator = thumbora::allocator::SplitAllocator;
+
 fn cpu_seconds() -> f64 {
     // SAFETY: getrusage fills the struct we pass; no other memory is touched.
     #[allow(unsafe_code)]

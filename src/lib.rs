@@ -8,12 +8,14 @@
 //! The entry points are [`config::FileConfig::load`] and [`server::build_server`]; [`cli`] holds
 //! the subcommands (`thumbora sign`, `thumbora config`).
 
-// The one unsafe block (lowering render threads' priority with setpriority) carries its own allow.
+// The unsafe blocks (lowering render threads' priority with setpriority; the global allocator)
+// carry their own allow.
 #![deny(unsafe_code)]
 
 pub(crate) mod access_log;
 pub(crate) mod admin;
 pub(crate) mod admission;
+pub mod allocator;
 pub(crate) mod budget;
 pub(crate) mod cache;
 pub mod cli;

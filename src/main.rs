@@ -6,6 +6,9 @@
 
 use pingora_core::server::configuration::Opt;
 
+#[global_allocator]
+static ALLOCATOR: thumbora::allocator::SplitAllocator = thumbora::allocator::SplitAllocator;
+
 fn main() {
     if std::env::args_os().nth(1).is_some_and(|first| thumbora::cli::is_subcommand(&first)) {
         let args: Vec<String> = match std::env::args_os().skip(1).map(|a| a.into_string()).collect() {
