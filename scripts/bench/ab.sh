@@ -8,10 +8,15 @@
 #   hit        one hot URL, rendered once before the run: every request is a result-cache hit
 #   miss_2k    distinct URLs (a unique origin query string each): 2048x1536 JPEG -> fit-in 512x512 q80
 #   miss_12mp  distinct URLs: 4000x3000 JPEG -> 300x200
+#   miss_1080p distinct URLs: 1920x1080 JPEG -> 300x200
+#   site       a 2 KB page of the app reverse-proxied by `site` (one proxy thread; the origin
+#              nginx stands in for the app)
 # No miss URL repeats within or across runs (wrk's counter starts at a random offset per run), so
 # neither the result cache nor the originals cache can answer a miss: what is measured is fetch +
 # decode + resize + encode + the proxy around them. The hit run measures the cache path only.
 # Everything on 127.0.0.1; every run lasts DURATION seconds. WORKLOADS picks some of them.
+# Each row also gives the server's CPU time (user + system, all its threads, from /proc) per
+# request over the wrk run.
 #
 # YAML_A / YAML_B: extra lines under `thumbora:` for A / B (two-space indented sections), to
 # compare one binary with itself under two configurations, e.g. metrics and access log on vs off:
@@ -36,6 +41,7 @@ command -v wrk >/dev/null 2>&1 && { command -v nginx >/dev/null 2>&1 || [ -x /us
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x target/release/examples/gen_sources ] || cargo build --release --example gen_sources 2>&1 | tail -1
 [ -f "$OUT/src/12mp_0.jpg" ] || ./target/release/examples/gen_sources "$OUT/src" >/dev/null
+[ -f "$OUT/src/page.html" ] || python3 -c 'import sys; sys.stdout.write(("<p>thumbora site page</p>" * 100)[:2048])' >"$OUT/src/page.html"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 pids=()
@@ -56,10 +62,11 @@ $NGINX -c "$OUT/nginx/nginx.conf" -p "$OUT/nginx" &
 pids+=($!)
 ORIGIN="127.0.0.1:$ORIGIN_PORT"
 
+# start BINARY EXTRA_YAML [THREADS]
 start() {
   PORT=$(free_port)
   cat > "$OUT/thumbora.yaml" <<EOF
-threads: 2
+threads: ${3:-2}
 pid_file: $OUT/thumbora.pid
 upgrade_sock: $OUT/thumbora-upgrade.sock
 grace_period_seconds: 1
@@ -79,10 +86,20 @@ EOF
 }
 stop() { kill -INT "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
 
-# run BINARY WORKLOAD EXTRA_YAML -> "req/s p99 errors"
+# The CPU ticks (user + system) PID has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# run BINARY WORKLOAD EXTRA_YAML -> "req/s p99 errors cpu_us_per_request"
 run() {
   local bin=$1 workload=$2 log="$OUT/wrk.txt" hot="/unsafe/fit-in/512x512/$ORIGIN/2k_0.jpg"
-  start "$bin" "$3"
+  if [ "$workload" = site ]; then
+    start "$bin" "$3"$'\n'"  site:"$'\n'"    upstreams: [\"$ORIGIN\"]"$'\n'"    image_prefix: /img"$'\n'"    health_check_seconds: 0" 1
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT/page.html"
+  else
+    start "$bin" "$3"
+  fi
+  local before
+  before=$(cpu_ticks "$PID")
   case $workload in
     hit)
       curl -sf -o /dev/null "http://127.0.0.1:$PORT$hot"
@@ -93,21 +110,30 @@ run() {
     miss_12mp)
       PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="12mp_0.jpg 12mp_1.jpg 12mp_2.jpg 12mp_3.jpg" \
         wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 30s --latency -s scripts/bench/unique.lua "http://127.0.0.1:$PORT" >"$log" 2>&1 ;;
+    miss_1080p)
+      PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="1080p_0.jpg 1080p_1.jpg 1080p_2.jpg 1080p_3.jpg" \
+        wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 30s --latency -s scripts/bench/unique.lua "http://127.0.0.1:$PORT" >"$log" 2>&1 ;;
+    site)
+      HOT=/page.html wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s scripts/bench/hot.lua "http://127.0.0.1:$PORT" >"$log" 2>&1 ;;
   esac
+  local ticks=$(( $(cpu_ticks "$PID") - before ))
   stop
   local rps p99 errs
   rps=$(awk '/Requests\/sec/ {print $2}' "$log")
   p99=$(awk '$1=="99%" {print $2}' "$log")
   errs=$(awk -F= '/errors_non2xx|errors_socket/ {s+=$2} END {print s+0}' "$log")
-  echo "${rps:-0} ${p99:--} ${errs:-0}"
+  local n cpu
+  n=$(awk '/requests in/ {print $1}' "$log")
+  cpu=$(python3 -c "print(round($ticks * 1e6 / $(getconf CLK_TCK) / ${n:-0}, 1) if ${n:-0} else '-')")
+  echo "${rps:-0} ${p99:--} ${errs:-0} $cpu"
 }
 
-echo "| workload | round | A req/s | B req/s | B/A | A p99 | B p99 | errors A/B |"
-echo "|---|---|---|---|---|---|---|---|"
-for workload in ${WORKLOADS:-hit miss_2k miss_12mp}; do
+echo "| workload | round | A req/s | B req/s | B/A | A p99 | B p99 | errors A/B | CPU µs/request A | B |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+for workload in ${WORKLOADS:-hit miss_2k miss_12mp miss_1080p site}; do
   for round in $(seq 1 "$ROUNDS"); do
-    read -r ra pa ea < <(run "$A" "$workload" "${YAML_A:-}")
-    read -r rb pb eb < <(run "$B" "$workload" "${YAML_B:-}")
-    echo "| $workload | $round | $ra | $rb | $(python3 -c "print(round($rb/$ra, 3) if $ra else 'n/a')") | $pa | $pb | $ea/$eb |"
+    read -r ra pa ea ca < <(run "$A" "$workload" "${YAML_A:-}")
+    read -r rb pb eb cb < <(run "$B" "$workload" "${YAML_B:-}")
+    echo "| $workload | $round | $ra | $rb | $(python3 -c "print(round($rb/$ra, 3) if $ra else 'n/a')") | $pa | $pb | $ea/$eb | $ca | $cb |"
   done
 done

@@ -20,7 +20,7 @@
 #   static       nginx serving the same rendered bytes as a file (the speed of light for hits)
 #   hit_under_miss  hits measured while 12 MP misses saturate the cores
 #   burst64      64 concurrent distinct 12 MP misses: errors and peak RSS
-#   site_proxy   a request for the app, reverse-proxied (Thumbora's `site` vs nginx proxy_pass,
+#   site_proxy   a 2 KB page of the app, reverse-proxied (Thumbora's `site` vs nginx proxy_pass,
 #                one worker thread each, both keeping upstream connections alive)
 # plus single-thread CPU per image (12 MP and 1080p): Thumbora's renderer vs `vipsthumbnail`
 # (batch, one process) vs the bare libjpeg-turbo scaled decode of the same file.
@@ -45,6 +45,8 @@ source scripts/bench/tools.sh
 echo "== building (release)"
 cargo build --release --bin thumbora --example render --example gen_sources --example bare_pingora 2>&1 | tail -1
 ./target/release/examples/gen_sources "$OUT/src" >/dev/null
+# The site rows' page: 2 KB of HTML.
+python3 -c 'import sys; sys.stdout.write(("<p>thumbora site page</p>" * 100)[:2048])' >"$OUT/src/page.html"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 pids=()
@@ -280,12 +282,12 @@ read -r rps p50 p99 errs < <(run_wrk burst64 "http://127.0.0.1:$THUMBORA_PORT" u
 row "| burst64 (64 concurrent 12 MP misses) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
 stop_thumbora
 
-# The rest of the site: a request for the app reverse-proxied to it (here the origin nginx serving
-# a static file stands in for the app): Thumbora's site proxy against nginx's proxy_pass, both with
+# The rest of the site: a 2 KB page of the app reverse-proxied to it (here the origin nginx
+# serving a static file stands in for the app): Thumbora's site proxy against nginx's proxy_pass, both with
 # kept-alive upstream connections.
 THUMBORA_THREADS=1 THUMBORA_EXTRA="  site:\n    upstreams: [\"$ORIGIN\"]\n    image_prefix: /img\n    health_check_seconds: 0\n" start_thumbora
 before=$(cpu_ticks "$THUMBORA_PID")
-read -r rps p50 p99 errs < <(run_wrk site_proxy "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
+read -r rps p50 p99 errs < <(run_wrk site_proxy "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/page.html)
 SITE_CPU=$(cpu_per_request "$before" "$(cpu_ticks "$THUMBORA_PID")" "$OUT/wrk-site_proxy.txt")
 row "| site_proxy (app request, reverse-proxied, 1 thread) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
 SITE_RPS=$rps
@@ -303,10 +305,10 @@ start_nginx proxy 1 "  upstream app { server $ORIGIN; keepalive 32; }
     }
   }"
 proxy_pid=$NGINX_PID
-for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$PROXY_PORT/hot.jpg" && break; sleep 0.1; done
+for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$PROXY_PORT/page.html" && break; sleep 0.1; done
 proxy_worker=$(pgrep -P "$proxy_pid" | head -1 || true)
 before=$(cpu_ticks "$proxy_worker")
-read -r rps p50 p99 errs < <(run_wrk site_proxy_nginx "http://127.0.0.1:$PROXY_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/hot.jpg)
+read -r rps p50 p99 errs < <(run_wrk site_proxy_nginx "http://127.0.0.1:$PROXY_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/page.html)
 NGINX_PROXY_CPU=$(cpu_per_request "$before" "$(cpu_ticks "$proxy_worker")" "$OUT/wrk-site_proxy_nginx.txt")
 row "| site_proxy (app request, reverse-proxied, 1 worker) | nginx proxy_pass | $rps | $p50 | $p99 | $errs | - |"
 row ""
