@@ -97,26 +97,34 @@ impl Site {
         response_filter: impl FnOnce(&mut Session, &mut ResponseHeader) -> PingoraResult<()>,
     ) -> PingoraResult<()> {
         let head_only = session.req_header().method == Method::HEAD;
-        let request = self.upstream_request(session.req_header(), client, tls)?;
-        // While the app works on its answer, watch the client as Pingora's proxy does: one that
-        // leaves (or sends what is not a pipelined request) ends the exchange, and the app's
-        // connection is closed rather than kept waiting for an answer nobody will read. The
-        // watch starts after `WATCH_AFTER`: most answers come sooner, and the watch costs a
-        // read of the client's socket (started at once, about 5% of a fast request's CPU).
-        let exchange = self.exchange(|| Ok(request.clone()));
-        tokio::pin!(exchange);
-        // Pingora's coarse timer, made for a timeout on every request.
-        let (mut upstream, peer) = match pingora_timeout::fast_timeout::fast_timeout(WATCH_AFTER, &mut exchange).await {
-            Ok(answered) => answered?,
-            Err(_) => tokio::select! {
-                answered = &mut exchange => answered?,
-                gone = session.downstream_session.read_body_or_idle(true) => {
-                    return Err(match gone {
-                        Err(e) => e.into_down(),
-                        Ok(_) => PingoraError::explain(ErrorType::ConnectionClosed, "client left").into_down(),
-                    });
-                }
-            },
+        let mut tries = Tries::default();
+        let (mut upstream, peer) = loop {
+            // Built again for a second attempt (rare): a write consumes the request, and
+            // building it from the client's request costs no more than keeping a copy.
+            let request = self.upstream_request(session.req_header(), client, tls)?;
+            let attempt = self.attempt(request, &mut tries);
+            tokio::pin!(attempt);
+            // While the app works on its answer, watch the client as Pingora's proxy does: one
+            // that leaves (or sends what is not a pipelined request) ends the exchange, and the
+            // app's connection is closed rather than kept waiting for an answer nobody will
+            // read. The watch starts after `WATCH_AFTER`: most answers come sooner, and the
+            // watch costs a read of the client's socket (started at once, about 5% of a fast
+            // request's CPU). Pingora's coarse timer, made for a timeout on every request.
+            let outcome = match pingora_timeout::fast_timeout::fast_timeout(WATCH_AFTER, &mut attempt).await {
+                Ok(outcome) => outcome,
+                Err(_) => tokio::select! {
+                    outcome = &mut attempt => outcome,
+                    gone = session.downstream_session.read_body_or_idle(true) => {
+                        return Err(match gone {
+                            Err(e) => e.into_down(),
+                            Ok(_) => PingoraError::explain(ErrorType::ConnectionClosed, "client left").into_down(),
+                        });
+                    }
+                },
+            };
+            if let Some(answered) = outcome? {
+                break answered;
+            }
         };
         let mut response = upstream
             .resp_header()
@@ -145,44 +153,50 @@ impl Site {
         Ok(())
     }
 
-    /// Send `request` and read the final response head, trying the next app server when one
-    /// refuses and a new connection when a kept-alive one was closed under us.
-    /// `request` builds the request (again for each attempt: a write consumes it).
-    async fn exchange(
+    /// One attempt: send `request` and read the final response head. `None` when another
+    /// attempt should follow: the app server refused the connection and there is another one to
+    /// try, or a kept-alive connection had been closed under us (each one found so leaves the
+    /// pool; at most a few are retried).
+    async fn attempt(
         &self,
-        request: impl Fn() -> PingoraResult<RequestHeader>,
-    ) -> PingoraResult<(UpstreamSession, HttpPeer)> {
-        let servers = self.upstream_count().max(1);
-        let mut refused = 0;
-        // Each refusal moves to the next server; a stale pooled connection is retried at most
-        // a few times (each one found stale leaves the pool, so this is bounded anyway).
-        let mut stale = 0;
-        loop {
-            let peer =
-                self.peer().map_err(|e| PingoraError::explain(ErrorType::HTTPStatus(e.status()), e.to_string()))?;
-            let (mut upstream, reused) = match self.forwarder.connector.get_http_session(&peer).await {
-                Ok(s) => s,
-                Err(e) => {
-                    refused += 1;
-                    if refused < servers {
-                        continue;
-                    }
-                    return Err(e.into_up());
+        request: RequestHeader,
+        tries: &mut Tries,
+    ) -> PingoraResult<Option<(UpstreamSession, HttpPeer)>> {
+        let peer = self.peer().map_err(|e| PingoraError::explain(ErrorType::HTTPStatus(e.status()), e.to_string()))?;
+        let (mut upstream, reused) = match self.forwarder.connector.get_http_session(&peer).await {
+            Ok(s) => s,
+            Err(e) => {
+                tries.refused += 1;
+                if tries.refused < self.upstream_count().max(1) {
+                    return Ok(None);
                 }
-            };
-            upstream.read_timeout = peer.options.read_timeout;
-            upstream.write_timeout = peer.options.write_timeout;
-            match send_and_read_head(&mut upstream, request()?).await {
-                Ok(()) => return Ok((upstream, peer)),
-                // Nothing of the answer arrived on a connection the app may have closed while
-                // it sat in the pool: a GET or HEAD is safe to send again.
-                Err(e) if reused && upstream.resp_header().is_none() && stale < 4 && is_stale_connection(&e) => {
-                    stale += 1;
-                }
-                Err(e) => return Err(e.into_up()),
+                return Err(e.into_up());
             }
+        };
+        upstream.read_timeout = peer.options.read_timeout;
+        upstream.write_timeout = peer.options.write_timeout;
+        match send_and_read_head(&mut upstream, request).await {
+            Ok(()) => Ok(Some((upstream, peer))),
+            // Nothing of the answer arrived on a connection the app may have closed while it sat
+            // in the pool: a GET or HEAD is safe to send again.
+            Err(e)
+                if reused && upstream.resp_header().is_none() && tries.stale < MAX_STALE && is_stale_connection(&e) =>
+            {
+                tries.stale += 1;
+                Ok(None)
+            }
+            Err(e) => Err(e.into_up()),
         }
     }
+}
+
+/// What the attempts at one request have met so far.
+#[derive(Default)]
+struct Tries {
+    /// App servers that refused the connection.
+    refused: usize,
+    /// Kept-alive connections found closed.
+    stale: usize,
 }
 
 async fn send_and_read_head(upstream: &mut UpstreamSession, request: RequestHeader) -> PingoraResult<()> {
@@ -205,6 +219,9 @@ async fn send_and_read_head(upstream: &mut UpstreamSession, request: RequestHead
 
 /// How long an app may take before the short path starts watching for the client leaving.
 const WATCH_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Kept-alive connections found closed that one request retries past.
+const MAX_STALE: usize = 4;
 
 /// Interim (1xx) answers read before the final one.
 const MAX_INTERIM_ANSWERS: usize = 16;
