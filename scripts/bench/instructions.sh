@@ -4,7 +4,8 @@
 #   hit   Thumbora answering one hot URL from its memory cache (two threads), and the bare
 #         Pingora floor (examples/bare_pingora.rs: the same bytes written from request_filter);
 #   site  an app request through Thumbora's `site` proxy (one thread), and nginx's proxy_pass
-#         (one worker, upstream keep-alive), both to the same nginx serving the same bytes.
+#         (one worker, upstream keep-alive, setting the same four forwarding headers Thumbora
+#         sets), both to the same nginx serving the same bytes.
 # Instruction counts do not depend on what else the machine is doing, so this compares two builds
 # (or a change) where a wrk run on a shared 2-core machine cannot.
 #
@@ -136,7 +137,8 @@ for count in 200 $((200 + N)); do
   nginx_conf proxy "upstream app { server 127.0.0.1:$APP_PORT; keepalive 32; }
     server { listen 127.0.0.1:$PORT; location / { proxy_pass http://app; proxy_http_version 1.1;
       proxy_set_header Connection \"\"; proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; } }" off
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; proxy_set_header X-Real-IP \$remote_addr;
+      proxy_set_header X-Forwarded-Proto \$scheme; proxy_set_header X-Forwarded-Host \$host; } }" off
   IR[nginx-$count]=$(measure nginx "$PORT" /page.jpg "$count" "$NGINX" -c "$OUT/nginx-proxy.conf" -p "$OUT")
 done
 

@@ -283,8 +283,9 @@ row "| burst64 (64 concurrent 12 MP misses) | thumbora | $rps | $p50 | $p99 | $e
 stop_thumbora
 
 # The rest of the site: a 2 KB page of the app reverse-proxied to it (here the origin nginx
-# serving a static file stands in for the app): Thumbora's site proxy against nginx's proxy_pass, both with
-# kept-alive upstream connections.
+# serving a static file stands in for the app): Thumbora's site proxy against nginx's proxy_pass,
+# both with kept-alive upstream connections, nginx setting the four forwarding headers Thumbora
+# sets.
 THUMBORA_THREADS=1 THUMBORA_EXTRA="  site:\n    upstreams: [\"$ORIGIN\"]\n    image_prefix: /img\n    health_check_seconds: 0\n" start_thumbora
 before=$(cpu_ticks "$THUMBORA_PID")
 read -r rps p50 p99 errs < <(run_wrk site_proxy "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/page.html)
@@ -302,6 +303,9 @@ start_nginx proxy 1 "  upstream app { server $ORIGIN; keepalive 32; }
       proxy_set_header Connection \"\";
       proxy_set_header Host \$host;
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Real-IP \$remote_addr;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$host;
     }
   }"
 proxy_pid=$NGINX_PID
