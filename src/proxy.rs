@@ -47,6 +47,9 @@ use crate::security::UrlPolicy;
 use crate::site::{Route, Router, Site};
 use crate::url;
 
+/// The app's `Keep-Alive` answer header, removed by name (see `site_response_filter`).
+const KEEP_ALIVE: http::HeaderName = http::HeaderName::from_static("keep-alive");
+
 /// Per-request state.
 pub struct RequestCtx {
     started: Instant,
@@ -378,7 +381,7 @@ impl ThumboraProxy {
     /// client cannot read chunked framing (which both paths give an answer that had none, to
     /// keep the client's connection): it gets the body delimited by the connection's end.
     fn site_response_filter(&self, session: &mut Session, response: &mut ResponseHeader) -> PingoraResult<()> {
-        response.remove_header("Keep-Alive");
+        response.remove_header(&KEEP_ALIVE);
         if session.req_header().version < http::Version::HTTP_11
             && response.headers.contains_key(http::header::TRANSFER_ENCODING)
         {
@@ -392,7 +395,7 @@ impl ThumboraProxy {
     /// (the virtual upstream closes each connection; the client's stays open), and a process
     /// handing over to another one closes the connection.
     fn any_response_filter(&self, session: &mut Session, response: &mut ResponseHeader) -> PingoraResult<()> {
-        for name in crate::response::NEVER_SENT {
+        for name in &crate::response::NEVER_SENT {
             response.remove_header(name);
         }
         if self.draining.load(Ordering::Relaxed) {

@@ -31,14 +31,21 @@ pub const SOURCE_LAST_MODIFIED: &str = "x-thumbora-source-last-modified";
 /// What the proxy's response filter removes from every answer before it leaves: the virtual
 /// upstream's `Connection` and the internal headers above (and, for images, `FROM_SHARED`, which
 /// it reads as it removes it).
-pub const NEVER_SENT: [&str; 4] = ["Connection", NO_STORE, SOURCE_ETAG, SOURCE_LAST_MODIFIED];
+/// Names rather than text: a removal by name skips parsing it (every site answer goes through
+/// these).
+pub const NEVER_SENT: [http::HeaderName; 4] = [
+    http::header::CONNECTION,
+    http::HeaderName::from_static(NO_STORE),
+    http::HeaderName::from_static(SOURCE_ETAG),
+    http::HeaderName::from_static(SOURCE_LAST_MODIFIED),
+];
 
 /// The header of a stored result as a fresh hit from memory sends it, built once when the result
 /// is stored: without [`NEVER_SENT`] and [`FROM_SHARED`], with `Accept-Ranges: bytes` (pingora-cache's hits say it)
 /// and `X-Cache: HIT memory`. The hit adds `Age`.
 pub fn fresh_hit_header(stored: &pingora_http::ResponseHeader) -> pingora_http::ResponseHeader {
     let mut header = stored.clone();
-    for name in NEVER_SENT.into_iter().chain([FROM_SHARED]) {
+    for name in NEVER_SENT.iter().chain([&http::HeaderName::from_static(FROM_SHARED)]) {
         header.remove_header(name);
     }
     // Neither insert can fail: static names and values.
