@@ -1,12 +1,12 @@
 //! The process' memory allocator: small blocks (under [`LARGE_BYTES`]) from mimalloc, large ones
 //! (decoded images, resize buffers, socket read buffers) from the system allocator (glibc).
 //!
-//! Measured on the 2-core bench machine against glibc alone, with wrk, the two binaries taking
-//! turns (`scripts/bench/ab.sh`):
+//! Measured on the 2-core bench machine against glibc alone, in runs that take turns (the
+//! workloads of `scripts/bench/ab.sh`):
 //! - site proxy, 2 KB page, one thread: +14% requests/s, user CPU per request 20 -> 16.5 µs
-//!   (glibc's `malloc_consolidate`, `_int_malloc` and `_int_free` were 11% of the samples: every
-//!   request frees small blocks into fastbins and then asks for a 4 KiB header buffer, which
-//!   consolidates them again);
+//!   (glibc's `malloc_consolidate`, `_int_malloc` and `_int_free` were 11% of the samples: a
+//!   request of 1 KiB or more, such as Pingora's 4 KiB head buffers, makes glibc consolidate the
+//!   small blocks freed before it);
 //! - cache hits: +3%, user CPU 9.4 -> 8.8 µs;
 //! - misses (12 MP and 1080p JPEG): unchanged, because their buffers stay with glibc. mimalloc
 //!   for everything made them 3-6% slower and the peak RSS 35-80 MB higher; jemalloc for

@@ -33,7 +33,7 @@ pub const SOURCE_LAST_MODIFIED: &str = "x-thumbora-source-last-modified";
 /// it reads as it removes it).
 /// Names rather than text: a removal by name skips parsing it (every site answer goes through
 /// these).
-pub const NEVER_SENT: [http::HeaderName; 4] = [
+pub static NEVER_SENT: [http::HeaderName; 4] = [
     http::header::CONNECTION,
     http::HeaderName::from_static(NO_STORE),
     http::HeaderName::from_static(SOURCE_ETAG),
