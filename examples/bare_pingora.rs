@@ -3,7 +3,10 @@
 //! no cache and no logging. `scripts/bench/load.sh` measures it beside Thumbora's hits (same
 //! threads, same run), as the anchor for "hits at >= 0.9x of bare Pingora".
 //!
-//! `cargo run --release --example bare_pingora -- ADDR BODY_FILE [THREADS]`
+//! `cargo run --release --example bare_pingora -- ADDR BODY_FILE [THREADS [WORK_STEALING]]`
+//!
+//! WORK_STEALING (`true`/`false`) defaults to `false`, Thumbora's default, so that the floor runs
+//! on the same runtime flavour as Thumbora does.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -49,12 +52,15 @@ impl ProxyHttp for Bare {
     }
 }
 
+const USAGE: &str = "usage: bare_pingora ADDR BODY_FILE [THREADS [WORK_STEALING]]";
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let addr = args.next().expect("usage: bare_pingora ADDR BODY_FILE [THREADS]");
-    let body = std::fs::read(args.next().expect("usage: bare_pingora ADDR BODY_FILE [THREADS]")).expect("read body");
+    let addr = args.next().expect(USAGE);
+    let body = std::fs::read(args.next().expect(USAGE)).expect("read body");
     let threads = args.next().and_then(|t| t.parse().ok()).unwrap_or(2);
-    let conf = ServerConf { threads, ..ServerConf::default() };
+    let work_stealing = args.next().and_then(|w| w.parse().ok()).unwrap_or(false);
+    let conf = ServerConf { threads, work_stealing, ..ServerConf::default() };
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = pingora_proxy::http_proxy_service(&server.configuration, Bare { body: Bytes::from(body) });

@@ -23,6 +23,8 @@
 #   YAML_A=$'  access_log:\n    enabled: false' \
 #   YAML_B=$'  metrics:\n    listen: "127.0.0.1:19100"\n  access_log:\n    file: /tmp/ab-access.log' \
 #   WORKLOADS=hit scripts/bench/ab.sh target/release/thumbora target/release/thumbora 5
+# TOP_A / TOP_B: extra top-level lines (Pingora's server keys) for A / B, e.g.
+#   TOP_B='work_stealing: false' WORKLOADS="hit site" scripts/bench/ab.sh BIN BIN 3
 # Without them each binary runs on its defaults (the access log, where a binary has one, goes to
 # its stderr, i.e. $OUT/thumbora.log).
 set -euo pipefail
@@ -71,6 +73,7 @@ pid_file: $OUT/thumbora.pid
 upgrade_sock: $OUT/thumbora-upgrade.sock
 grace_period_seconds: 1
 graceful_shutdown_timeout_seconds: 1
+${TOP:-}
 thumbora:
   listen: ["127.0.0.1:$PORT"]
   sources:
@@ -132,8 +135,8 @@ echo "| workload | round | A req/s | B req/s | B/A | A p99 | B p99 | errors A/B 
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for workload in ${WORKLOADS:-hit miss_2k miss_12mp miss_1080p site}; do
   for round in $(seq 1 "$ROUNDS"); do
-    read -r ra pa ea ca < <(run "$A" "$workload" "${YAML_A:-}")
-    read -r rb pb eb cb < <(run "$B" "$workload" "${YAML_B:-}")
+    read -r ra pa ea ca < <(TOP="${TOP_A:-}" run "$A" "$workload" "${YAML_A:-}")
+    read -r rb pb eb cb < <(TOP="${TOP_B:-}" run "$B" "$workload" "${YAML_B:-}")
     echo "| $workload | $round | $ra | $rb | $(python3 -c "print(round($rb/$ra, 3) if $ra else 'n/a')") | $pa | $pb | $ea/$eb | $ca | $cb |"
   done
 done

@@ -5,6 +5,7 @@
 #
 #   scripts/bench/load.sh                 # everything available on the machine
 #   DURATION=10 SKIP_THUMBOR=1 scripts/bench/load.sh
+#   WORK_STEALING=true scripts/bench/load.sh   # Thumbora and bare Pingora on Pingora's default runtime
 #
 # Workloads (imgproxy's published benchmark shape plus ours):
 #   miss_2k      distinct URLs: 2048x1536 JPEG -> fit-in 512x512, q80
@@ -37,6 +38,8 @@ DURATION=${DURATION:-20}
 CONNS=${CONNS:-16}
 OUT=${OUT:-$ROOT/bench-results}
 SKIP_THUMBOR=${SKIP_THUMBOR:-0}
+# The runtime flavour of Thumbora and of the bare-Pingora anchor alike (false: Thumbora's default).
+WORK_STEALING=${WORK_STEALING:-false}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
@@ -99,6 +102,7 @@ start_thumbora() {
   THUMBORA_PORT=$(free_port)
   cat > "$OUT/thumbora.yaml" <<EOF
 threads: ${THUMBORA_THREADS:-2}
+work_stealing: $WORK_STEALING
 pid_file: $OUT/thumbora.pid
 upgrade_sock: $OUT/thumbora-upgrade.sock
 grace_period_seconds: 1
@@ -231,7 +235,7 @@ read -r rps p50 p99 errs < <(run_wrk static "http://127.0.0.1:$STATIC_PORT" hot.
 row "| hit | nginx static file (same bytes, 2 workers) | $rps | $p50 | $p99 | $errs | - |"
 STATIC_RPS=$rps
 BARE_PORT=$(free_port)
-./target/release/examples/bare_pingora "127.0.0.1:$BARE_PORT" "$OUT/src/hot.jpg" 2 >"$OUT/bare.log" 2>&1 &
+./target/release/examples/bare_pingora "127.0.0.1:$BARE_PORT" "$OUT/src/hot.jpg" 2 "$WORK_STEALING" >"$OUT/bare.log" 2>&1 &
 bare_pid=$!
 pids+=($bare_pid)
 for _ in $(seq 1 50); do curl -sf -o /dev/null "http://127.0.0.1:$BARE_PORT$HOT_ONE" && break; sleep 0.1; done
