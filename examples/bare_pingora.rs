@@ -66,5 +66,7 @@ fn main() {
     let mut service = pingora_proxy::http_proxy_service(&server.configuration, Bare { body: Bytes::from(body) });
     service.add_tcp(&addr);
     server.add_service(service);
+    // As Thumbora does: Pingora's own fast stop can spin forever on one runtime per thread.
+    thumbora::lifecycle::exit_on_sigint();
     server.run_forever();
 }

@@ -30,7 +30,7 @@ pub mod fuzzing;
 pub mod geometry;
 pub mod imaging;
 pub mod job;
-pub(crate) mod lifecycle;
+pub mod lifecycle;
 pub(crate) mod limits;
 pub mod loader;
 pub(crate) mod metrics;

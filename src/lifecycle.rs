@@ -57,8 +57,9 @@ pub(crate) fn catch_early_ready_signal() {
 }
 
 /// Exit the process at once on SIGINT, from a thread of its own (see the module comment). Called
-/// after `-d` forks: the thread is the daemon's.
-fn exit_on_sigint() {
+/// after `-d` forks: the thread is the daemon's. Public for the bare-Pingora benchmark anchor,
+/// which runs on the same runtime flavour and so needs the same way out.
+pub fn exit_on_sigint() {
     let mut signals = match signal_hook::iterator::Signals::new([libc::SIGINT]) {
         Ok(signals) => signals,
         Err(e) => {
