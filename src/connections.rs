@@ -8,8 +8,13 @@
 //! head arrives, and each request is raced against `request_head_timeout_ms` from that byte (from
 //! the accept, for a connection's first request) until the proxy's first hook reports the head
 //! complete ([`head_received`]). The keep-alive wait between requests stays Pingora's.
+//!
+//! With one runtime per thread, a plain-TCP connection's socket is also moved to the IO driver of
+//! the thread that serves it ([`adopt`]), so that its readiness does not go through the thread
+//! that accepted it.
 
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,13 +24,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use pingora_core::apps::{HttpServerApp, ServerApp};
 use pingora_core::protocols::http::ServerSession;
+use pingora_core::protocols::l4::stream::Stream as L4Stream;
 use pingora_core::protocols::raw_connect::ProxyDigest;
 use pingora_core::protocols::{
     GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream, TimingDigest,
     UniqueID, UniqueIDType, ALPN,
 };
 use pingora_core::server::ShutdownWatch;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -36,6 +42,11 @@ pub struct Limits {
     pub head_timeout: Duration,
     /// Seconds an idle keep-alive connection waits for its next request (Pingora enforces it).
     pub keepalive_seconds: u64,
+    /// Bytes of a client connection's write buffer (`thumbora.write_buffer_bytes`).
+    pub write_buffer_bytes: usize,
+    /// Register each plain-TCP connection with the IO driver of the thread that serves it
+    /// ([`adopt`]): on with one runtime per thread and more than one thread.
+    pub adopt_sockets: bool,
 }
 
 /// An HTTP application behind the connection cap and the request-head deadline.
@@ -113,6 +124,29 @@ pub fn head_received() {
     let _ = CURRENT.try_with(|clock| clock.set(Head::Received));
 }
 
+/// Move a plain-TCP client connection's socket onto the IO driver of the runtime this task runs
+/// on; `Err` gives back a stream that is not plain TCP (TLS), untouched.
+///
+/// With one runtime per thread, Pingora accepts on one thread and runs each connection on a
+/// random one, but the socket stays registered with the accepting thread's driver: that driver
+/// then reports every read and write readiness of the connection, and each report wakes the
+/// other thread. The move is a `dup` of the descriptor registered with this runtime; dropping the
+/// old stream deregisters and closes the accepted descriptor. Nothing was read from it yet.
+fn adopt(stream: Stream) -> std::result::Result<Stream, Stream> {
+    let Some(accepted) = stream.as_any().downcast_ref::<L4Stream>() else { return Err(stream) };
+    // SAFETY: `stream` owns the descriptor and outlives this borrow, which only duplicates it.
+    #[allow(unsafe_code)]
+    let fd = unsafe { BorrowedFd::borrow_raw(accepted.as_raw_fd()) };
+    let tcp = fd.try_clone_to_owned().map(std::net::TcpStream::from).and_then(tokio::net::TcpStream::from_std);
+    let Ok(tcp) = tcp else { return Err(stream) };
+    let mut adopted = L4Stream::from(tcp);
+    let digest = SocketDigest::from_raw_fd(adopted.as_raw_fd());
+    let _ = digest.peer_addr.set(accepted.get_socket_digest().and_then(|d| d.peer_addr().cloned()));
+    adopted.set_socket_digest(digest);
+    adopted.established_ts = accepted.established_ts;
+    Ok(Box::new(adopted))
+}
+
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
 
@@ -138,7 +172,14 @@ where
             return ServerApp::process_new(&self.app, stream, shutdown).await;
         }
         let clock = Arc::new(HeadClock { head: Mutex::new(Head::Receiving(Instant::now())), changed: Notify::new() });
-        let stream: Stream = Box::new(Clocked { inner: stream, clock: clock.clone() });
+        // An adopted socket lost the listener's write buffer (Pingora sizes it at accept): the
+        // buffer is here instead. Any other stream keeps its own, and this one stays empty.
+        let (stream, write_buffer) = match self.limits.adopt_sockets {
+            true => adopt(stream).map_or_else(|stream| (stream, 0), |stream| (stream, self.limits.write_buffer_bytes)),
+            false => (stream, 0),
+        };
+        let inner = BufWriter::with_capacity(write_buffer, stream);
+        let stream: Stream = Box::new(Clocked { inner, clock: clock.clone() });
         // Pingora's HTTP/1 loop (pingora-core apps/mod.rs), each request under the deadline.
         let mut session = ServerSession::new_http1(stream);
         session.set_keepalive(if *shutdown.borrow() { None } else { Some(self.limits.keepalive_seconds) });
@@ -204,7 +245,7 @@ where
 /// A client stream that tells its [`HeadClock`] when bytes arrive.
 #[derive(Debug)]
 pub struct Clocked {
-    inner: Stream,
+    inner: BufWriter<Stream>,
     clock: Arc<HeadClock>,
 }
 
@@ -245,70 +286,154 @@ impl AsyncWrite for Clocked {
     }
 }
 
+impl Drop for Clocked {
+    /// Send what is buffered if the socket takes it now, as Pingora's own stream does on drop: a
+    /// connection closed after an error still delivers the head and body already written.
+    fn drop(&mut self) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let _ = Pin::new(&mut self.inner).poll_flush(&mut cx);
+    }
+}
+
 #[async_trait]
 impl Shutdown for Clocked {
     async fn shutdown(&mut self) {
-        Shutdown::shutdown(&mut *self.inner).await
+        let _ = self.inner.flush().await;
+        Shutdown::shutdown(&mut **self.inner.get_mut()).await
     }
 }
 
 impl UniqueID for Clocked {
     fn id(&self) -> UniqueIDType {
-        self.inner.id()
+        self.inner.get_ref().id()
     }
 }
 
 impl Ssl for Clocked {
     fn get_ssl(&self) -> Option<&pingora_core::protocols::tls::TlsRef> {
-        self.inner.get_ssl()
+        self.inner.get_ref().get_ssl()
     }
 
     fn get_ssl_digest(&self) -> Option<Arc<pingora_core::protocols::tls::SslDigest>> {
-        self.inner.get_ssl_digest()
+        self.inner.get_ref().get_ssl_digest()
     }
 
     fn selected_alpn_proto(&self) -> Option<ALPN> {
-        self.inner.selected_alpn_proto()
+        self.inner.get_ref().selected_alpn_proto()
     }
 }
 
 impl GetTimingDigest for Clocked {
     fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
-        self.inner.get_timing_digest()
+        self.inner.get_ref().get_timing_digest()
     }
 
     fn get_read_pending_time(&self) -> Duration {
-        self.inner.get_read_pending_time()
+        self.inner.get_ref().get_read_pending_time()
     }
 
     fn get_write_pending_time(&self) -> Duration {
-        self.inner.get_write_pending_time()
+        self.inner.get_ref().get_write_pending_time()
     }
 }
 
 impl GetProxyDigest for Clocked {
     fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
-        self.inner.get_proxy_digest()
+        self.inner.get_ref().get_proxy_digest()
     }
 
     fn set_proxy_digest(&mut self, digest: ProxyDigest) {
-        self.inner.set_proxy_digest(digest)
+        self.inner.get_mut().set_proxy_digest(digest)
     }
 }
 
 impl GetSocketDigest for Clocked {
     fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
-        self.inner.get_socket_digest()
+        self.inner.get_ref().get_socket_digest()
     }
 
     fn set_socket_digest(&mut self, digest: SocketDigest) {
-        self.inner.set_socket_digest(digest)
+        self.inner.get_mut().set_socket_digest(digest)
     }
 }
 
 #[async_trait]
 impl Peek for Clocked {
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        self.inner.try_peek(buf).await
+        self.inner.get_mut().try_peek(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use tokio::io::AsyncReadExt;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    }
+
+    /// A connection accepted on one runtime, as Pingora's listener gives it, and its client.
+    fn accepted_on(accepting: &tokio::runtime::Runtime) -> (Stream, std::net::TcpStream) {
+        accepting.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (tcp, peer) = listener.accept().await.unwrap();
+            let mut stream = L4Stream::from(tcp);
+            let digest = SocketDigest::from_raw_fd(stream.as_raw_fd());
+            digest.peer_addr.set(Some(peer.into())).unwrap();
+            stream.set_socket_digest(digest);
+            (Box::new(stream) as Stream, client)
+        })
+    }
+
+    #[test]
+    fn an_adopted_socket_works_without_the_runtime_that_accepted_it() {
+        let accepting = runtime();
+        let (stream, mut client) = accepted_on(&accepting);
+        let serving = runtime();
+        let mut adopted = serving.block_on(async { adopt(stream) }).expect("a plain TCP stream is adopted");
+        // The accepting thread's driver is gone: only a socket registered with `serving` can
+        // still be read and written.
+        drop(accepting);
+        let peer = adopted.get_socket_digest().and_then(|d| d.peer_addr().cloned());
+        assert_eq!(peer.and_then(|p| p.as_inet().copied()), Some(client.local_addr().unwrap()), "peer address kept");
+        client.write_all(b"ping").unwrap();
+        let echoed = serving.block_on(async {
+            let mut got = [0u8; 4];
+            adopted.read_exact(&mut got).await.unwrap();
+            adopted.write_all(&got).await.unwrap();
+            adopted.flush().await.unwrap();
+            got
+        });
+        assert_eq!(&echoed, b"ping");
+        let mut back = [0u8; 4];
+        client.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"ping");
+        // One descriptor is left for the connection: the client sees EOF once it is dropped.
+        drop(adopted);
+        assert_eq!(client.read(&mut back).unwrap(), 0);
+    }
+
+    #[test]
+    fn without_adoption_the_accepting_runtime_still_drives_the_socket() {
+        // What `adopt` fixes: the accepted stream belongs to the accepting runtime's driver.
+        let accepting = runtime();
+        let (mut stream, mut client) = accepted_on(&accepting);
+        drop(accepting);
+        client.write_all(b"ping").unwrap();
+        let read = runtime().block_on(async { stream.read(&mut [0u8; 4]).await });
+        assert!(read.is_err(), "a socket of a stopped runtime cannot be read: {read:?}");
+    }
+
+    #[test]
+    fn a_stream_that_is_not_plain_tcp_is_given_back() {
+        let accepting = runtime();
+        let (stream, _client) = accepted_on(&accepting);
+        let clock = Arc::new(HeadClock { head: Mutex::new(Head::Idle), changed: Notify::new() });
+        let wrapped: Stream = Box::new(Clocked { inner: BufWriter::with_capacity(0, stream), clock });
+        let given_back = accepting.block_on(async { adopt(wrapped) });
+        assert!(given_back.is_err_and(|s| s.as_any().is::<Clocked>()));
     }
 }

@@ -90,6 +90,7 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     // Pingora's proxy keeps as many idle app connections per thread as the short path does.
     conf.upstream_keepalive_pool_size = file.thumbora.site.keepalive;
     let threads = conf.threads;
+    let adopt_sockets = !conf.work_stealing && threads > 1;
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     let bootstrap = server.bootstrap_as_a_service();
     let (mut proxy, site_health_check) = build_proxy(&file.thumbora, threads)?;
@@ -100,6 +101,8 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
         max_connections: file.thumbora.max_connections,
         head_timeout: Duration::from_millis(file.thumbora.request_head_timeout_ms),
         keepalive_seconds: file.thumbora.keepalive_seconds,
+        write_buffer_bytes: file.thumbora.write_buffer_bytes,
+        adopt_sockets,
     };
     let app = Guarded::new(pingora_proxy::http_proxy(&server.configuration, proxy), limits);
     let watcher = PhaseWatcher::new(server.watch_execution_phase(), draining, app.open_connections());
