@@ -32,6 +32,8 @@ LAYERS = [
     ["render"],
     # admitted requests remembered by their raw target (a hit skips parsing and hashing)
     ["admission"],
+    # fresh results in memory answered at the connection, before Pingora's session
+    ["fast_hit"],
     # Pingora glue (the proxy, the admin listener's app) and the process; the subcommands beside
     # serving (sign, config, migrate)
     ["proxy", "lifecycle", "tls", "admin"],

@@ -62,6 +62,15 @@ impl Weighter<Key, Arc<Admitted>> for Weight {
     }
 }
 
+/// The `Accept` class of a request with this `Accept` field under `image`'s negotiation.
+pub fn accept_class(image: &crate::config::ImageConfig, accept: Option<&str>) -> AcceptClass {
+    if !(image.auto_webp || image.auto_avif) {
+        return 0;
+    }
+    let accepts = crate::negotiate::accepts(accept.unwrap_or_default());
+    u8::from(accepts.webp) | u8::from(accepts.avif) << 1
+}
+
 /// The memo: raw target and `Accept` class to the admitted job.
 pub struct AdmissionMemo {
     entries: Cache<Key, Arc<Admitted>, Weight>,
@@ -85,6 +94,11 @@ impl AdmissionMemo {
         let admitted = Arc::new(Admitted::new(admit()?));
         self.entries.insert((target.into(), class), admitted.clone());
         Ok(admitted)
+    }
+
+    /// The admitted job for `target`, if it is remembered (nothing is admitted here).
+    pub fn get(&self, target: &str, class: AcceptClass) -> Option<Arc<Admitted>> {
+        self.entries.get(&Lookup(target, class))
     }
 
     #[cfg(test)]

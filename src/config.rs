@@ -52,6 +52,9 @@ pub struct Config {
     /// Each client connection's write buffer: a response whose header and body fit is sent in
     /// one write (one system call, one packet train) instead of a header write then a body write.
     pub write_buffer_bytes: usize,
+    /// Answer fresh results in memory at the connection, before Pingora builds a session for
+    /// the request (`fast_hit`); off: every request goes through Pingora's HTTP/1 session.
+    pub fast_hits: bool,
     pub security: SecurityConfig,
     pub sources: SourcesConfig,
     pub image: ImageConfig,
@@ -76,6 +79,7 @@ impl Default for Config {
             request_head_timeout_ms: 10_000,
             request_body_timeout_ms: 60_000,
             write_buffer_bytes: 32 * 1024,
+            fast_hits: true,
             security: SecurityConfig::default(),
             sources: SourcesConfig::default(),
             image: ImageConfig::default(),

@@ -31,7 +31,7 @@ use pingora_core::protocols::{
     UniqueID, UniqueIDType, ALPN,
 };
 use pingora_core::server::ShutdownWatch;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -54,11 +54,17 @@ pub struct Guarded<A> {
     app: Arc<A>,
     limits: Limits,
     open: Arc<AtomicUsize>,
+    fast: Option<Arc<dyn FastPath>>,
 }
 
 impl<A> Guarded<A> {
     pub fn new(app: A, limits: Limits) -> Self {
-        Guarded { app: Arc::new(app), limits, open: Arc::new(AtomicUsize::new(0)) }
+        Guarded { app: Arc::new(app), limits, open: Arc::new(AtomicUsize::new(0)), fast: None }
+    }
+
+    /// Offer each HTTP/1.1 request head to `fast` before Pingora's session (see [`FastPath`]).
+    pub fn with_fast_path(self, fast: Arc<dyn FastPath>) -> Self {
+        Guarded { fast: Some(fast), ..self }
     }
 
     /// The number of client connections open now (the shutdown waits for it to reach zero).
@@ -147,6 +153,170 @@ fn adopt(stream: Stream) -> std::result::Result<Stream, Stream> {
     Ok(Box::new(adopted))
 }
 
+/// A request head as the fast path sees it: an HTTP/1.1 `GET` or `HEAD` with no body, no
+/// conditional or range header, and nothing after it on the connection yet.
+#[derive(Debug)]
+pub struct FastRequest<'a> {
+    pub head_only: bool,
+    /// The request target, as sent (origin form).
+    pub target: &'a str,
+    pub host: Option<&'a str>,
+    pub accept: Option<&'a str>,
+    /// Every header, for the access log (`Referer`, `User-Agent`, `X-Forwarded-For`).
+    pub headers: &'a [httparse::Header<'a>],
+    /// The whole head's size in bytes.
+    pub head_bytes: usize,
+    /// `Connection: close`: the connection ends after this response.
+    pub close: bool,
+}
+
+/// What the fast path answered, for its log line.
+pub struct FastAnswer {
+    pub status: u16,
+    pub body_bytes: usize,
+}
+
+/// Answers some requests at the connection, before Pingora builds a session for them: fresh
+/// results in memory (`fast_hit`), whose answer needs no I/O but the client's. Anything it
+/// declines, and every request after the first it declines on a connection, goes to Pingora.
+pub trait FastPath: Send + Sync {
+    /// The whole response (head in `head`, body in the returned bytes), or `None` to let Pingora
+    /// answer. Adds nothing to `head` when it declines.
+    fn answer(&self, request: &FastRequest<'_>, head: &mut Vec<u8>) -> Option<(FastAnswer, bytes::Bytes)>;
+
+    /// The request is answered (or the client left while it was written): metrics and log line.
+    fn done(&self, request: &FastRequest<'_>, answer: &FastAnswer, peer: Option<std::net::IpAddr>, took: Duration);
+}
+
+enum Fast {
+    /// The connection is over: the client closed it or went quiet, asked to close, or the
+    /// server is shutting down.
+    Closed,
+    /// Pingora takes the connection from here, the bytes read so far replayed to it.
+    Declined,
+}
+
+/// Headers after which the fast path leaves a request to Pingora: a body, conditional and range
+/// requests, protocol changes, and the loop guard's `Via`.
+const DECLINED_HEADERS: [&str; 11] = [
+    "content-length",
+    "transfer-encoding",
+    "range",
+    "if-none-match",
+    "if-modified-since",
+    "if-match",
+    "if-unmodified-since",
+    "if-range",
+    "expect",
+    "upgrade",
+    "via",
+];
+
+/// Headers a fast request may carry at most once (a second is Pingora's to judge).
+const SINGLE_HEADERS: [&str; 3] = ["host", "accept", "connection"];
+
+/// The head in `bytes` when the fast path may answer it (see [`FastRequest`]).
+fn fast_request<'a>(bytes: &'a [u8], headers: &'a mut [httparse::Header<'a>]) -> Option<FastRequest<'a>> {
+    let mut parsed = httparse::Request::new(headers);
+    let httparse::Status::Complete(head_bytes) = parsed.parse(bytes).ok()? else { return None };
+    if head_bytes != bytes.len() || parsed.version != Some(1) {
+        return None;
+    }
+    let head_only = match parsed.method? {
+        "GET" => false,
+        "HEAD" => true,
+        _ => return None,
+    };
+    let target = parsed.path.filter(|t| t.starts_with('/'))?;
+    let headers: &'a [httparse::Header<'a>] = parsed.headers;
+    let mut single = [None::<&str>; 3];
+    for header in headers {
+        if DECLINED_HEADERS.iter().any(|d| header.name.eq_ignore_ascii_case(d)) {
+            return None;
+        }
+        if let Some(i) = SINGLE_HEADERS.iter().position(|h| header.name.eq_ignore_ascii_case(h)) {
+            if single[i].is_some() {
+                return None;
+            }
+            single[i] = Some(std::str::from_utf8(header.value).ok()?);
+        }
+    }
+    let [host, accept, connection] = single;
+    let close = match connection.map(str::trim) {
+        None => false,
+        Some(c) if c.eq_ignore_ascii_case("keep-alive") => false,
+        Some(c) if c.eq_ignore_ascii_case("close") => true,
+        Some(_) => return None,
+    };
+    Some(FastRequest { head_only, target, host, accept, headers, head_bytes, close })
+}
+
+/// The longest head the fast path reads before leaving the request to Pingora.
+const FAST_HEAD_BYTES: usize = 4096;
+
+/// Answer the connection's requests on `fast` for as long as it takes them.
+async fn serve_fast(clocked: &mut Clocked, fast: &dyn FastPath, limits: &Limits, shutdown: &ShutdownWatch) -> Fast {
+    let mut shutdown = shutdown.clone();
+    let mut buf = Vec::with_capacity(FAST_HEAD_BYTES);
+    let mut head = Vec::with_capacity(1024);
+    // The first request has the head deadline from the accept; a later one Pingora's keep-alive.
+    let mut deadline = match clocked.clock.get() {
+        Head::Receiving(since) => since + limits.head_timeout,
+        _ => Instant::now() + limits.head_timeout,
+    };
+    loop {
+        if *shutdown.borrow() {
+            return Fast::Closed;
+        }
+        buf.clear();
+        let read = tokio::select! {
+            read = tokio::time::timeout_at(deadline, clocked.read_buf(&mut buf)) => read,
+            _ = shutdown.changed() => return Fast::Closed,
+        };
+        match read {
+            Ok(Ok(n)) if n > 0 => {}
+            // Quiet past the deadline, closed by the client, or a socket error.
+            _ => return Fast::Closed,
+        }
+        let started = std::time::Instant::now();
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let answered = fast_request(&buf, &mut headers).and_then(|request| {
+            head.clear();
+            fast.answer(&request, &mut head).map(|(answer, body)| (request, answer, body))
+        });
+        let Some((request, answer, body)) = answered else {
+            clocked.replay = std::mem::take(&mut buf);
+            clocked.replayed = 0;
+            return Fast::Declined;
+        };
+        let body = if request.head_only { &[][..] } else { &body[..] };
+        let written = write_all_vectored(clocked.inner.get_mut(), &head, body).await;
+        let peer = clocked.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        fast.done(&request, &answer, peer, started.elapsed());
+        if written.is_err() || request.close {
+            Shutdown::shutdown(&mut **clocked.inner.get_mut()).await;
+            return Fast::Closed;
+        }
+        clocked.clock.set(Head::Idle);
+        deadline = Instant::now() + Duration::from_secs(limits.keepalive_seconds);
+    }
+}
+
+/// Write `head` then `body` with as few system calls as the socket allows (no copy into a buffer).
+async fn write_all_vectored(stream: &mut Stream, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let (mut head, mut body) = (head, body);
+    while !head.is_empty() || !body.is_empty() {
+        let n = stream.write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(body)]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        body = &body[n - from_head..];
+    }
+    stream.flush().await
+}
+
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
 
@@ -179,10 +349,22 @@ where
             false => (stream, 0),
         };
         let inner = BufWriter::with_capacity(write_buffer, stream);
-        let stream: Stream = Box::new(Clocked { inner, clock: clock.clone() });
+        let mut clocked = Box::new(Clocked { inner, clock: clock.clone(), replay: Vec::new(), replayed: 0 });
+        let mut keepalive = Some(self.limits.keepalive_seconds);
+        if let Some(fast) = &self.fast {
+            match serve_fast(&mut clocked, fast.as_ref(), &self.limits, shutdown).await {
+                Fast::Closed => return None,
+                // The head read so far is replayed to Pingora; its bytes already started the clock.
+                Fast::Declined => {}
+            }
+        }
+        if *shutdown.borrow() {
+            keepalive = None;
+        }
+        let stream: Stream = clocked;
         // Pingora's HTTP/1 loop (pingora-core apps/mod.rs), each request under the deadline.
         let mut session = ServerSession::new_http1(stream);
-        session.set_keepalive(if *shutdown.borrow() { None } else { Some(self.limits.keepalive_seconds) });
+        session.set_keepalive(keepalive);
         session.set_keepalive_reuses_remaining(self.app.server_options().and_then(|o| o.keepalive_request_limit));
         let mut reused = self.one_request(session, &clock, shutdown).await;
         while let Some((stream, settings)) = reused.map(|r| r.consume()) {
@@ -247,10 +429,24 @@ where
 pub struct Clocked {
     inner: BufWriter<Stream>,
     clock: Arc<HeadClock>,
+    /// Bytes the fast path read and declined, read again before the socket's (from `replayed`).
+    replay: Vec<u8>,
+    replayed: usize,
 }
 
 impl AsyncRead for Clocked {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.replayed < self.replay.len() {
+            let this = &mut *self;
+            let n = buf.remaining().min(this.replay.len() - this.replayed);
+            buf.put_slice(&this.replay[this.replayed..this.replayed + n]);
+            this.replayed += n;
+            if this.replayed == this.replay.len() {
+                this.replay = Vec::new();
+                this.replayed = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -432,7 +628,8 @@ mod tests {
         let accepting = runtime();
         let (stream, _client) = accepted_on(&accepting);
         let clock = Arc::new(HeadClock { head: Mutex::new(Head::Idle), changed: Notify::new() });
-        let wrapped: Stream = Box::new(Clocked { inner: BufWriter::with_capacity(0, stream), clock });
+        let wrapped: Stream =
+            Box::new(Clocked { inner: BufWriter::with_capacity(0, stream), clock, replay: Vec::new(), replayed: 0 });
         let given_back = accepting.block_on(async { adopt(wrapped) });
         assert!(given_back.is_err_and(|s| s.as_any().is::<Clocked>()));
     }

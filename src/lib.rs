@@ -24,6 +24,7 @@ pub mod config;
 pub(crate) mod connections;
 pub(crate) mod disk;
 pub mod error;
+pub(crate) mod fast_hit;
 pub(crate) mod fetched;
 pub mod filters;
 pub mod fuzzing;

@@ -18,6 +18,7 @@
 //! | `thumbora_render_in_flight` | gauge | |
 //! | `thumbora_refusals_total` | counter | `reason` |
 //! | `thumbora_access_log_dropped_lines_total` | counter | |
+//! | `thumbora_fast_hits_total` | counter | |
 
 use std::sync::{LazyLock, OnceLock};
 use std::time::{Duration, Instant};
@@ -259,6 +260,7 @@ struct Metrics {
     in_flight: IntGauge,
     refusals: [IntCounter; Refusal::ALL.len()],
     access_log_dropped: IntCounter,
+    fast_hits: IntCounter,
 }
 
 /// Thumbora's registry: what the metrics listener serves.
@@ -374,6 +376,10 @@ impl Metrics {
                 "thumbora_access_log_dropped_lines_total",
                 "Access-log lines dropped because the writer fell behind (its queue was full) or could not write.",
             ),
+            fast_hits: counter(
+                "thumbora_fast_hits_total",
+                "Memory hits answered at the connection, before Pingora's session (also counted as cache lookups with outcome hit).",
+            ),
         }
     }
 }
@@ -432,6 +438,11 @@ pub fn answered_with_error(kind: ErrorKind) {
     if let Some(refusal) = Refusal::of(kind) {
         METRICS.refusals[refusal as usize].inc();
     }
+}
+
+/// A memory hit was answered at the connection (`fast_hit`).
+pub fn fast_hit() {
+    METRICS.fast_hits.inc();
 }
 
 /// An access-log line was dropped.
@@ -613,6 +624,7 @@ mod tests {
                 "thumbora_cache_hits_total",
                 "thumbora_cache_lookups_total",
                 "thumbora_cache_shared_errors_total",
+                "thumbora_fast_hits_total",
                 "thumbora_origin_fetch_bytes_total",
                 "thumbora_origin_fetch_duration_seconds",
                 "thumbora_origin_fetch_failures_total",

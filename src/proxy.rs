@@ -127,11 +127,11 @@ pub struct ThumboraProxy {
     /// This server's addresses and the `Via` mark of its own fetches (loops are refused).
     own: OwnAddresses,
     /// `None` when the access log is off.
-    access_log: Option<AccessLog>,
+    access_log: Option<Arc<AccessLog>>,
     /// `cache.purge.allowed_addresses`, parsed.
     purge_networks: Vec<ipnet::IpNet>,
     /// Image requests admitted before, by raw target: a repeat skips parsing and hashing.
-    admissions: AdmissionMemo,
+    admissions: Arc<AdmissionMemo>,
 }
 
 impl ThumboraProxy {
@@ -150,9 +150,10 @@ impl ThumboraProxy {
             log::error!("thumbora.access_log.file: cannot open {}: {e}; no access log", file.display());
             None
         });
+        let access_log = access_log.map(Arc::new);
         let purge_networks =
             config.cache.purge.allowed_addresses.iter().filter_map(|n| crate::config::parse_network(n)).collect();
-        let admissions = AdmissionMemo::new(MEMO_BYTES);
+        let admissions = Arc::new(AdmissionMemo::new(MEMO_BYTES));
         ThumboraProxy {
             config,
             url_policy,
@@ -329,12 +330,20 @@ impl ThumboraProxy {
 
     /// The `Accept` class [`Self::admit`] can tell apart: none unless the config negotiates formats.
     fn accept_class(&self, accept: Option<&str>) -> AcceptClass {
-        let image = &self.config.image;
-        if !(image.auto_webp || image.auto_avif) {
-            return 0;
-        }
-        let accepts = crate::negotiate::accepts(accept.unwrap_or_default());
-        u8::from(accepts.webp) | u8::from(accepts.avif) << 1
+        crate::admission::accept_class(&self.config.image, accept)
+    }
+
+    /// What answers fresh hits at the connection (`fast_hit`), sharing this proxy's memo,
+    /// cache, log and draining flag; `None` without a result cache.
+    pub fn fast_hits(&self) -> Option<crate::fast_hit::FastHits> {
+        Some(crate::fast_hit::FastHits {
+            config: self.config.clone(),
+            router: self.router.clone(),
+            admissions: self.admissions.clone(),
+            cache: self.cache.clone()?,
+            draining: self.draining.clone(),
+            access_log: self.access_log.clone(),
+        })
     }
 
     /// Turn an image request into a render job, or the error that refuses it (no I/O here).

@@ -104,7 +104,11 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
         write_buffer_bytes: file.thumbora.write_buffer_bytes,
         adopt_sockets,
     };
-    let app = Guarded::new(pingora_proxy::http_proxy(&server.configuration, proxy), limits);
+    let fast_hits = proxy.fast_hits().filter(|_| file.thumbora.fast_hits);
+    let mut app = Guarded::new(pingora_proxy::http_proxy(&server.configuration, proxy), limits);
+    if let Some(fast_hits) = fast_hits {
+        app = app.with_fast_path(Arc::new(fast_hits));
+    }
     let watcher = PhaseWatcher::new(server.watch_execution_phase(), draining, app.open_connections());
     let mut service = Service::new("thumbora".to_string(), app);
     let buffers = L4BufferSettings::default().write(file.thumbora.write_buffer_bytes);

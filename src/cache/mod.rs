@@ -28,6 +28,7 @@ const SHARDS: usize = 16;
 const TYPICAL_RESULT_BYTES: usize = 16 * 1024;
 
 /// The pieces `HttpCache::enable` takes, alive for the whole process.
+#[derive(Clone)]
 pub struct ResultCache {
     pub storage: &'static TieredStorage,
     pub eviction: &'static Eviction,

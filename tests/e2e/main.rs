@@ -6,6 +6,7 @@ mod cache;
 mod cli;
 mod compat;
 mod errors;
+mod fast_hits;
 mod filters_color;
 mod filters_composition;
 mod formats;
