@@ -192,8 +192,9 @@ enum Fast {
     /// The connection is over: the client closed it or went quiet, asked to close, or the
     /// server is shutting down.
     Closed,
-    /// Pingora takes the connection from here, the bytes read so far replayed to it.
-    Declined,
+    /// Pingora takes the connection from here, the bytes read so far replayed to it; `one_head`:
+    /// they are one whole request head with no body, so the connection can come back.
+    Declined { one_head: bool },
 }
 
 /// Headers after which the fast path leaves a request to Pingora: a body, conditional and range
@@ -251,6 +252,17 @@ fn fast_request<'a>(bytes: &'a [u8], headers: &'a mut [httparse::Header<'a>]) ->
     Some(FastRequest { head_only, target, host, accept, headers, head_bytes, close })
 }
 
+/// Whether `bytes` are exactly one whole request head with no body and no protocol change.
+fn one_bodiless_head(bytes: &[u8]) -> bool {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut request = httparse::Request::new(&mut headers);
+    let complete = matches!(request.parse(bytes), Ok(httparse::Status::Complete(n)) if n == bytes.len());
+    let framing = ["content-length", "transfer-encoding", "upgrade", "expect"];
+    complete
+        && request.method != Some("CONNECT")
+        && !request.headers.iter().any(|h| framing.iter().any(|f| h.name.eq_ignore_ascii_case(f)))
+}
+
 /// The longest head the fast path reads before leaving the request to Pingora.
 const FAST_HEAD_BYTES: usize = 4096;
 
@@ -259,10 +271,11 @@ async fn serve_fast(clocked: &mut Clocked, fast: &dyn FastPath, limits: &Limits,
     let mut shutdown = shutdown.clone();
     let mut buf = Vec::with_capacity(FAST_HEAD_BYTES);
     let mut head = Vec::with_capacity(1024);
-    // The first request has the head deadline from the accept; a later one Pingora's keep-alive.
+    // A connection's first request has the head deadline from the accept; between requests,
+    // the wait is the keep-alive's.
     let mut deadline = match clocked.clock.get() {
         Head::Receiving(since) => since + limits.head_timeout,
-        _ => Instant::now() + limits.head_timeout,
+        _ => Instant::now() + Duration::from_secs(limits.keepalive_seconds),
     };
     loop {
         if *shutdown.borrow() {
@@ -285,9 +298,11 @@ async fn serve_fast(clocked: &mut Clocked, fast: &dyn FastPath, limits: &Limits,
             fast.answer(&request, &mut head).map(|(answer, body)| (request, answer, body))
         });
         let Some((request, answer, body)) = answered else {
+            let one_head = one_bodiless_head(&buf);
             clocked.replay = std::mem::take(&mut buf);
             clocked.replayed = 0;
-            return Fast::Declined;
+            clocked.from_socket = 0;
+            return Fast::Declined { one_head };
         };
         let body = if request.head_only { &[][..] } else { &body[..] };
         let written = write_all_vectored(clocked.inner.get_mut(), &head, body).await;
@@ -349,33 +364,44 @@ where
             false => (stream, 0),
         };
         let inner = BufWriter::with_capacity(write_buffer, stream);
-        let mut clocked = Box::new(Clocked { inner, clock: clock.clone(), replay: Vec::new(), replayed: 0 });
-        let mut keepalive = Some(self.limits.keepalive_seconds);
-        if let Some(fast) = &self.fast {
-            match serve_fast(&mut clocked, fast.as_ref(), &self.limits, shutdown).await {
-                Fast::Closed => return None,
-                // The head read so far is replayed to Pingora; its bytes already started the clock.
-                Fast::Declined => {}
+        let mut clocked =
+            Box::new(Clocked { inner, clock: clock.clone(), replay: Vec::new(), replayed: 0, from_socket: 0 });
+        // A cap on requests per connection is counted by Pingora's session: none with it set.
+        let request_limit = self.app.server_options().and_then(|o| o.keepalive_request_limit);
+        let fast = self.fast.as_deref().filter(|_| request_limit.is_none());
+        loop {
+            let mut clean = false;
+            if let Some(fast) = fast {
+                match serve_fast(&mut clocked, fast, &self.limits, shutdown).await {
+                    Fast::Closed => return None,
+                    // The head read so far is replayed to Pingora; its bytes already started
+                    // the clock.
+                    Fast::Declined { one_head } => clean = one_head,
+                }
             }
-        }
-        if *shutdown.borrow() {
-            keepalive = None;
-        }
-        let stream: Stream = clocked;
-        // Pingora's HTTP/1 loop (pingora-core apps/mod.rs), each request under the deadline.
-        let mut session = ServerSession::new_http1(stream);
-        session.set_keepalive(keepalive);
-        session.set_keepalive_reuses_remaining(self.app.server_options().and_then(|o| o.keepalive_request_limit));
-        let mut reused = self.one_request(session, &clock, shutdown).await;
-        while let Some((stream, settings)) = reused.map(|r| r.consume()) {
-            clock.set(Head::Idle);
+            let keepalive = if *shutdown.borrow() { None } else { Some(self.limits.keepalive_seconds) };
+            let mut stream: Stream = clocked;
+            // Pingora's HTTP/1 loop (pingora-core apps/mod.rs), each request under the deadline.
             let mut session = ServerSession::new_http1(stream);
-            if let Some(settings) = settings {
-                settings.apply_to_session(&mut session);
+            session.set_keepalive(keepalive);
+            session.set_keepalive_reuses_remaining(request_limit);
+            loop {
+                let (reused, settings) = self.one_request(session, &clock, shutdown).await?.consume();
+                clock.set(Head::Idle);
+                stream = reused;
+                // Back to the fast path when Pingora read nothing but the one head replayed to
+                // it: then it holds no bytes of a next request (its settings would carry them).
+                if clean && stream.as_any().downcast_ref::<Clocked>().is_some_and(Clocked::read_only_replay) {
+                    break;
+                }
+                clean = false;
+                session = ServerSession::new_http1(stream);
+                if let Some(settings) = settings {
+                    settings.apply_to_session(&mut session);
+                }
             }
-            reused = self.one_request(session, &clock, shutdown).await;
+            clocked = stream.into_any().downcast::<Clocked>().ok()?;
         }
-        None
     }
 
     async fn cleanup(&self) {
@@ -432,6 +458,15 @@ pub struct Clocked {
     /// Bytes the fast path read and declined, read again before the socket's (from `replayed`).
     replay: Vec<u8>,
     replayed: usize,
+    /// Bytes read from the socket since the fast path last declined a request.
+    from_socket: usize,
+}
+
+impl Clocked {
+    /// Whether everything read since the fast path declined came from the replayed head.
+    fn read_only_replay(&self) -> bool {
+        self.from_socket == 0 && self.replay.is_empty()
+    }
 }
 
 impl AsyncRead for Clocked {
@@ -450,6 +485,7 @@ impl AsyncRead for Clocked {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.from_socket += buf.filled().len() - before;
             self.clock.bytes_arrived();
         }
         polled
@@ -628,8 +664,13 @@ mod tests {
         let accepting = runtime();
         let (stream, _client) = accepted_on(&accepting);
         let clock = Arc::new(HeadClock { head: Mutex::new(Head::Idle), changed: Notify::new() });
-        let wrapped: Stream =
-            Box::new(Clocked { inner: BufWriter::with_capacity(0, stream), clock, replay: Vec::new(), replayed: 0 });
+        let wrapped: Stream = Box::new(Clocked {
+            inner: BufWriter::with_capacity(0, stream),
+            clock,
+            replay: Vec::new(),
+            replayed: 0,
+            from_socket: 0,
+        });
         let given_back = accepting.block_on(async { adopt(wrapped) });
         assert!(given_back.is_err_and(|s| s.as_any().is::<Clocked>()));
     }
