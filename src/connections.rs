@@ -197,70 +197,58 @@ enum Fast {
     Declined { one_head: bool },
 }
 
-/// Headers after which the fast path leaves a request to Pingora: a body, conditional and range
-/// requests, protocol changes, and the loop guard's `Via`.
-const DECLINED_HEADERS: [&str; 11] = [
-    "content-length",
-    "transfer-encoding",
-    "range",
-    "if-none-match",
-    "if-modified-since",
-    "if-match",
-    "if-unmodified-since",
-    "if-range",
-    "expect",
-    "upgrade",
-    "via",
-];
+/// Headers after which the fast path leaves a request to Pingora: conditional and range
+/// requests and the loop guard's `Via`, and [`FRAMING_HEADERS`].
+const DECLINED_HEADERS: [&str; 7] =
+    ["range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "via"];
+
+/// Headers that bring a body or a protocol change: Pingora may read past the head for them.
+const FRAMING_HEADERS: [&str; 4] = ["content-length", "transfer-encoding", "expect", "upgrade"];
 
 /// Headers a fast request may carry at most once (a second is Pingora's to judge).
 const SINGLE_HEADERS: [&str; 3] = ["host", "accept", "connection"];
 
-/// The head in `bytes` when the fast path may answer it (see [`FastRequest`]).
-fn fast_request<'a>(bytes: &'a [u8], headers: &'a mut [httparse::Header<'a>]) -> Option<FastRequest<'a>> {
+/// A parsed head in `bytes`: the request when the fast path may answer it (see
+/// [`FastRequest`]), and whether `bytes` are one whole head with no body or protocol change (a
+/// connection Pingora answers it on can then come back to the fast path).
+fn fast_request<'a>(bytes: &'a [u8], headers: &'a mut [httparse::Header<'a>]) -> (Option<FastRequest<'a>>, bool) {
     let mut parsed = httparse::Request::new(headers);
-    let httparse::Status::Complete(head_bytes) = parsed.parse(bytes).ok()? else { return None };
-    if head_bytes != bytes.len() || parsed.version != Some(1) {
-        return None;
+    let Ok(httparse::Status::Complete(head_bytes)) = parsed.parse(bytes) else { return (None, false) };
+    if head_bytes != bytes.len() {
+        return (None, false);
     }
-    let head_only = match parsed.method? {
-        "GET" => false,
-        "HEAD" => true,
-        _ => return None,
-    };
-    let target = parsed.path.filter(|t| t.starts_with('/'))?;
     let headers: &'a [httparse::Header<'a>] = parsed.headers;
+    let (mut framing, mut declined) = (false, false);
     let mut single = [None::<&str>; 3];
     for header in headers {
-        if DECLINED_HEADERS.iter().any(|d| header.name.eq_ignore_ascii_case(d)) {
-            return None;
-        }
+        let is = |names: &[&str]| names.iter().any(|n| header.name.eq_ignore_ascii_case(n));
+        framing |= is(&FRAMING_HEADERS);
+        declined |= is(&DECLINED_HEADERS);
         if let Some(i) = SINGLE_HEADERS.iter().position(|h| header.name.eq_ignore_ascii_case(h)) {
-            if single[i].is_some() {
-                return None;
-            }
-            single[i] = Some(std::str::from_utf8(header.value).ok()?);
+            // As `HeaderValue::to_str`, which the proxy reads these with: visible ASCII only.
+            let visible = header.value.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+            declined |= single[i].is_some() || !visible;
+            single[i] = std::str::from_utf8(header.value).ok();
         }
     }
+    let one_head = !framing && parsed.method != Some("CONNECT");
+    let head_only = match parsed.method {
+        Some("GET") => false,
+        Some("HEAD") => true,
+        _ => return (None, one_head),
+    };
+    let target = parsed.path.filter(|t| t.starts_with('/'));
     let [host, accept, connection] = single;
     let close = match connection.map(str::trim) {
-        None => false,
-        Some(c) if c.eq_ignore_ascii_case("keep-alive") => false,
-        Some(c) if c.eq_ignore_ascii_case("close") => true,
-        Some(_) => return None,
+        None => Some(false),
+        Some(c) if c.eq_ignore_ascii_case("keep-alive") => Some(false),
+        Some(c) if c.eq_ignore_ascii_case("close") => Some(true),
+        Some(_) => None,
     };
-    Some(FastRequest { head_only, target, host, accept, headers, head_bytes, close })
-}
-
-/// Whether `bytes` are exactly one whole request head with no body and no protocol change.
-fn one_bodiless_head(bytes: &[u8]) -> bool {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut request = httparse::Request::new(&mut headers);
-    let complete = matches!(request.parse(bytes), Ok(httparse::Status::Complete(n)) if n == bytes.len());
-    let framing = ["content-length", "transfer-encoding", "upgrade", "expect"];
-    complete
-        && request.method != Some("CONNECT")
-        && !request.headers.iter().any(|h| framing.iter().any(|f| h.name.eq_ignore_ascii_case(f)))
+    let (Some(target), Some(close), Some(1), false, false) = (target, close, parsed.version, framing, declined) else {
+        return (None, one_head);
+    };
+    (Some(FastRequest { head_only, target, host, accept, headers, head_bytes, close }), one_head)
 }
 
 /// The longest head the fast path reads before leaving the request to Pingora.
@@ -292,13 +280,13 @@ async fn serve_fast(clocked: &mut Clocked, fast: &dyn FastPath, limits: &Limits,
             _ => return Fast::Closed,
         }
         let started = std::time::Instant::now();
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let answered = fast_request(&buf, &mut headers).and_then(|request| {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let (request, one_head) = fast_request(&buf, &mut headers);
+        let answered = request.and_then(|request| {
             head.clear();
             fast.answer(&request, &mut head).map(|(answer, body)| (request, answer, body))
         });
         let Some((request, answer, body)) = answered else {
-            let one_head = one_bodiless_head(&buf);
             clocked.replay = std::mem::take(&mut buf);
             clocked.replayed = 0;
             clocked.from_socket = 0;
@@ -657,6 +645,53 @@ mod tests {
         client.write_all(b"ping").unwrap();
         let read = runtime().block_on(async { stream.read(&mut [0u8; 4]).await });
         assert!(read.is_err(), "a socket of a stopped runtime cannot be read: {read:?}");
+    }
+
+    /// `fast_request` on `head`: (taken, head only, close, one bodiless head).
+    fn fast(head: &[u8]) -> (bool, bool, bool, bool) {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let (request, one_head) = fast_request(head, &mut headers);
+        match request {
+            Some(r) => (true, r.head_only, r.close, one_head),
+            None => (false, false, false, one_head),
+        }
+    }
+
+    #[test]
+    fn the_fast_path_takes_plain_gets_and_heads_only() {
+        let get = |extra: &str| format!("GET /unsafe/a.jpg HTTP/1.1\r\nHost: x\r\n{extra}\r\n").into_bytes();
+        assert_eq!(fast(&get("")), (true, false, false, true));
+        assert_eq!(fast(&get("Connection: close\r\n")), (true, false, true, true));
+        assert_eq!(fast(&get("Connection: Keep-Alive\r\nAccept: image/webp\r\n")), (true, false, false, true));
+        assert_eq!(fast(b"HEAD /a.jpg HTTP/1.1\r\n\r\n"), (true, true, false, true));
+        // Declined, and a connection Pingora answers them on can come back.
+        for declined in [
+            get("If-None-Match: \"x\"\r\n"),
+            get("Range: bytes=0-1\r\n"),
+            get("Via: 1.1 thumbora\r\n"),
+            get("Host: y\r\n"),
+            get("Accept: café\r\n"),
+            get("Connection: foo\r\n"),
+            b"GET /a.jpg HTTP/1.0\r\n\r\n".to_vec(),
+            b"PURGE /a.jpg HTTP/1.1\r\n\r\n".to_vec(),
+            b"GET http://x/a.jpg HTTP/1.1\r\n\r\n".to_vec(),
+        ] {
+            assert_eq!(fast(&declined), (false, false, false, true), "{}", String::from_utf8_lossy(&declined));
+        }
+        // Declined, and the connection stays Pingora's: a body or protocol change may follow the
+        // head, or more than one head (or less than one) was read.
+        for pingoras in [
+            get("Content-Length: 0\r\n"),
+            get("Transfer-Encoding: chunked\r\n"),
+            get("Upgrade: websocket\r\nConnection: upgrade\r\n"),
+            get("Expect: 100-continue\r\n"),
+            b"CONNECT x:443 HTTP/1.1\r\n\r\n".to_vec(),
+            [get(""), get("")].concat(),
+            get("")[..20].to_vec(),
+            b"NOT HTTP\r\n\r\n".to_vec(),
+        ] {
+            assert_eq!(fast(&pingoras), (false, false, false, false), "{}", String::from_utf8_lossy(&pingoras));
+        }
     }
 
     #[test]
