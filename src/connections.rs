@@ -31,6 +31,7 @@ use pingora_core::protocols::{
     UniqueID, UniqueIDType, ALPN,
 };
 use pingora_core::server::ShutdownWatch;
+use pingora_timeout::fast_timeout::fast_timeout;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -254,11 +255,22 @@ fn fast_request<'a>(bytes: &'a [u8], headers: &'a mut [httparse::Header<'a>]) ->
 /// The longest head the fast path reads before leaving the request to Pingora.
 const FAST_HEAD_BYTES: usize = 4096;
 
+/// A connection's buffers for the fast path, kept across its requests: the head read, and the
+/// response head written.
+struct FastBuffers {
+    head: Vec<u8>,
+    response: Vec<u8>,
+}
+
 /// Answer the connection's requests on `fast` for as long as it takes them.
-async fn serve_fast(clocked: &mut Clocked, fast: &dyn FastPath, limits: &Limits, shutdown: &ShutdownWatch) -> Fast {
-    let mut shutdown = shutdown.clone();
-    let mut buf = Vec::with_capacity(FAST_HEAD_BYTES);
-    let mut head = Vec::with_capacity(1024);
+async fn serve_fast(
+    clocked: &mut Clocked,
+    fast: &dyn FastPath,
+    limits: &Limits,
+    shutdown: &mut ShutdownWatch,
+    buffers: &mut FastBuffers,
+) -> Fast {
+    let FastBuffers { head: buf, response: head } = buffers;
     // A connection's first request has the head deadline from the accept; between requests,
     // the wait is the keep-alive's.
     let mut deadline = match clocked.clock.get() {
@@ -271,7 +283,9 @@ async fn serve_fast(clocked: &mut Clocked, fast: &dyn FastPath, limits: &Limits,
         }
         buf.clear();
         let read = tokio::select! {
-            read = tokio::time::timeout_at(deadline, clocked.read_buf(&mut buf)) => read,
+            // Pingora's timer wheel, as its own keep-alive wait uses: registered only when the
+            // read has to wait, and cheaper than tokio's timer for a wait that is always cancelled.
+            read = fast_timeout(deadline.saturating_duration_since(Instant::now()), clocked.read_buf(buf)) => read,
             _ = shutdown.changed() => return Fast::Closed,
         };
         match read {
@@ -281,19 +295,20 @@ async fn serve_fast(clocked: &mut Clocked, fast: &dyn FastPath, limits: &Limits,
         }
         let started = std::time::Instant::now();
         let mut headers = [httparse::EMPTY_HEADER; 64];
-        let (request, one_head) = fast_request(&buf, &mut headers);
+        let (request, one_head) = fast_request(buf, &mut headers);
         let answered = request.and_then(|request| {
             head.clear();
-            fast.answer(&request, &mut head).map(|(answer, body)| (request, answer, body))
+            fast.answer(&request, head).map(|(answer, body)| (request, answer, body))
         });
         let Some((request, answer, body)) = answered else {
-            clocked.replay = std::mem::take(&mut buf);
+            clocked.replay.clear();
+            clocked.replay.extend_from_slice(buf);
             clocked.replayed = 0;
             clocked.from_socket = 0;
             return Fast::Declined { one_head };
         };
         let body = if request.head_only { &[][..] } else { &body[..] };
-        let written = write_all_vectored(clocked.inner.get_mut(), &head, body).await;
+        let written = write_all_vectored(clocked.inner.get_mut(), head, body).await;
         let peer = clocked.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
         fast.done(&request, &answer, peer, started.elapsed());
         if written.is_err() || request.close {
@@ -357,10 +372,15 @@ where
         // A cap on requests per connection is counted by Pingora's session: none with it set.
         let request_limit = self.app.server_options().and_then(|o| o.keepalive_request_limit);
         let fast = self.fast.as_deref().filter(|_| request_limit.is_none());
+        let mut watch = shutdown.clone();
+        let mut buffers = FastBuffers { head: Vec::new(), response: Vec::new() };
+        if fast.is_some() {
+            buffers = FastBuffers { head: Vec::with_capacity(FAST_HEAD_BYTES), response: Vec::with_capacity(1024) };
+        }
         loop {
             let mut clean = false;
             if let Some(fast) = fast {
-                match serve_fast(&mut clocked, fast, &self.limits, shutdown).await {
+                match serve_fast(&mut clocked, fast, &self.limits, &mut watch, &mut buffers).await {
                     Fast::Closed => return None,
                     // The head read so far is replayed to Pingora; its bytes already started
                     // the clock.
@@ -465,7 +485,8 @@ impl AsyncRead for Clocked {
             buf.put_slice(&this.replay[this.replayed..this.replayed + n]);
             this.replayed += n;
             if this.replayed == this.replay.len() {
-                this.replay = Vec::new();
+                // Emptied, its capacity kept for the next head replayed.
+                this.replay.clear();
                 this.replayed = 0;
             }
             return Poll::Ready(Ok(()));

@@ -11,6 +11,8 @@
 #   miss_1080p distinct URLs: 1920x1080 JPEG -> 300x200
 #   site       a 2 KB page of the app reverse-proxied by `site` (one proxy thread; the origin
 #              nginx stands in for the app)
+#   hit_under_miss  the hit run (wrk -t1 -c4) while 8 connections of distinct 12 MP misses
+#              saturate the cores: the row's p99 is the hits' (its CPU figure counts both)
 # No miss URL repeats within or across runs (wrk's counter starts at a random offset per run), so
 # neither the result cache nor the originals cache can answer a miss: what is measured is fetch +
 # decode + resize + encode + the proxy around them. The hit run measures the cache path only.
@@ -116,6 +118,14 @@ run() {
     miss_1080p)
       PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="1080p_0.jpg 1080p_1.jpg 1080p_2.jpg 1080p_3.jpg" \
         wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 30s --latency -s scripts/bench/unique.lua "http://127.0.0.1:$PORT" >"$log" 2>&1 ;;
+    hit_under_miss)
+      curl -sf -o /dev/null "http://127.0.0.1:$PORT$hot"
+      PREFIX=/unsafe/300x200 ORIGIN="$ORIGIN" SOURCES="12mp_0.jpg 12mp_1.jpg 12mp_2.jpg 12mp_3.jpg" \
+        wrk -t1 -c8 -d"$((DURATION + 2))s" --timeout 30s -s scripts/bench/unique.lua "http://127.0.0.1:$PORT" >/dev/null 2>&1 &
+      local bg=$!
+      sleep 2
+      HOT="$hot" wrk -t1 -c4 -d"${DURATION}s" --latency -s scripts/bench/hot.lua "http://127.0.0.1:$PORT" >"$log" 2>&1
+      wait "$bg" || true ;;
     site)
       HOT=/page.html wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s scripts/bench/hot.lua "http://127.0.0.1:$PORT" >"$log" 2>&1 ;;
   esac
