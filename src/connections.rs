@@ -179,7 +179,8 @@ pub struct FastAnswer {
 
 /// Answers some requests at the connection, before Pingora builds a session for them: fresh
 /// results in memory (`fast_hit`), whose answer needs no I/O but the client's. Anything it
-/// declines, and every request after the first it declines on a connection, goes to Pingora.
+/// declines goes to Pingora's session, replayed; the connection comes back to the fast path
+/// after it when Pingora read nothing but that one head (see `Clocked::read_only_replay`).
 pub trait FastPath: Send + Sync {
     /// The whole response (head in `head`, body in the returned bytes), or `None` to let Pingora
     /// answer. Adds nothing to `head` when it declines.
@@ -286,7 +287,13 @@ async fn serve_fast(
             // Pingora's timer wheel, as its own keep-alive wait uses: registered only when the
             // read has to wait, and cheaper than tokio's timer for a wait that is always cancelled.
             read = fast_timeout(deadline.saturating_duration_since(Instant::now()), clocked.read_buf(buf)) => read,
-            _ = shutdown.changed() => return Fast::Closed,
+            // As Pingora's accept loop: only a change to `true` is the shutdown.
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return Fast::Closed;
+                }
+                continue;
+            }
         };
         match read {
             Ok(Ok(n)) if n > 0 => {}
