@@ -418,7 +418,9 @@ impl ThumboraProxy {
     /// handler: the same status, headers and body its hit path sends (`Age`, `Accept-Ranges`,
     /// 304 for a matching `If-None-Match`/`If-Modified-Since`, no body for HEAD, then
     /// `response_filter`). Range requests, background refreshes and results that are on disk
-    /// only, expired or purged take the full path (`Ok(false)`).
+    /// only, expired or purged take the full path (`Ok(false)`). Most such hits never get here:
+    /// `fast_hit` answers them at the connection with the same bytes, so a check added on the
+    /// way here (in `classify` or above) must be added there too, or make it decline.
     async fn serve_fresh_hit(&self, session: &mut Session, ctx: &mut RequestCtx) -> PingoraResult<bool> {
         let (Some(cache), RequestKind::Image { key, pending }) = (&self.cache, &ctx.kind) else { return Ok(false) };
         let req = session.req_header();
