@@ -34,8 +34,8 @@ use crate::site::Site;
 pub type SiteHealthCheck = GenBackgroundService<LoadBalancer<RoundRobin>>;
 
 /// The proxy and everything it shares, built from Thumbora's section of the configuration, and
-/// the health check of the site's app servers when there are any. `threads`: the proxy's.
-pub fn build_proxy(config: &crate::config::Config, threads: usize) -> Result<(ThumboraProxy, Option<SiteHealthCheck>)> {
+/// the health check of the site's app servers when there are any.
+pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Option<SiteHealthCheck>)> {
     let policy = SourcePolicy::new(&config.sources);
     let tls_listen = config.tls.iter().map(|tls| &tls.listen);
     let listen: Vec<SocketAddr> = config.listen.iter().chain(tls_listen).filter_map(|a| a.parse().ok()).collect();
@@ -68,7 +68,7 @@ pub fn build_proxy(config: &crate::config::Config, threads: usize) -> Result<(Th
         thumbor_error_statuses: config.sources.thumbor_error_statuses,
         shared: cache.as_ref().and_then(|c| c.shared.clone()),
     });
-    let (site, health_check) = match Site::new(&config.site, threads)? {
+    let (site, health_check) = match Site::new(&config.site)? {
         Some((site, check)) => (Some(Arc::new(site)), Some(check)),
         None => (None, None),
     };
@@ -93,7 +93,7 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     let adopt_sockets = !conf.work_stealing && threads > 1;
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     let bootstrap = server.bootstrap_as_a_service();
-    let (mut proxy, site_health_check) = build_proxy(&file.thumbora, threads)?;
+    let (mut proxy, site_health_check) = build_proxy(&file.thumbora)?;
     let journal = proxy.shared_tier().map(|shared| crate::cache::shared::JournalPoller(shared.clone()));
     let draining = Arc::new(AtomicBool::new(false));
     proxy.set_draining_flag(draining.clone());

@@ -8,14 +8,17 @@ use std::net::IpAddr;
 
 use http::header;
 use http::{Method, Version};
-use pingora_core::connectors::http::v1::Connector;
-use pingora_core::connectors::ConnectorOptions;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pingora_core::connectors::{ConnectorOptions, TransportConnector};
 use pingora_core::protocols::http::v1::client::HttpSession as UpstreamSession;
-use pingora_core::upstreams::peer::HttpPeer;
+use pingora_core::upstreams::peer::{HttpPeer, Peer};
 use pingora_error::{Error as PingoraError, ErrorType, Result as PingoraResult};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 
+use super::pool::AppPool;
 use super::Site;
 
 /// Headers whose presence sends a request down Pingora's proxy, which sanitises them: the
@@ -36,16 +39,22 @@ const NEEDS_THE_FULL_PROXY: [&str; 11] = [
     "expect",
 ];
 
-/// The short path's connections to the app servers: Pingora's HTTP/1 connector with its own
-/// keep-alive pool, sized as Pingora's proxy's.
+/// The short path's connections to the app servers: opened by Pingora's transport connector,
+/// spoken to with its HTTP/1 client, kept idle in a pool of each thread's own ([`AppPool`]).
 pub struct Forwarder {
-    connector: Connector,
+    transport: TransportConnector,
+    pool: Arc<AppPool>,
 }
 
 impl Forwarder {
-    /// `pool_size`: idle connections kept in all (Pingora's `keepalive_pool_size`).
-    pub fn new(pool_size: usize) -> Self {
-        Forwarder { connector: Connector::new(Some(ConnectorOptions::new(pool_size))) }
+    /// `per_thread`: idle connections each thread keeps (`site.keepalive`); `idle_timeout`: how
+    /// long one is kept (`site.keepalive_timeout_seconds`).
+    pub fn new(per_thread: usize, idle_timeout: Duration) -> Self {
+        // The transport's own pool is not used.
+        Forwarder {
+            transport: TransportConnector::new(Some(ConnectorOptions::new(0))),
+            pool: AppPool::new(per_thread, idle_timeout),
+        }
     }
 }
 
@@ -130,7 +139,7 @@ impl Site {
             .resp_header()
             .cloned()
             .ok_or_else(|| PingoraError::explain(ErrorType::InvalidHTTPHeader, "no response header"))?;
-        let mut end = upstream.is_body_done() || head_only;
+        let end = upstream.is_body_done() || head_only;
         let no_body = head_only || matches!(response.status.as_u16(), 204 | 304);
         if !no_body
             && !end
@@ -143,14 +152,31 @@ impl Site {
             response.insert_header(header::TRANSFER_ENCODING, "chunked")?;
         }
         response_filter(session, &mut response)?;
-        session.write_response_header(Box::new(response), end).await.map_err(|e| e.into_down())?;
-        while !end {
-            let body = upstream.read_body_bytes().await.map_err(|e| e.into_up())?;
-            end = body.is_none() || upstream.is_body_done();
-            session.write_response_body(body, end).await.map_err(|e| e.into_down())?;
+        // The app's connection goes back to the pool as soon as its answer has been read, before
+        // the client has the last of it: a client that sends its next request the moment the
+        // answer is complete (on this connection or another) finds the app's connection idle.
+        if end {
+            self.release(upstream, &peer).await;
+            return session.write_response_header(Box::new(response), true).await.map_err(|e| e.into_down());
         }
-        self.forwarder.connector.release_http_session(upstream, &peer, Some(self.idle_timeout)).await;
-        Ok(())
+        session.write_response_header(Box::new(response), false).await.map_err(|e| e.into_down())?;
+        loop {
+            let body = upstream.read_body_bytes().await.map_err(|e| e.into_up())?;
+            if body.is_none() || upstream.is_body_done() {
+                self.release(upstream, &peer).await;
+                return session.write_response_body(body, true).await.map_err(|e| e.into_down());
+            }
+            session.write_response_body(body, false).await.map_err(|e| e.into_down())?;
+        }
+    }
+
+    /// Give the app's connection, its answer read to the end, back to the pool (or close it
+    /// when `keepalive: 0` or the app asked for it).
+    async fn release(&self, mut upstream: UpstreamSession, peer: &HttpPeer) {
+        upstream.respect_keepalive();
+        if let Some(stream) = upstream.reuse().await {
+            self.forwarder.pool.put(peer.reuse_hash(), stream);
+        }
     }
 
     /// One attempt: send `request` and read the final response head. `None` when another
@@ -163,8 +189,14 @@ impl Site {
         tries: &mut Tries,
     ) -> PingoraResult<Option<(UpstreamSession, HttpPeer)>> {
         let peer = self.peer().map_err(|e| PingoraError::explain(ErrorType::HTTPStatus(e.status()), e.to_string()))?;
-        let (mut upstream, reused) = match self.forwarder.connector.get_http_session(&peer).await {
-            Ok(s) => s,
+        let kept = self.forwarder.pool.take(peer.reuse_hash());
+        let reused = kept.is_some();
+        let connected = match kept {
+            Some(stream) => Ok(stream),
+            None => self.forwarder.transport.new_stream(&peer).await,
+        };
+        let mut upstream = match connected {
+            Ok(stream) => UpstreamSession::new_with_options(stream, &peer),
             Err(e) => {
                 tries.refused += 1;
                 if tries.refused < self.upstream_count().max(1) {

@@ -3,6 +3,7 @@
 //! plain GETs and HEADs take a short path (`forward`).
 
 mod forward;
+mod pool;
 
 pub use forward::is_plain;
 
@@ -90,12 +91,9 @@ pub struct Site {
 
 impl Site {
     /// The site's app servers, and the background service that health-checks them (to be added
-    /// to the server). `None` when no upstream is configured. `threads`: the proxy's threads
-    /// (the short path's pool keeps `keepalive` idle connections for each, as Pingora's does).
-    pub fn new(
-        config: &SiteConfig,
-        threads: usize,
-    ) -> Result<Option<(Site, GenBackgroundService<LoadBalancer<RoundRobin>>)>> {
+    /// to the server). `None` when no upstream is configured. The short path keeps `keepalive`
+    /// idle connections for each proxy thread, as Pingora's proxy does.
+    pub fn new(config: &SiteConfig) -> Result<Option<(Site, GenBackgroundService<LoadBalancer<RoundRobin>>)>> {
         if config.upstreams.is_empty() {
             return Ok(None);
         }
@@ -115,7 +113,7 @@ impl Site {
             read_timeout: Duration::from_millis(config.read_timeout_ms),
             idle_timeout: Duration::from_secs(config.keepalive_timeout_seconds),
             keep_alive: config.keepalive > 0,
-            forwarder: forward::Forwarder::new(config.keepalive.saturating_mul(threads.max(1))),
+            forwarder: forward::Forwarder::new(config.keepalive, Duration::from_secs(config.keepalive_timeout_seconds)),
         };
         Ok(Some((site, service)))
     }

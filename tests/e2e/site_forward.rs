@@ -255,22 +255,69 @@ async fn an_app_failing_gives_an_error_never_a_short_success() {
     assert_eq!(server.get("/page").await.status, 200, "and the next request is fine");
 }
 
+/// One client connection kept alive across requests: each request is served by the proxy
+/// thread that holds the connection.
+struct KeptAlive(TcpStream);
+
+impl KeptAlive {
+    async fn open(port: u16) -> KeptAlive {
+        KeptAlive(TcpStream::connect(("127.0.0.1", port)).await.unwrap())
+    }
+
+    /// GET `path`; the status and body of an answer framed by `Content-Length`.
+    async fn get(&mut self, path: &str) -> (u16, String) {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+        self.0.write_all(request.as_bytes()).await.unwrap();
+        let mut received = Vec::new();
+        let mut buf = [0u8; 4096];
+        let head_end = loop {
+            if let Some(at) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            let n = tokio::time::timeout(Duration::from_secs(5), self.0.read(&mut buf)).await.unwrap().unwrap();
+            assert!(n > 0 && received.len() < 65536, "the proxy closed or sent an endless head");
+            received.extend_from_slice(&buf[..n]);
+        };
+        let head = String::from_utf8_lossy(&received[..head_end]).to_ascii_lowercase();
+        let status = head[9..12].parse().unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map(|v| v.trim().parse().unwrap())
+            .expect("a Content-Length answer");
+        while received.len() < head_end + length {
+            let n = tokio::time::timeout(Duration::from_secs(5), self.0.read(&mut buf)).await.unwrap().unwrap();
+            assert!(n > 0, "body cut short");
+            received.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(received.len(), head_end + length, "nothing after the answer");
+        (status, String::from_utf8_lossy(&received[head_end..]).into_owned())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_alive_app_connections_are_reused_as_configured() {
-    // Default pool: ten sequential requests share one connection to the app.
+    // Default pool: ten sequential requests on one client connection share one connection to
+    // the app (each proxy thread keeps its own idle connections, as each nginx worker does).
     let app = Scripted::start().await;
     let server = Server::start_with(settings(&app.addr, "")).await;
+    let mut client = KeptAlive::open(server.port).await;
     for _ in 0..10 {
-        assert_eq!(server.get("/page").await.status, 200);
+        assert_eq!(client.get("/page").await.0, 200);
     }
     assert_eq!(app.connections(), 1);
+    // Clients on new connections, whichever thread takes them: at most one app connection for
+    // each of the server's two threads.
+    for _ in 0..10 {
+        assert_eq!(KeptAlive::open(server.port).await.get("/page").await.0, 200);
+    }
+    assert!(app.connections() <= 2, "{} app connections", app.connections());
 
     // A kept-alive connection the app closes as the request arrives: the GET goes again on a
     // new connection, and the client never knows.
     let before = app.connections();
     for i in 0..4 {
-        let r = server.get("/once").await;
-        assert_eq!((r.status, r.text().as_str()), (200, "once"), "request {i}");
+        assert_eq!(client.get("/once").await, (200, "once".to_string()), "request {i}");
     }
     // The first /once reused the /page connection (closed: +1); each later one found the
     // previous /once connection pooled, which closed (+1 each).
@@ -279,8 +326,9 @@ async fn kept_alive_app_connections_are_reused_as_configured() {
     // `keepalive: 0`: no idle connection is kept, each request opens its own.
     let app = Scripted::start().await;
     let server = Server::start_with(settings(&app.addr, "    keepalive: 0\n")).await;
+    let mut client = KeptAlive::open(server.port).await;
     for _ in 0..5 {
-        assert_eq!(server.get("/page").await.status, 200);
+        assert_eq!(client.get("/page").await.0, 200);
     }
     assert_eq!(app.connections(), 5);
 }
