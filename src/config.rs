@@ -49,6 +49,9 @@ pub struct Config {
     pub request_head_timeout_ms: u64,
     /// A request body (site requests) must arrive whole within this long, however it trickles.
     pub request_body_timeout_ms: u64,
+    /// A client that takes none of an answer's bytes for this long is dropped (nginx's
+    /// `send_timeout`): a client that stops reading cannot hold its connection for ever.
+    pub send_timeout_seconds: u64,
     /// Each client connection's write buffer: a response whose header and body fit is sent in
     /// one write (one system call, one packet train) instead of a header write then a body write.
     pub write_buffer_bytes: usize,
@@ -78,6 +81,7 @@ impl Default for Config {
             max_connections: 10_000,
             request_head_timeout_ms: 10_000,
             request_body_timeout_ms: 60_000,
+            send_timeout_seconds: 60,
             write_buffer_bytes: 32 * 1024,
             fast_hits: true,
             security: SecurityConfig::default(),
@@ -820,6 +824,9 @@ impl Config {
             if let Some((first, _)) = seen[..i].iter().find(|(_, a)| a == addr) {
                 return Err(ConfigError::new(key.clone(), format!("{addr} is already {first}")));
             }
+        }
+        if self.send_timeout_seconds == 0 {
+            return Err(ConfigError::new("thumbora.send_timeout_seconds", "must be > 0"));
         }
         if self.keepalive_seconds == 0 {
             return Err(ConfigError::new("thumbora.keepalive_seconds", "must be > 0"));

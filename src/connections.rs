@@ -45,6 +45,9 @@ pub struct Limits {
     pub keepalive_seconds: u64,
     /// Bytes of a client connection's write buffer (`thumbora.write_buffer_bytes`).
     pub write_buffer_bytes: usize,
+    /// A write to the client that makes no progress for this long fails, and the connection
+    /// closes (`thumbora.send_timeout_seconds`).
+    pub send_timeout: Duration,
     /// Register each plain-TCP connection with the IO driver of the thread that serves it
     /// ([`adopt`]): on with one runtime per thread and more than one thread.
     pub adopt_sockets: bool,
@@ -315,11 +318,14 @@ async fn serve_fast(
             return Fast::Declined { one_head };
         };
         let body = if request.head_only { &[][..] } else { &body[..] };
-        let written = write_all_vectored(clocked.inner.get_mut(), head, body).await;
+        let written = write_all_vectored(&mut Unbuffered(clocked), head, body).await;
         let peer = clocked.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
         fast.done(&request, &answer, peer, started.elapsed());
         if written.is_err() || request.close {
-            Shutdown::shutdown(&mut **clocked.inner.get_mut()).await;
+            // A client that stopped reading is not waited for again.
+            if written.is_ok() {
+                Shutdown::shutdown(&mut **clocked.inner.get_mut()).await;
+            }
             return Fast::Closed;
         }
         clocked.clock.set(Head::Idle);
@@ -328,7 +334,7 @@ async fn serve_fast(
 }
 
 /// Write `head` then `body` with as few system calls as the socket allows (no copy into a buffer).
-async fn write_all_vectored(stream: &mut Stream, head: &[u8], body: &[u8]) -> io::Result<()> {
+async fn write_all_vectored(stream: &mut (impl AsyncWrite + Unpin), head: &[u8], body: &[u8]) -> io::Result<()> {
     let (mut head, mut body) = (head, body);
     while !head.is_empty() || !body.is_empty() {
         let n = stream.write_vectored(&[io::IoSlice::new(head), io::IoSlice::new(body)]).await?;
@@ -374,8 +380,14 @@ where
             false => (stream, 0),
         };
         let inner = BufWriter::with_capacity(write_buffer, stream);
-        let mut clocked =
-            Box::new(Clocked { inner, clock: clock.clone(), replay: Vec::new(), replayed: 0, from_socket: 0 });
+        let mut clocked = Box::new(Clocked {
+            inner,
+            clock: clock.clone(),
+            replay: Vec::new(),
+            replayed: 0,
+            from_socket: 0,
+            stall: Stall::new(self.limits.send_timeout),
+        });
         // A cap on requests per connection is counted by Pingora's session: none with it set.
         let request_limit = self.app.server_options().and_then(|o| o.keepalive_request_limit);
         let fast = self.fast.as_deref().filter(|_| request_limit.is_none());
@@ -475,6 +487,92 @@ pub struct Clocked {
     replayed: usize,
     /// Bytes read from the socket since the fast path last declined a request.
     from_socket: usize,
+    /// Every write to the client, buffered or not, fails once the client has taken nothing for
+    /// the send timeout.
+    stall: Stall,
+}
+
+/// The send timeout of one client connection: it runs from the first write that finds the
+/// client's socket full until a write goes through; once it expires, every write fails at once.
+#[derive(Debug)]
+struct Stall {
+    timeout: Duration,
+    /// Allocated on the first write that waits (most connections never have one).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// A write found the socket full and none has gone through since: `timer` runs.
+    waiting: bool,
+    expired: bool,
+}
+
+impl Stall {
+    fn new(timeout: Duration) -> Self {
+        Stall { timeout, timer: None, waiting: false, expired: false }
+    }
+
+    /// Run one poll of a write under the timeout.
+    fn guard<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(&mut Context<'_>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if self.expired {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "send timeout")));
+        }
+        match write(cx) {
+            Poll::Ready(outcome) => {
+                self.waiting = false;
+                Poll::Ready(outcome)
+            }
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if !self.waiting {
+                    timer.as_mut().reset(tokio::time::Instant::now() + timeout);
+                    self.waiting = true;
+                }
+                if std::future::Future::poll(timer.as_mut(), cx).is_ready() {
+                    log::info!("client took none of its answer for {timeout:?}: connection closed");
+                    self.expired = true;
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "send timeout")));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// The fast path's writes: straight to the socket (no copy into the write buffer, which it
+/// leaves empty), under the connection's send timeout.
+struct Unbuffered<'a>(&'a mut Clocked);
+
+impl AsyncWrite for Unbuffered<'_> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let Clocked { inner, stall, .. } = &mut *self.0;
+        stall.guard(cx, |cx| Pin::new(&mut **inner.get_mut()).poll_write(cx, buf))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Clocked { inner, stall, .. } = &mut *self.0;
+        stall.guard(cx, |cx| Pin::new(&mut **inner.get_mut()).poll_flush(cx))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Clocked { inner, stall, .. } = &mut *self.0;
+        stall.guard(cx, |cx| Pin::new(&mut **inner.get_mut()).poll_shutdown(cx))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let Clocked { inner, stall, .. } = &mut *self.0;
+        stall.guard(cx, |cx| Pin::new(&mut **inner.get_mut()).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.inner.get_ref().is_write_vectored()
+    }
 }
 
 impl Clocked {
@@ -508,17 +606,21 @@ impl AsyncRead for Clocked {
     }
 }
 
+/// Every write under the connection's send timeout ([`Stall`]).
 impl AsyncWrite for Clocked {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let Clocked { inner, stall, .. } = &mut *self;
+        stall.guard(cx, |cx| Pin::new(inner).poll_write(cx, buf))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let Clocked { inner, stall, .. } = &mut *self;
+        stall.guard(cx, |cx| Pin::new(inner).poll_flush(cx))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let Clocked { inner, stall, .. } = &mut *self;
+        stall.guard(cx, |cx| Pin::new(inner).poll_shutdown(cx))
     }
 
     fn poll_write_vectored(
@@ -526,7 +628,8 @@ impl AsyncWrite for Clocked {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let Clocked { inner, stall, .. } = &mut *self;
+        stall.guard(cx, |cx| Pin::new(inner).poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -546,8 +649,10 @@ impl Drop for Clocked {
 #[async_trait]
 impl Shutdown for Clocked {
     async fn shutdown(&mut self) {
-        let _ = self.inner.flush().await;
-        Shutdown::shutdown(&mut **self.inner.get_mut()).await
+        // Under the send timeout: a client that stopped reading gets no more waits.
+        if AsyncWriteExt::flush(self).await.is_ok() {
+            Shutdown::shutdown(&mut **self.inner.get_mut()).await
+        }
     }
 }
 
@@ -722,6 +827,53 @@ mod tests {
         }
     }
 
+    /// Write 16-byte chunks to `to` under `stall` until a write fails; the bytes written.
+    async fn write_until_refused(stall: &mut Stall, to: &mut tokio::io::DuplexStream, limit: usize) -> (usize, bool) {
+        let mut written = 0;
+        let failed = std::future::poll_fn(|cx| loop {
+            if written >= limit {
+                return Poll::Ready(false);
+            }
+            match stall.guard(cx, |cx| Pin::new(&mut *to).poll_write(cx, &[0u8; 16])) {
+                Poll::Ready(Ok(n)) => written += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(e.kind() == io::ErrorKind::TimedOut),
+                Poll::Pending => return Poll::Pending,
+            }
+        })
+        .await;
+        (written, failed)
+    }
+
+    #[tokio::test]
+    async fn a_write_the_client_never_takes_fails_after_the_send_timeout_and_so_do_later_ones() {
+        let (mut near, mut far) = tokio::io::duplex(64);
+        let mut stall = Stall::new(Duration::from_millis(200));
+        let started = std::time::Instant::now();
+        assert_eq!(write_until_refused(&mut stall, &mut near, 1 << 20).await, (64, true));
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        // Room again, but the connection is done with.
+        let mut buf = [0u8; 64];
+        far.read_exact(&mut buf).await.unwrap();
+        assert_eq!(write_until_refused(&mut stall, &mut near, 16).await, (0, true));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_reads_slowly_is_not_cut() {
+        let (mut near, mut far) = tokio::io::duplex(64);
+        // Takes 64 bytes every 50 ms: each wait is shorter than the timeout, the whole far longer.
+        let reader = tokio::spawn(async move {
+            let mut buf = [0u8; 64];
+            let mut total = 0;
+            while total < 1024 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                total += far.read(&mut buf).await.unwrap();
+            }
+        });
+        let mut stall = Stall::new(Duration::from_millis(200));
+        assert_eq!(write_until_refused(&mut stall, &mut near, 1024).await, (1024, false));
+        reader.await.unwrap();
+    }
+
     #[test]
     fn a_stream_that_is_not_plain_tcp_is_given_back() {
         let accepting = runtime();
@@ -733,6 +885,7 @@ mod tests {
             replay: Vec::new(),
             replayed: 0,
             from_socket: 0,
+            stall: Stall::new(Duration::from_secs(60)),
         });
         let given_back = accepting.block_on(async { adopt(wrapped) });
         assert!(given_back.is_err_and(|s| s.as_any().is::<Clocked>()));

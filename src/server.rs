@@ -102,6 +102,7 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
         head_timeout: Duration::from_millis(file.thumbora.request_head_timeout_ms),
         keepalive_seconds: file.thumbora.keepalive_seconds,
         write_buffer_bytes: file.thumbora.write_buffer_bytes,
+        send_timeout: Duration::from_secs(file.thumbora.send_timeout_seconds),
         adopt_sockets,
     };
     let fast_hits = proxy.fast_hits().filter(|_| file.thumbora.fast_hits);

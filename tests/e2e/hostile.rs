@@ -505,3 +505,101 @@ async fn encodes_that_cannot_be_stopped_are_capped() {
     let jpeg = timed(&server, &format!("/unsafe/fit-in/4800x4800/filters:upscale()/{host}/photo.jpg")).await;
     assert_eq!(jpeg.status, 200);
 }
+
+/// Send `request` on a connection whose receive buffer is small, read nothing for 4 s, then read
+/// whatever comes: the bytes received, and whether the server ended the connection by then.
+async fn stalled_reader(port: u16, request: &[u8]) -> (usize, bool) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    // Past the 1 s send timeout, with room for a loaded machine.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut received = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    for _ in 0..100_000 {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (received, true),
+            Ok(Ok(n)) => received += n,
+            Err(_) => return (received, false),
+        }
+    }
+    (received, false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_stop_reading_a_site_answer_are_dropped_after_the_send_timeout() {
+    // An app answering every request with 32 MiB, as fast as the proxy takes it.
+    const BODY: usize = 32 << 20;
+    let app = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_addr = app.local_addr().unwrap();
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cut_seen = cut.clone();
+    let task = tokio::spawn(async move {
+        let Ok(Ok((mut conn, _))) = tokio::time::timeout(Duration::from_secs(30), app.accept()).await else { return };
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65536 {
+            match conn.read(&mut buf).await {
+                Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+                _ => return,
+            }
+        }
+        let answer = format!("HTTP/1.1 200 OK\r\nContent-Length: {BODY}\r\n\r\n");
+        conn.write_all(answer.as_bytes()).await.unwrap();
+        let chunk = vec![b'x'; 1 << 16];
+        for _ in 0..BODY / chunk.len() {
+            match tokio::time::timeout(Duration::from_secs(20), conn.write_all(&chunk)).await {
+                Ok(Ok(())) => {}
+                _ => {
+                    cut_seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return;
+                }
+            }
+        }
+    });
+    let settings = Settings {
+        thumbora: format!(
+            "  send_timeout_seconds: 1\n  site:\n    upstreams: [\"{app_addr}\"]\n    image_prefix: /img\n    health_check_seconds: 0\n"
+        ),
+        ..Settings::default()
+    };
+    let server = Server::start_with(settings).await;
+    let (received, closed) = stalled_reader(server.port, b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n").await;
+    assert!(closed && received < BODY, "received {received} of {BODY} bytes, closed: {closed}");
+    // The app's connection went with it (its write failed rather than waiting for ever).
+    tokio::time::timeout(Duration::from_secs(25), task).await.expect("the app finished").unwrap();
+    assert!(cut.load(std::sync::atomic::Ordering::SeqCst), "the app's connection was closed");
+    // The server serves the next client.
+    assert_eq!(server.get("/healthcheck").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_stop_reading_a_hit_are_dropped_after_the_send_timeout() {
+    // A result of about 6 MB (noise does not compress), larger than what the sockets buffer.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise = image::RgbImage::from_fn(1400, 1400, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
+    });
+    let mut png = Vec::new();
+    noise.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let origin = super::origin::Origin::start().await;
+    origin.put("/noise.png", png);
+    // Both ways a hit is answered: at the connection (fast_hits) and through Pingora's session.
+    for fast in [true, false] {
+        let server = server_with(&format!("  send_timeout_seconds: 1\n  fast_hits: {fast}\n")).await;
+        let path = format!("/unsafe/filters:format(png)/{}/noise.png", origin.host());
+        let first = server.get(&path).await;
+        assert_eq!(first.status, 200);
+        let size = first.body.len();
+        assert!(size > 4 << 20, "{size}");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+        let (received, closed) = stalled_reader(server.port, request.as_bytes()).await;
+        assert!(closed && received < size, "fast_hits {fast}: received {received} of {size} bytes, closed: {closed}");
+        // A client that reads gets the whole hit.
+        assert_eq!(server.get(&path).await.body.len(), size);
+    }
+}
