@@ -1,16 +1,15 @@
 //! The site's short path: a plain GET or HEAD (no body, no upgrade, nothing hop-by-hop to
-//! sanitise) sent to an app server over a kept-alive connection with Pingora's own HTTP/1 client
-//! and connection pool, and its answer streamed back, without Pingora's general proxy machinery
+//! sanitise) sent to an app server over a kept-alive connection (kept by each thread, `pool`)
+//! with Pingora's HTTP/1 client, and its answer streamed back, without Pingora's general proxy machinery
 //! (cache phases, task channels, upgrade handling), which costs more than the forwarding itself.
 //! Every other site request takes Pingora's proxy; both send the same request and answer the same.
 
 use std::net::IpAddr;
-
-use http::header;
-use http::{Method, Version};
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::header;
+use http::{Method, Version};
 use pingora_core::connectors::{ConnectorOptions, TransportConnector};
 use pingora_core::protocols::http::v1::client::HttpSession as UpstreamSession;
 use pingora_core::upstreams::peer::{HttpPeer, Peer};
