@@ -564,7 +564,8 @@ pub struct SiteConfig {
     /// Seconds between TCP health checks of each app server; 0: no health check.
     pub health_check_seconds: u64,
     /// Idle connections to the app servers kept open for reuse, per proxy thread (nginx's
-    /// upstream `keepalive`). This also sets Pingora's `upstream_keepalive_pool_size`.
+    /// upstream `keepalive`). Pingora's shared pool (`upstream_keepalive_pool_size`, for requests
+    /// with a body or an upgrade) holds this times `threads`.
     pub keepalive: usize,
     /// An idle kept-alive connection to an app server is closed after this long (nginx's
     /// upstream `keepalive_timeout`).
@@ -1217,6 +1218,8 @@ mod tests {
         assert_eq!(err.key, "thumbora.listen[0]");
         let err = FileConfig::from_yaml("thumbora:\n  write_buffer_bytes: 100\n").unwrap_err();
         assert_eq!(err.key, "thumbora.write_buffer_bytes");
+        let err = FileConfig::from_yaml("thumbora:\n  send_timeout_seconds: 0\n").unwrap_err();
+        assert_eq!(err.key, "thumbora.send_timeout_seconds");
         let err = FileConfig::from_yaml("thumbora:\n  image:\n    avif_speed: 11\n").unwrap_err();
         assert_eq!(err.key, "thumbora.image.avif_speed");
         let err = FileConfig::from_yaml("thumbora:\n  image:\n    icc: cmyk\n").unwrap_err();

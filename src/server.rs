@@ -87,9 +87,10 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     // The configuration is already read (`file`): Pingora must not read `-c` again.
     let opt = opt.map(|opt| Opt { conf: None, ..opt });
     let mut conf = file.server;
-    // Pingora's proxy keeps as many idle app connections per thread as the short path does.
-    conf.upstream_keepalive_pool_size = file.thumbora.site.keepalive;
     let threads = conf.threads;
+    // Pingora's proxy (site requests with a body or an upgrade) keeps one pool for all threads:
+    // sized so that it holds as many idle app connections per thread as the short path does.
+    conf.upstream_keepalive_pool_size = file.thumbora.site.keepalive.saturating_mul(threads.max(1));
     let adopt_sockets = !conf.work_stealing && threads > 1;
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     let bootstrap = server.bootstrap_as_a_service();
