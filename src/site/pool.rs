@@ -96,7 +96,8 @@ impl AppPool {
     /// Start the sweep unless it runs: it wakes every [`SWEEP_EVERY`] while a connection is idle,
     /// and ends when none is (or the pool is gone).
     fn sweep_while_idle(self: &Arc<Self>) {
-        if self.sweeping.swap(true, Ordering::AcqRel) {
+        // Read first: while the sweep runs (under load, always), a request writes nothing shared.
+        if self.sweeping.load(Ordering::Acquire) || self.sweeping.swap(true, Ordering::AcqRel) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
