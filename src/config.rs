@@ -70,6 +70,16 @@ pub struct Config {
     pub access_log: AccessLogConfig,
 }
 
+impl Config {
+    /// Whether a request target (path and query, as received) is `healthcheck_path`, with or
+    /// without a trailing slash.
+    pub fn is_healthcheck(&self, target: &[u8]) -> bool {
+        let path = target.split(|&b| b == b'?').next().unwrap_or_default();
+        let health = self.healthcheck_path.as_bytes();
+        path == health || path.strip_suffix(b"/") == Some(health)
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -570,6 +580,10 @@ pub struct SiteConfig {
     /// An idle kept-alive connection to an app server is closed after this long (nginx's
     /// upstream `keepalive_timeout`).
     pub keepalive_timeout_seconds: u64,
+    /// Plain GETs and HEADs (no body, nothing hop-by-hop) are forwarded straight from the
+    /// client's connection, both heads parsed and written by Thumbora (`site::direct`); off:
+    /// through Pingora's HTTP/1 session, as every other site request.
+    pub fast_forward: bool,
 }
 
 impl Default for SiteConfig {
@@ -583,6 +597,7 @@ impl Default for SiteConfig {
             health_check_seconds: 5,
             keepalive: 128,
             keepalive_timeout_seconds: 60,
+            fast_forward: true,
         }
     }
 }

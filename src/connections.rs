@@ -157,8 +157,8 @@ fn adopt(stream: Stream) -> std::result::Result<Stream, Stream> {
     Ok(Box::new(adopted))
 }
 
-/// A request head as the fast path sees it: an HTTP/1.1 `GET` or `HEAD` with no body, no
-/// conditional or range header, and nothing after it on the connection yet.
+/// A request head as the fast path sees it: an HTTP/1.1 `GET` or `HEAD` with no body, no `Via`,
+/// and nothing after it on the connection yet.
 #[derive(Debug)]
 pub struct FastRequest<'a> {
     pub head_only: bool,
@@ -172,22 +172,46 @@ pub struct FastRequest<'a> {
     pub head_bytes: usize,
     /// `Connection: close`: the connection ends after this response.
     pub close: bool,
+    /// A conditional or range request (which a fast hit leaves to Pingora).
+    pub conditional: bool,
 }
 
 /// What the fast path answered, for its log line.
 pub struct FastAnswer {
+    /// The status sent (499: none, the client left first).
     pub status: u16,
     pub body_bytes: usize,
+    /// Forwarded to an app server ([`FastPath::forward`]), not answered from memory.
+    pub forwarded: bool,
 }
 
+/// How a request forwarded at the connection ended.
+pub struct FastForwarded {
+    pub answer: FastAnswer,
+    /// The connection can take the next request.
+    pub keep_alive: bool,
+    /// The answer went out whole (a connection that ends is shut down cleanly).
+    pub complete: bool,
+    /// Bytes the client sent meanwhile (its next request), answered next by Pingora.
+    pub early: Vec<u8>,
+}
+
+/// A forward under way.
+pub type Forwarding<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = FastForwarded> + Send + 'a>>;
+
 /// Answers some requests at the connection, before Pingora builds a session for them: fresh
-/// results in memory (`fast_hit`), whose answer needs no I/O but the client's. Anything it
-/// declines goes to Pingora's session, replayed; the connection comes back to the fast path
-/// after it when Pingora read nothing but that one head (see `Clocked::read_only_replay`).
+/// results in memory (`fast_hit`), whose answer needs no I/O but the client's, and plain site
+/// requests, forwarded to an app server (`site::direct`). Anything it declines goes to
+/// Pingora's session, replayed; the connection comes back to the fast path after it when
+/// Pingora read nothing but that one head (see `Clocked::read_only_replay`).
 pub trait FastPath: Send + Sync {
     /// The whole response (head in `head`, body in the returned bytes), or `None` to let Pingora
     /// answer. Adds nothing to `head` when it declines.
     fn answer(&self, request: &FastRequest<'_>, head: &mut Vec<u8>) -> Option<(FastAnswer, bytes::Bytes)>;
+
+    /// Forward the request and relay the answer to `client`, or `None` (deciding at once) to
+    /// let Pingora answer.
+    fn forward<'a>(&'a self, request: &'a FastRequest<'a>, client: &'a mut ClientIo<'_>) -> Option<Forwarding<'a>>;
 
     /// The request is answered (or the client left while it was written): metrics and log line.
     fn done(&self, request: &FastRequest<'_>, answer: &FastAnswer, peer: Option<std::net::IpAddr>, took: Duration);
@@ -202,10 +226,9 @@ enum Fast {
     Declined { one_head: bool },
 }
 
-/// Headers after which the fast path leaves a request to Pingora: conditional and range
-/// requests and the loop guard's `Via`, and [`FRAMING_HEADERS`].
-const DECLINED_HEADERS: [&str; 7] =
-    ["range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "via"];
+/// Conditional and range requests: a fast hit leaves them to Pingora (`FastRequest::conditional`).
+const CONDITIONAL_HEADERS: [&str; 6] =
+    ["range", "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"];
 
 /// Headers that bring a body or a protocol change: Pingora may read past the head for them.
 const FRAMING_HEADERS: [&str; 4] = ["content-length", "transfer-encoding", "expect", "upgrade"];
@@ -223,12 +246,14 @@ fn fast_request<'a>(bytes: &'a [u8], headers: &'a mut [httparse::Header<'a>]) ->
         return (None, false);
     }
     let headers: &'a [httparse::Header<'a>] = parsed.headers;
-    let (mut framing, mut declined) = (false, false);
+    let (mut framing, mut declined, mut conditional) = (false, false, false);
     let mut single = [None::<&str>; 3];
     for header in headers {
         let is = |names: &[&str]| names.iter().any(|n| header.name.eq_ignore_ascii_case(n));
         framing |= is(&FRAMING_HEADERS);
-        declined |= is(&DECLINED_HEADERS);
+        // The loop guard's `Via` is Pingora's to judge.
+        declined |= is(&["via"]);
+        conditional |= is(&CONDITIONAL_HEADERS);
         if let Some(i) = SINGLE_HEADERS.iter().position(|h| header.name.eq_ignore_ascii_case(h)) {
             // As `HeaderValue::to_str`, which the proxy reads these with: visible ASCII only.
             let visible = header.value.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
@@ -253,7 +278,7 @@ fn fast_request<'a>(bytes: &'a [u8], headers: &'a mut [httparse::Header<'a>]) ->
     let (Some(target), Some(close), Some(1), false, false) = (target, close, parsed.version, framing, declined) else {
         return (None, one_head);
     };
-    (Some(FastRequest { head_only, target, host, accept, headers, head_bytes, close }), one_head)
+    (Some(FastRequest { head_only, target, host, accept, headers, head_bytes, close, conditional }), one_head)
 }
 
 /// The longest head the fast path reads before leaving the request to Pingora.
@@ -306,24 +331,27 @@ async fn serve_fast(
         let started = std::time::Instant::now();
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let (request, one_head) = fast_request(buf, &mut headers);
-        let answered = request.and_then(|request| {
-            head.clear();
-            fast.answer(&request, head).map(|(answer, body)| (request, answer, body))
-        });
-        let Some((request, answer, body)) = answered else {
-            clocked.replay.clear();
-            clocked.replay.extend_from_slice(buf);
-            clocked.replayed = 0;
-            clocked.from_socket = 0;
-            return Fast::Declined { one_head };
+        let Some(request) = request else { return clocked.decline(buf, one_head) };
+        head.clear();
+        let (keep_alive, complete) = if let Some((answer, body)) = fast.answer(&request, head) {
+            let body = if request.head_only { &[][..] } else { &body[..] };
+            let written = write_all_vectored(&mut ClientIo(clocked), head, body).await;
+            fast.done(&request, &answer, clocked.peer_ip(), started.elapsed());
+            (written.is_ok() && !request.close, written.is_ok())
+        } else {
+            let mut client = ClientIo(clocked);
+            let Some(forwarding) = fast.forward(&request, &mut client) else { return clocked.decline(buf, one_head) };
+            let forwarded = forwarding.await;
+            fast.done(&request, &forwarded.answer, clocked.peer_ip(), started.elapsed());
+            if forwarded.keep_alive && !forwarded.early.is_empty() {
+                // The client's next request arrived while the app worked: Pingora answers it.
+                return clocked.decline(&forwarded.early, false);
+            }
+            (forwarded.keep_alive, forwarded.complete)
         };
-        let body = if request.head_only { &[][..] } else { &body[..] };
-        let written = write_all_vectored(&mut Unbuffered(clocked), head, body).await;
-        let peer = clocked.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-        fast.done(&request, &answer, peer, started.elapsed());
-        if written.is_err() || request.close {
+        if !keep_alive {
             // A client that stopped reading is not waited for again.
-            if written.is_ok() {
+            if complete {
                 Shutdown::shutdown(&mut **clocked.inner.get_mut()).await;
             }
             return Fast::Closed;
@@ -541,11 +569,29 @@ impl Stall {
     }
 }
 
-/// The fast path's writes: straight to the socket (no copy into the write buffer, which it
-/// leaves empty), under the connection's send timeout.
-struct Unbuffered<'a>(&'a mut Clocked);
+/// The client's connection as the fast path uses it: reads as [`Clocked`]'s, writes straight to
+/// the socket (no copy into the write buffer, which it leaves empty) under the send timeout.
+pub struct ClientIo<'a>(&'a mut Clocked);
 
-impl AsyncWrite for Unbuffered<'_> {
+impl ClientIo<'_> {
+    /// The client's address.
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.0.peer_ip()
+    }
+
+    /// The client came over TLS.
+    pub fn tls(&self) -> bool {
+        self.0.get_ssl_digest().is_some()
+    }
+}
+
+impl AsyncRead for ClientIo<'_> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ClientIo<'_> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let Clocked { inner, stall, .. } = &mut *self.0;
         stall.guard(cx, |cx| Pin::new(&mut **inner.get_mut()).poll_write(cx, buf))
@@ -579,6 +625,19 @@ impl Clocked {
     /// Whether everything read since the fast path declined came from the replayed head.
     fn read_only_replay(&self) -> bool {
         self.from_socket == 0 && self.replay.is_empty()
+    }
+
+    /// Leave the connection to Pingora, which reads `read` (the bytes the fast path read) first.
+    fn decline(&mut self, read: &[u8], one_head: bool) -> Fast {
+        self.replay.clear();
+        self.replay.extend_from_slice(read);
+        self.replayed = 0;
+        self.from_socket = 0;
+        Fast::Declined { one_head }
+    }
+
+    fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        self.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()))
     }
 }
 
@@ -797,10 +856,19 @@ mod tests {
         assert_eq!(fast(&get("Connection: close\r\n")), (true, false, true, true));
         assert_eq!(fast(&get("Connection: Keep-Alive\r\nAccept: image/webp\r\n")), (true, false, false, true));
         assert_eq!(fast(b"HEAD /a.jpg HTTP/1.1\r\n\r\n"), (true, true, false, true));
+        // Conditional and range requests are taken, marked (a fast hit leaves them to Pingora;
+        // a site request is forwarded with them).
+        for conditional in
+            [get("If-None-Match: \"x\"\r\n"), get("Range: bytes=0-1\r\n"), get("if-modified-since: x\r\n")]
+        {
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let (request, _) = fast_request(&conditional, &mut headers);
+            assert!(request.is_some_and(|r| r.conditional), "{}", String::from_utf8_lossy(&conditional));
+        }
+        let (plain, mut headers) = (get(""), [httparse::EMPTY_HEADER; 64]);
+        assert!(fast_request(&plain, &mut headers).0.is_some_and(|r| !r.conditional));
         // Declined, and a connection Pingora answers them on can come back.
         for declined in [
-            get("If-None-Match: \"x\"\r\n"),
-            get("Range: bytes=0-1\r\n"),
             get("Via: 1.1 thumbora\r\n"),
             get("Host: y\r\n"),
             get("Accept: café\r\n"),

@@ -215,10 +215,7 @@ impl ThumboraProxy {
 
     /// Answer `healthcheck_path` (with or without a trailing slash): 200 to GET and HEAD.
     fn healthcheck(&self, req: &RequestHeader) -> std::result::Result<(), Box<Answer>> {
-        let raw = req.raw_path();
-        let path = raw.split(|&b| b == b'?').next().unwrap_or_default();
-        let health = self.config.healthcheck_path.as_bytes();
-        if path != health && path.strip_suffix(b"/") != Some(health) {
+        if !self.config.is_healthcheck(req.raw_path()) {
             return Ok(());
         }
         let reply = match req.method {
@@ -335,12 +332,20 @@ impl ThumboraProxy {
 
     /// What answers fresh hits at the connection (`fast_hit`), sharing this proxy's memo,
     /// cache, log and draining flag; `None` without a result cache.
-    pub fn fast_hits(&self) -> Option<crate::fast_hit::FastHits> {
+    /// What answers at the connection: fresh hits (`fast_hits`) and plain site requests
+    /// (`site.fast_forward`); `None` when neither is on.
+    pub fn fast_path(&self) -> Option<crate::fast_hit::FastHits> {
+        let cache = self.cache.clone().filter(|_| self.config.fast_hits);
+        let site = self.site.clone().filter(|_| self.config.site.fast_forward);
+        if cache.is_none() && site.is_none() {
+            return None;
+        }
         Some(crate::fast_hit::FastHits {
             config: self.config.clone(),
             router: self.router.clone(),
             admissions: self.admissions.clone(),
-            cache: self.cache.clone()?,
+            cache,
+            site,
             draining: self.draining.clone(),
             access_log: self.access_log.clone(),
         })

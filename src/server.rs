@@ -106,10 +106,10 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
         send_timeout: Duration::from_secs(file.thumbora.send_timeout_seconds),
         adopt_sockets,
     };
-    let fast_hits = proxy.fast_hits().filter(|_| file.thumbora.fast_hits);
+    let fast_path = proxy.fast_path();
     let mut app = Guarded::new(pingora_proxy::http_proxy(&server.configuration, proxy), limits);
-    if let Some(fast_hits) = fast_hits {
-        app = app.with_fast_path(Arc::new(fast_hits));
+    if let Some(fast_path) = fast_path {
+        app = app.with_fast_path(Arc::new(fast_path));
     }
     let watcher = PhaseWatcher::new(server.watch_execution_phase(), draining, app.open_connections());
     let mut service = Service::new("thumbora".to_string(), app);

@@ -24,7 +24,7 @@ use super::Site;
 /// hop-by-hop fields besides `Connection` (which the short path takes only as `keep-alive` or
 /// `close`, nominating nothing), and the framing and upgrade fields of a request with a body or a
 /// protocol switch.
-const NEEDS_THE_FULL_PROXY: [&str; 11] = [
+pub(super) const NEEDS_THE_FULL_PROXY: [&str; 11] = [
     "content-length",
     "transfer-encoding",
     "upgrade",
@@ -41,8 +41,8 @@ const NEEDS_THE_FULL_PROXY: [&str; 11] = [
 /// The short path's connections to the app servers: opened by Pingora's transport connector,
 /// spoken to with its HTTP/1 client, kept idle in a pool of each thread's own ([`AppPool`]).
 pub struct Forwarder {
-    transport: TransportConnector,
-    pool: Arc<AppPool>,
+    pub(super) transport: TransportConnector,
+    pub(super) pool: Arc<AppPool>,
 }
 
 impl Forwarder {
@@ -223,11 +223,11 @@ impl Site {
 
 /// What the attempts at one request have met so far.
 #[derive(Default)]
-struct Tries {
+pub(super) struct Tries {
     /// App servers that refused the connection.
-    refused: usize,
+    pub(super) refused: usize,
     /// Kept-alive connections found closed.
-    stale: usize,
+    pub(super) stale: usize,
 }
 
 async fn send_and_read_head(upstream: &mut UpstreamSession, request: RequestHeader) -> PingoraResult<()> {
@@ -249,13 +249,13 @@ async fn send_and_read_head(upstream: &mut UpstreamSession, request: RequestHead
 }
 
 /// How long an app may take before the short path starts watching for the client leaving.
-const WATCH_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
+pub(super) const WATCH_AFTER: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Kept-alive connections found closed that one request retries past.
-const MAX_STALE: usize = 4;
+pub(super) const MAX_STALE: usize = 4;
 
 /// Interim (1xx) answers read before the final one.
-const MAX_INTERIM_ANSWERS: usize = 16;
+pub(super) const MAX_INTERIM_ANSWERS: usize = 16;
 
 /// A write or read failure of the kind a kept-alive connection closed by its peer gives.
 fn is_stale_connection(e: &PingoraError) -> bool {

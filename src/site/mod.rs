@@ -2,9 +2,11 @@
 //! reverse-proxied to (round robin over the healthy ones, with the usual forwarding headers);
 //! plain GETs and HEADs take a short path (`forward`).
 
+mod direct;
 mod forward;
 mod pool;
 
+pub use direct::{is_direct, DirectRequest};
 pub use forward::is_plain;
 
 use std::net::IpAddr;

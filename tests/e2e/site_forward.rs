@@ -1,7 +1,9 @@
-//! The site's short path for plain GETs and HEADs (src/site/forward.rs) against Pingora's proxy,
-//! which takes every other site request: both send the app the same request and give the client
-//! the same answer; every way an app can frame or fail an answer reaches the client whole or as
-//! an error, never as a truncated success; kept-alive app connections are pooled as configured.
+//! The site's two short paths for plain GETs and HEADs, at the connection (src/site/direct.rs,
+//! `fast_forward: true`, the default) and in Pingora's session (src/site/forward.rs), against
+//! Pingora's proxy, which takes every other site request: all send the app the same request and
+//! give the client the same answer; every way an app can frame or fail an answer reaches the
+//! client whole or as an error, never as a truncated success; kept-alive app connections are
+//! pooled as configured.
 
 use std::time::Duration;
 
@@ -10,6 +12,9 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::app::App;
 use super::harness::*;
+
+/// Both short paths: the `site:` lines that choose each.
+const SHORT_PATHS: [(&str, &str); 2] = [("at the connection", ""), ("in the session", "    fast_forward: false\n")];
 
 fn settings(upstream: &str, extra: &str) -> Settings {
     Settings {
@@ -100,6 +105,20 @@ impl Scripted {
             let path = head.split(' ').nth(1).unwrap_or("/").to_string();
             let answer: &[u8] = match path.as_str() {
                 "/chunked" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                "/trailers" => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;v=1\r\nhello\r\n0\r\nX-Sum: 5\r\n\r\n",
+                "/bad-chunk" => {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXY0\r\n\r\n").await;
+                    return;
+                }
+                "/coded" => {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nnot gzip").await;
+                    return;
+                }
+                "/two-lengths" => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+                "/slow" => {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"
+                }
                 "/interim" => b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
                 "/empty" => b"HTTP/1.1 204 No Content\r\nX-Empty: yes\r\n\r\n",
                 "/eof" => {
@@ -142,9 +161,15 @@ impl Scripted {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_short_path_and_pingoras_proxy_send_and_answer_alike() {
+async fn the_short_paths_and_pingoras_proxy_send_and_answer_alike() {
+    for (path, extra) in SHORT_PATHS {
+        short_path_and_proxy_alike(path, extra).await;
+    }
+}
+
+async fn short_path_and_proxy_alike(path: &str, extra: &str) {
     let app = App::start("one").await;
-    let server = Server::start_with(settings(&app.upstream(), "")).await;
+    let server = Server::start_with(settings(&app.upstream(), extra)).await;
     // The same GET, plain (short path) and with a hop-by-hop `Keep-Alive` (Pingora's proxy,
     // which drops it): the app must see the same head, and the client the same answer.
     let headers = [("Host", "www.example.test"), ("X-Forwarded-For", "203.0.113.7"), ("Accept", "text/html")];
@@ -154,7 +179,7 @@ async fn the_short_path_and_pingoras_proxy_send_and_answer_alike() {
     let full = server.request(reqwest::Method::GET, "/page?a=1", &sanitised).await;
     let heads = app.heads();
     assert_eq!(heads.len(), 2);
-    assert_eq!(heads[0], heads[1], "the app saw different requests");
+    assert_eq!(heads[0], heads[1], "{path}: the app saw different requests");
     let head = heads[0].join("\n").to_ascii_lowercase();
     for line in ["x-forwarded-for: 203.0.113.7, 127.0.0.1", "x-real-ip: 127.0.0.1", "x-forwarded-proto: http"] {
         assert!(head.contains(line), "{line} missing: {head}");
@@ -168,7 +193,7 @@ async fn the_short_path_and_pingoras_proxy_send_and_answer_alike() {
         n.sort();
         n
     };
-    assert_eq!(names(&plain), names(&full));
+    assert_eq!(names(&plain), names(&full), "{path}");
 
     // HEAD takes the short path too: the app's head, no body.
     let head = server.request(reqwest::Method::HEAD, "/page", &[]).await;
@@ -178,10 +203,25 @@ async fn the_short_path_and_pingoras_proxy_send_and_answer_alike() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_framing_of_an_app_answer_arrives_whole() {
+    for (path, extra) in SHORT_PATHS {
+        every_framing_arrives_whole(path, extra).await;
+    }
+}
+
+async fn every_framing_arrives_whole(path: &str, extra: &str) {
     let app = Scripted::start().await;
-    let server = Server::start_with(settings(&app.addr, "")).await;
+    let server = Server::start_with(settings(&app.addr, extra)).await;
     let r = server.get("/chunked").await;
-    assert_eq!((r.status, r.text().as_str()), (200, "hello world"));
+    assert_eq!((r.status, r.text().as_str()), (200, "hello world"), "{path}");
+    // Chunk extensions and trailers: the body whole, the trailers (nobody asked for) dropped.
+    let (text, closed) =
+        raw(server.port, b"GET /trailers HTTP/1.1\r\nHost: a\r\n\r\n", Duration::from_millis(300)).await;
+    assert!(!closed && text.starts_with("HTTP/1.1 200 OK\r\n"), "{path}: {text}");
+    assert!(
+        text.ends_with("\r\n\r\n5;v=1\r\nhello\r\n0\r\n\r\n") || text.ends_with("\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        "{path}: {text}"
+    );
+    assert!(!text.contains("X-Sum"), "{path}: {text}");
     let r = server.get("/interim").await;
     assert_eq!((r.status, r.text().as_str()), (200, "ok"), "the 103 is dropped, the 200 passes");
     let r = server.get("/empty").await;
@@ -222,18 +262,27 @@ async fn every_framing_of_an_app_answer_arrives_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_failing_gives_an_error_never_a_short_success() {
+    for (path, extra) in SHORT_PATHS {
+        failing_app(path, extra).await;
+    }
+}
+
+async fn failing_app(path: &str, extra: &str) {
     let app = Scripted::start().await;
-    let server = Server::start_with(settings(&app.addr, "")).await;
+    let server = Server::start_with(settings(&app.addr, extra)).await;
     // A body shorter than its Content-Length: the head has gone out, so the client's connection
     // is closed before the promised length (reqwest reports the body as failed).
     let answer = server.client.get(server.url("/truncated")).send().await.unwrap();
     assert_eq!(answer.status(), 200);
-    assert!(answer.bytes().await.is_err(), "a truncated body must not read as complete");
+    assert!(answer.bytes().await.is_err(), "{path}: a truncated body must not read as complete");
+    // Chunk framing that breaks off: the client's connection is closed before a last chunk.
+    let (text, closed) = raw(server.port, b"GET /bad-chunk HTTP/1.1\r\nHost: a\r\n\r\n", Duration::from_secs(3)).await;
+    assert!(closed && !text.ends_with("0\r\n\r\n"), "{path}: {text}");
     // No answer within read_timeout_ms: 502, promptly.
     let started = std::time::Instant::now();
     assert_eq!(server.get("/hang").await.status, 502);
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
-    assert_eq!(app.abandoned(), 1, "the app's connection is closed once the request failed");
+    assert_eq!(app.abandoned(), 1, "{path}: the app's connection is closed once the request failed");
     // A client that leaves while the app works: the app's connection is closed at once, not
     // kept until the read timeout (500 ms here) or the app's answer.
     let mut client = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
@@ -247,12 +296,51 @@ async fn an_app_failing_gives_an_error_never_a_short_success() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert_eq!(app.abandoned(), 2);
-    assert!(left.elapsed() < Duration::from_millis(400), "noticed after {:?}", left.elapsed());
+    assert_eq!(app.abandoned(), 2, "{path}");
+    assert!(left.elapsed() < Duration::from_millis(400), "{path}: noticed after {:?}", left.elapsed());
     // A protocol switch nobody asked for; interim answers without end.
     assert_eq!(server.get("/switch").await.status, 502);
     assert_eq!(server.get("/interim-forever").await.status, 502);
-    assert_eq!(server.get("/page").await.status, 200, "and the next request is fine");
+    assert_eq!(server.get("/page").await.status, 200, "{path}: and the next request is fine");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_connection_an_answer_framed_two_ways_is_refused() {
+    // A transfer coding that is not chunked, Content-Length fields that disagree: nginx refuses
+    // both (502), and so does the connection path, rather than guess where the answer ends.
+    let app = Scripted::start().await;
+    let server = Server::start_with(settings(&app.addr, "")).await;
+    for path in ["/coded", "/two-lengths"] {
+        let r = server.get(path).await;
+        assert_eq!((r.status, r.body.len()), (502, 0), "{path}");
+    }
+    assert_eq!(server.get("/page").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_sent_while_the_app_works_is_answered_after() {
+    // The client sends its next request while the app still works on the first (after the
+    // proxy started watching the client): both are answered, in order, on the one connection.
+    let app = Scripted::start().await;
+    let server = Server::start_with(settings(&app.addr, "")).await;
+    let mut client = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    client.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    client.write_all(b"GET /page HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while received.windows(5).filter(|w| w == b"plain").count() == 0 {
+        let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await.unwrap().unwrap();
+        assert!(n > 0 && received.len() < 65536, "{}", String::from_utf8_lossy(&received));
+        received.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+    assert!(text.find("\r\n\r\nslow").unwrap() < text.find("\r\n\r\nplain").unwrap(), "{text}");
+    // And the connection goes on.
+    client.write_all(b"GET /page HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).ends_with("\r\n\r\nplain"));
 }
 
 /// One client connection kept alive across requests: each request is served by the proxy
@@ -297,15 +385,21 @@ impl KeptAlive {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kept_alive_app_connections_are_reused_as_configured() {
+    for (path, extra) in SHORT_PATHS {
+        app_connections_reused(path, extra).await;
+    }
+}
+
+async fn app_connections_reused(path: &str, extra: &str) {
     // Default pool: ten sequential requests on one client connection share one connection to
     // the app (each proxy thread keeps its own idle connections, as each nginx worker does).
     let app = Scripted::start().await;
-    let server = Server::start_with(settings(&app.addr, "")).await;
+    let server = Server::start_with(settings(&app.addr, extra)).await;
     let mut client = KeptAlive::open(server.port).await;
     for _ in 0..10 {
         assert_eq!(client.get("/page").await.0, 200);
     }
-    assert_eq!(app.connections(), 1);
+    assert_eq!(app.connections(), 1, "{path}");
     // Clients on new connections, whichever thread takes them: at most one app connection for
     // each of the server's two threads.
     for _ in 0..10 {
@@ -321,16 +415,16 @@ async fn kept_alive_app_connections_are_reused_as_configured() {
     }
     // The first /once reused the /page connection (closed: +1); each later one found the
     // previous /once connection pooled, which closed (+1 each).
-    assert_eq!(app.connections(), before + 4);
+    assert_eq!(app.connections(), before + 4, "{path}");
 
     // `keepalive: 0`: no idle connection is kept, each request opens its own.
     let app = Scripted::start().await;
-    let server = Server::start_with(settings(&app.addr, "    keepalive: 0\n")).await;
+    let server = Server::start_with(settings(&app.addr, &format!("    keepalive: 0\n{extra}"))).await;
     let mut client = KeptAlive::open(server.port).await;
     for _ in 0..5 {
         assert_eq!(client.get("/page").await.0, 200);
     }
-    assert_eq!(app.connections(), 5);
+    assert_eq!(app.connections(), 5, "{path}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
