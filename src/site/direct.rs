@@ -15,13 +15,13 @@
 //! it; after that, the client's connection is closed, so a broken answer never reads as whole.
 
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::HeaderName;
 use pingora_core::protocols::Stream;
-use pingora_core::upstreams::peer::{HttpPeer, Peer};
-use pingora_timeout::fast_timeout::fast_timeout;
+use pingora_timeout::fast_timeout::{fast_sleep, fast_timeout};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::forward::{Tries, MAX_INTERIM_ANSWERS, MAX_STALE, NEEDS_THE_FULL_PROXY, WATCH_AFTER};
@@ -78,7 +78,8 @@ const MAX_TRAILERS: usize = 16 * 1024;
 impl Site {
     /// Forward `req` to an app server and relay its answer to `client`, which is read only to
     /// notice that the client left (after `WATCH_AFTER`, as the short path does). `never_sent`:
-    /// fields no answer carries to a client (`response::NEVER_SENT`).
+    /// fields no answer carries to a client (`response::NEVER_SENT`). The app has
+    /// `read_timeout_ms` for its answer's head, and for each read of its body.
     pub async fn forward_direct<C>(
         &self,
         req: &DirectRequest<'_>,
@@ -88,7 +89,6 @@ impl Site {
     where
         C: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let started = Instant::now();
         let mut request = Vec::with_capacity(512 + req.target.len());
         request_head(req, self.keep_alive, &mut request);
         let mut buf = Vec::with_capacity(READ_CHUNK);
@@ -99,15 +99,14 @@ impl Site {
         let attempt = loop {
             buf.clear();
             head.clear();
-            let outcome =
-                self.attempt_direct(&request, &context, &mut buf, &mut head, &mut tries, client, &mut early, started);
+            let outcome = self.attempt_direct(&request, &context, &mut buf, &mut head, &mut tries, client, &mut early);
             match outcome.await {
                 Ok(Some(answered)) => break Ok(answered),
                 Ok(None) => continue,
                 Err(failed) => break Err(failed),
             }
         };
-        let (app, peer, answer) = match attempt {
+        let (app, key, answer) = match attempt {
             Ok(answered) => answered,
             Err(Failed::ClientLeft) => {
                 return Forwarded { status: 499, body_bytes: 0, keep_alive: false, complete: false, early }
@@ -120,7 +119,7 @@ impl Site {
                 return Forwarded { status, body_bytes: 0, keep_alive: false, complete, early };
             }
         };
-        match self.relay(client, app, peer.reuse_hash(), &head, &mut buf, &answer).await {
+        match self.relay(client, app, key, &head, &mut buf, &answer).await {
             Ok(sent) => {
                 Forwarded { status: answer.status, body_bytes: sent, keep_alive: !req.close, complete: true, early }
             }
@@ -153,17 +152,16 @@ impl Site {
         tries: &mut Tries,
         client: &mut C,
         early: &mut Vec<u8>,
-        started: Instant,
-    ) -> Result<Option<(Stream, HttpPeer, Answer)>, Failed>
+    ) -> Result<Option<(Stream, u64, Answer)>, Failed>
     where
         C: AsyncRead + Unpin + Send,
     {
-        let peer = self.peer().map_err(|e| Failed::App(e.status(), e.to_string()))?;
-        let kept = self.forwarder.pool.take(peer.reuse_hash());
+        let upstream = self.upstream().map_err(|e| Failed::App(e.status(), e.to_string()))?;
+        let kept = self.forwarder.pool.take(upstream.key);
         let reused = kept.is_some();
         let mut app = match kept {
             Some(stream) => stream,
-            None => match self.forwarder.transport.new_stream(&peer).await {
+            None => match self.forwarder.transport.new_stream(&upstream.peer).await {
                 Ok(stream) => stream,
                 Err(e) => {
                     tries.refused += 1;
@@ -191,21 +189,24 @@ impl Site {
             Err(_) => return Err(Failed::App(502, "sending the request: timed out".into())),
         }
         let read = {
-            let reading = read_answer_head(&mut app, buf, head, context, self.read_timeout);
+            let reading = read_answer_head(&mut app, buf, head, context);
             tokio::pin!(reading);
-            // While the app works on its answer, watch the client (as the short path does): one
+            // The whole head within `read_timeout`, on one timer (most answers need no other):
+            // after `WATCH_AFTER`, the client is watched too (as the short path does), and one
             // that leaves ends the exchange, and the app's connection is closed.
-            let watch_after = WATCH_AFTER.saturating_sub(started.elapsed());
-            match fast_timeout(watch_after, &mut reading).await {
+            match fast_timeout(WATCH_AFTER, &mut reading).await {
                 Ok(read) => read,
                 Err(_) => tokio::select! {
                     read = &mut reading => read,
                     () = client_left(client, early) => return Err(Failed::ClientLeft),
+                    () = fast_sleep(self.read_timeout.saturating_sub(WATCH_AFTER)) => {
+                        Err(HeadError::Io(io::Error::new(io::ErrorKind::TimedOut, format!("no answer within {:?}", self.read_timeout))))
+                    }
                 },
             }
         };
         match read {
-            Ok(answer) => Ok(Some((app, peer, answer))),
+            Ok(answer) => Ok(Some((app, upstream.key, answer))),
             // Nothing of an answer arrived on a connection the app may have closed while it sat
             // in the pool: a GET or HEAD is safe to send again.
             Err(HeadError::Closed { received: 0 }) if stale(tries) => Ok(None),
@@ -306,7 +307,7 @@ impl Site {
                 start = 0;
                 buf.clear();
                 let stream = app.as_mut().ok_or_else(|| cut(sent, &None, "no connection".to_string()))?;
-                match read_more(stream, buf, timeout).await {
+                match read_more(stream, buf, Some(timeout)).await {
                     Ok(0) => {
                         app = None;
                         write_parts(client, &mut [IoSlice::new(b"0\r\n\r\n")])
@@ -364,13 +365,13 @@ impl std::fmt::Display for HeadError {
     }
 }
 
-/// Read the app's answer head into `buf` (interim answers dropped), its client form into `head`.
+/// Read the app's answer head into `buf` (interim answers dropped), its client form into `head`
+/// (the caller bounds the time it takes).
 async fn read_answer_head(
     app: &mut Stream,
     buf: &mut Vec<u8>,
     head: &mut Vec<u8>,
     context: &AnswerContext<'_>,
-    timeout: Duration,
 ) -> Result<Answer, HeadError> {
     let mut interim = 0;
     let mut received = 0;
@@ -387,7 +388,7 @@ async fn read_answer_head(
             Parsed::Partial if buf.len() > MAX_ANSWER_HEAD => {
                 return Err(HeadError::Invalid(format!("a head over {MAX_ANSWER_HEAD} bytes")))
             }
-            Parsed::Partial => match read_more(app, buf, timeout).await {
+            Parsed::Partial => match read_more(app, buf, None).await {
                 Ok(0) => return Err(HeadError::Closed { received }),
                 Ok(n) => received += n,
                 Err(e) if is_reset(&e) => return Err(HeadError::Closed { received }),
@@ -405,18 +406,19 @@ fn is_reset(e: &io::Error) -> bool {
 async fn read_body(app: Option<&mut Stream>, buf: &mut Vec<u8>, timeout: Duration) -> Result<(), String> {
     buf.clear();
     let app = app.ok_or("no connection")?;
-    match read_more(app, buf, timeout).await {
+    match read_more(app, buf, Some(timeout)).await {
         Ok(0) => Err("the app closed the connection before the end of its answer".into()),
         Ok(_) => Ok(()),
         Err(e) => Err(format!("reading the answer: {e}")),
     }
 }
 
-/// One read from the app, appended to `buf`, within `timeout`.
-async fn read_more(app: &mut Stream, buf: &mut Vec<u8>, timeout: Duration) -> io::Result<usize> {
+/// One read from the app, appended to `buf`, within `timeout` if given.
+async fn read_more(app: &mut Stream, buf: &mut Vec<u8>, timeout: Option<Duration>) -> io::Result<usize> {
     if buf.capacity() - buf.len() < READ_CHUNK / 4 {
         buf.reserve(READ_CHUNK);
     }
+    let Some(timeout) = timeout else { return app.read_buf(buf).await };
     match fast_timeout(timeout, app.read_buf(buf)).await {
         Ok(read) => read,
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("no answer within {timeout:?}"))),
@@ -548,12 +550,12 @@ enum Parsed {
 /// `Transfer-Encoding: chunked` for a body the app's close ends, `Date` if the app sent none, and
 /// `Connection`.
 fn parse_answer(buf: &[u8], context: &AnswerContext<'_>, out: &mut Vec<u8>) -> Result<Parsed, &'static str> {
-    let mut headers = [httparse::EMPTY_HEADER; 128];
-    let mut answer = httparse::Response::new(&mut headers);
+    let mut fields = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_ANSWER_FIELDS];
+    let mut answer = httparse::Response::new(&mut []);
     let mut parser = httparse::ParserConfig::default();
     parser.allow_spaces_after_header_name_in_responses(true);
     parser.allow_obsolete_multiline_headers_in_responses(true);
-    let head_len = match parser.parse_response(&mut answer, buf) {
+    let head_len = match parser.parse_response_with_uninit_headers(&mut answer, buf, &mut fields) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
         Err(httparse::Error::TooManyHeaders) => return Err("more than 128 fields"),
@@ -565,21 +567,23 @@ fn parse_answer(buf: &[u8], context: &AnswerContext<'_>, out: &mut Vec<u8>) -> R
         100..=199 => return Ok(Parsed::Interim(head_len)),
         _ => {}
     }
-    let is = |h: &httparse::Header<'_>, name: &str| h.name.eq_ignore_ascii_case(name);
+    let mut kinds = [Field::Other; MAX_ANSWER_FIELDS];
     let (mut coding, mut length, mut lengths_agree, mut close, mut keep) = (None, None, true, false, false);
-    for h in answer.headers.iter() {
-        if is(h, "transfer-encoding") {
-            coding = Some(h.value);
-        } else if is(h, "content-length") {
-            match parse_length(h.value) {
+    for (h, kind) in answer.headers.iter().zip(kinds.iter_mut()) {
+        *kind = Field::of(h.name, context.never_sent);
+        match kind {
+            Field::TransferEncoding => coding = Some(h.value),
+            Field::ContentLength => match parse_length(h.value) {
                 Some(n) if length.is_none_or(|l| l == n) => length = Some(n),
                 _ => lengths_agree = false,
+            },
+            Field::Connection => {
+                for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
             }
-        } else if is(h, "connection") {
-            for token in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
+            _ => {}
         }
     }
     let framing = if context.head_only || matches!(status, 204 | 304) {
@@ -617,26 +621,27 @@ fn parse_answer(buf: &[u8], context: &AnswerContext<'_>, out: &mut Vec<u8>) -> R
     out.extend_from_slice(b"\r\n");
     let date = pingora_core::protocols::http::date::get_cached_date();
     let mut dated = false;
-    for h in answer.headers.iter() {
-        let dropped = is(h, "connection")
-            || is(h, "keep-alive")
-            || (coding.is_some() && is(h, "content-length"))
-            || context.never_sent.iter().any(|n| is(h, n.as_str()));
-        if dropped {
-            continue;
-        }
-        if is(h, "date") {
-            if !dated {
+    for (h, kind) in answer.headers.iter().zip(kinds) {
+        match kind {
+            Field::Connection | Field::KeepAlive | Field::NeverSent => {}
+            Field::ContentLength if coding.is_some() => {}
+            Field::Date if dated => {}
+            Field::Date => {
                 field(out, b"Date", date.as_bytes());
                 dated = true;
             }
-            continue;
+            _ => {
+                out.extend_from_slice(h.name.as_bytes());
+                out.extend_from_slice(b": ");
+                // An obsolete line folding becomes spaces (RFC 9112 §5.2).
+                if h.value.iter().any(|&b| b == b'\r' || b == b'\n') {
+                    out.extend(h.value.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+                } else {
+                    out.extend_from_slice(h.value);
+                }
+                out.extend_from_slice(b"\r\n");
+            }
         }
-        out.extend_from_slice(h.name.as_bytes());
-        out.extend_from_slice(b": ");
-        // An obsolete line folding becomes spaces (RFC 9112 §5.2).
-        out.extend(h.value.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
-        out.extend_from_slice(b"\r\n");
     }
     if framing == Framing::UntilClose {
         field(out, b"Transfer-Encoding", b"chunked");
@@ -647,6 +652,41 @@ fn parse_answer(buf: &[u8], context: &AnswerContext<'_>, out: &mut Vec<u8>) -> R
     field(out, b"Connection", if context.close { b"close" } else { b"keep-alive" });
     out.extend_from_slice(b"\r\n");
     Ok(Parsed::Final(Answer { status, head_len, framing, reusable }))
+}
+
+/// The most fields an answer head may have.
+const MAX_ANSWER_FIELDS: usize = 128;
+
+/// What an answer field is to the client's head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Other,
+    Date,
+    Connection,
+    KeepAlive,
+    ContentLength,
+    TransferEncoding,
+    /// An internal field no answer carries to a client.
+    NeverSent,
+}
+
+impl Field {
+    /// By the name's length first: most fields are compared with no name at all.
+    fn of(name: &str, never_sent: &[HeaderName]) -> Field {
+        let is = |n: &str| name.eq_ignore_ascii_case(n);
+        let kind = match name.len() {
+            4 if is("date") => Field::Date,
+            10 if is("connection") => Field::Connection,
+            10 if is("keep-alive") => Field::KeepAlive,
+            14 if is("content-length") => Field::ContentLength,
+            17 if is("transfer-encoding") => Field::TransferEncoding,
+            _ => Field::Other,
+        };
+        if kind == Field::Other && never_sent.iter().any(|n| n.as_str().len() == name.len() && is(n.as_str())) {
+            return Field::NeverSent;
+        }
+        kind
+    }
 }
 
 /// A Content-Length value: decimal digits only, below 2^63.

@@ -12,7 +12,6 @@ use http::header;
 use http::{Method, Version};
 use pingora_core::connectors::{ConnectorOptions, TransportConnector};
 use pingora_core::protocols::http::v1::client::HttpSession as UpstreamSession;
-use pingora_core::upstreams::peer::{HttpPeer, Peer};
 use pingora_error::{Error as PingoraError, ErrorType, Result as PingoraResult};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
@@ -106,7 +105,7 @@ impl Site {
     ) -> PingoraResult<()> {
         let head_only = session.req_header().method == Method::HEAD;
         let mut tries = Tries::default();
-        let (mut upstream, peer) = loop {
+        let (mut upstream, app) = loop {
             // Built again for a second attempt (rare): a write consumes the request, and
             // building it from the client's request costs no more than keeping a copy.
             let request = self.upstream_request(session.req_header(), client, tls)?;
@@ -155,14 +154,14 @@ impl Site {
         // the client has the last of it: a client that sends its next request the moment the
         // answer is complete (on this connection or another) finds the app's connection idle.
         if end {
-            self.release(upstream, &peer).await;
+            self.release(upstream, app.key).await;
             return session.write_response_header(Box::new(response), true).await.map_err(|e| e.into_down());
         }
         session.write_response_header(Box::new(response), false).await.map_err(|e| e.into_down())?;
         loop {
             let body = upstream.read_body_bytes().await.map_err(|e| e.into_up())?;
             if body.is_none() || upstream.is_body_done() {
-                self.release(upstream, &peer).await;
+                self.release(upstream, app.key).await;
                 return session.write_response_body(body, true).await.map_err(|e| e.into_down());
             }
             session.write_response_body(body, false).await.map_err(|e| e.into_down())?;
@@ -171,10 +170,10 @@ impl Site {
 
     /// Give the app's connection, its answer read to the end, back to the pool (or close it
     /// when `keepalive: 0` or the app asked for it).
-    async fn release(&self, mut upstream: UpstreamSession, peer: &HttpPeer) {
+    async fn release(&self, mut upstream: UpstreamSession, key: u64) {
         upstream.respect_keepalive();
         if let Some(stream) = upstream.reuse().await {
-            self.forwarder.pool.put(peer.reuse_hash(), stream);
+            self.forwarder.pool.put(key, stream);
         }
     }
 
@@ -186,16 +185,18 @@ impl Site {
         &self,
         request: RequestHeader,
         tries: &mut Tries,
-    ) -> PingoraResult<Option<(UpstreamSession, HttpPeer)>> {
-        let peer = self.peer().map_err(|e| PingoraError::explain(ErrorType::HTTPStatus(e.status()), e.to_string()))?;
-        let kept = self.forwarder.pool.take(peer.reuse_hash());
+    ) -> PingoraResult<Option<(UpstreamSession, &super::Upstream)>> {
+        let app =
+            self.upstream().map_err(|e| PingoraError::explain(ErrorType::HTTPStatus(e.status()), e.to_string()))?;
+        let peer = &app.peer;
+        let kept = self.forwarder.pool.take(app.key);
         let reused = kept.is_some();
         let connected = match kept {
             Some(stream) => Ok(stream),
-            None => self.forwarder.transport.new_stream(&peer).await,
+            None => self.forwarder.transport.new_stream(peer).await,
         };
         let mut upstream = match connected {
-            Ok(stream) => UpstreamSession::new_with_options(stream, &peer),
+            Ok(stream) => UpstreamSession::new_with_options(stream, peer),
             Err(e) => {
                 tries.refused += 1;
                 if tries.refused < self.upstream_count().max(1) {
@@ -207,7 +208,7 @@ impl Site {
         upstream.read_timeout = peer.options.read_timeout;
         upstream.write_timeout = peer.options.write_timeout;
         match send_and_read_head(&mut upstream, request).await {
-            Ok(()) => Ok(Some((upstream, peer))),
+            Ok(()) => Ok(Some((upstream, app))),
             // Nothing of the answer arrived on a connection the app may have closed while it sat
             // in the pool: a GET or HEAD is safe to send again.
             Err(e)

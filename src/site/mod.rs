@@ -10,15 +10,16 @@ pub use direct::{is_direct, DirectRequest};
 pub use forward::is_plain;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use pingora_core::services::background::{background_service, GenBackgroundService};
-use pingora_core::upstreams::peer::HttpPeer;
+use pingora_core::upstreams::peer::{HttpPeer, Peer};
 use pingora_http::RequestHeader;
 use pingora_load_balancing::health_check::TcpHealthCheck;
 use pingora_load_balancing::selection::RoundRobin;
-use pingora_load_balancing::LoadBalancer;
+use pingora_load_balancing::{Backend, LoadBalancer};
 
 use crate::config::SiteConfig;
 use crate::error::{Error, ErrorKind, Result};
@@ -82,10 +83,14 @@ fn host_name(host: &str) -> &str {
 
 /// The app servers behind the site.
 pub struct Site {
+    /// Keeps the app servers' health (checked by its background service).
     balancer: Arc<LoadBalancer<RoundRobin>>,
-    connect_timeout: Duration,
+    /// Each app server's peer, built once.
+    upstreams: Vec<Upstream>,
+    /// Round robin over `upstreams`.
+    next: AtomicUsize,
+    health_checked: bool,
     read_timeout: Duration,
-    idle_timeout: Duration,
     /// `keepalive` > 0: connections to the apps are kept for reuse.
     keep_alive: bool,
     forwarder: forward::Forwarder,
@@ -109,35 +114,62 @@ impl Site {
             balancer.health_check_frequency = Some(Duration::from_secs(config.health_check_seconds));
         }
         let service = background_service("site health check", balancer);
+        let balancer = service.task();
+        let (connect_timeout, read_timeout) =
+            (Duration::from_millis(config.connect_timeout_ms), Duration::from_millis(config.read_timeout_ms));
+        let idle_timeout = Duration::from_secs(config.keepalive_timeout_seconds);
+        // The backends are the configured addresses, resolved once (static discovery).
+        let mut backends: Vec<Backend> = balancer.backends().get_backend().iter().cloned().collect();
+        backends.sort_by_key(|b| b.addr.to_string());
+        let upstreams = backends
+            .into_iter()
+            .map(|backend| {
+                let mut peer = HttpPeer::new(backend.clone(), false, String::new());
+                peer.options.connection_timeout = Some(connect_timeout);
+                peer.options.read_timeout = Some(read_timeout);
+                // An app that stops reading a request body must not hold the request forever either.
+                peer.options.write_timeout = Some(read_timeout);
+                // Kept-alive connections to the apps are dropped after `keepalive_timeout_seconds`
+                // idle (nginx's upstream `keepalive_timeout`); one an app closed sooner fails on
+                // reuse, and the request goes again on a fresh connection.
+                peer.options.idle_timeout = Some(idle_timeout);
+                let key = peer.reuse_hash();
+                Upstream { backend, peer, key }
+            })
+            .collect();
         let site = Site {
-            balancer: service.task(),
-            connect_timeout: Duration::from_millis(config.connect_timeout_ms),
-            read_timeout: Duration::from_millis(config.read_timeout_ms),
-            idle_timeout: Duration::from_secs(config.keepalive_timeout_seconds),
+            balancer,
+            upstreams,
+            next: AtomicUsize::new(0),
+            health_checked: config.health_check_seconds > 0,
+            read_timeout,
             keep_alive: config.keepalive > 0,
-            forwarder: forward::Forwarder::new(config.keepalive, Duration::from_secs(config.keepalive_timeout_seconds)),
+            forwarder: forward::Forwarder::new(config.keepalive, idle_timeout),
         };
         Ok(Some((site, service)))
     }
 
-    /// The next healthy app server; when none passes the health check, the next one anyway (as
-    /// nginx tries every server when all are marked failed: the check may be behind).
+    /// The next healthy app server, round robin; when none passes the health check, the next
+    /// one anyway (as nginx tries every server when all are marked failed: the check may be
+    /// behind).
+    pub fn upstream(&self) -> Result<&Upstream> {
+        let count = self.upstreams.len();
+        if count == 0 {
+            return Err(Error::new(ErrorKind::UpstreamFailed, "no app server"));
+        }
+        let first = self.next.fetch_add(1, Ordering::Relaxed);
+        let nth = |i: usize| &self.upstreams[first.wrapping_add(i) % count];
+        if self.health_checked {
+            if let Some(healthy) = (0..count).map(nth).find(|u| self.balancer.backends().ready(&u.backend)) {
+                return Ok(healthy);
+            }
+        }
+        Ok(nth(0))
+    }
+
+    /// The next app server's peer, for Pingora's proxy ([`Self::upstream`]).
     pub fn peer(&self) -> Result<HttpPeer> {
-        let backend = self
-            .balancer
-            .select(b"", 256)
-            .or_else(|| self.balancer.select_with(b"", 256, |_, _| true))
-            .ok_or_else(|| Error::new(ErrorKind::UpstreamFailed, "no app server"))?;
-        let mut peer = HttpPeer::new(backend, false, String::new());
-        peer.options.connection_timeout = Some(self.connect_timeout);
-        peer.options.read_timeout = Some(self.read_timeout);
-        // An app that stops reading a request body must not hold the request forever either.
-        peer.options.write_timeout = Some(self.read_timeout);
-        // Kept-alive connections to the apps are dropped after `keepalive_timeout_seconds` idle
-        // (nginx's upstream `keepalive_timeout`); one an app closed sooner fails on reuse, and
-        // the request goes again on a fresh connection.
-        peer.options.idle_timeout = Some(self.idle_timeout);
-        Ok(peer)
+        self.upstream().map(|u| u.peer.clone())
     }
 
     /// The request an app server gets, on either path, once hop-by-hop fields are gone: the
@@ -158,8 +190,16 @@ impl Site {
 
     /// How many app servers there are (the most connection attempts one request makes).
     pub fn upstream_count(&self) -> usize {
-        self.balancer.backends().get_backend().len()
+        self.upstreams.len()
     }
+}
+
+/// An app server: its peer (with the site's timeouts) and the key of its idle connections.
+pub struct Upstream {
+    backend: Backend,
+    pub peer: HttpPeer,
+    /// The peer's `reuse_hash`.
+    pub key: u64,
 }
 
 /// nginx's usual `proxy_set_header` lines: the client's address appended to `X-Forwarded-For`,
