@@ -22,7 +22,8 @@
 #   hit_under_miss  hits measured while 12 MP misses saturate the cores
 #   burst64      64 concurrent distinct 12 MP misses: errors and peak RSS
 #   site_proxy   a 2 KB page of the app, reverse-proxied (Thumbora's `site` vs nginx proxy_pass,
-#                one worker thread each, both keeping upstream connections alive)
+#                one worker thread each, both keeping upstream connections alive; Thumbora with
+#                its access log on, then off as nginx's is)
 # plus single-thread CPU per image (12 MP and 1080p): Thumbora's renderer vs `vipsthumbnail`
 # (batch, one process) vs the bare libjpeg-turbo scaled decode of the same file.
 # Every miss URL carries a unique query on the source URL: no result cache, no originals cache
@@ -289,13 +290,22 @@ stop_thumbora
 # The rest of the site: a 2 KB page of the app reverse-proxied to it (here the origin nginx
 # serving a static file stands in for the app): Thumbora's site proxy against nginx's proxy_pass,
 # both with kept-alive upstream connections, nginx setting the four forwarding headers Thumbora
-# sets.
-THUMBORA_THREADS=1 THUMBORA_EXTRA="  site:\n    upstreams: [\"$ORIGIN\"]\n    image_prefix: /img\n    health_check_seconds: 0\n" start_thumbora
+# sets. Thumbora runs twice: with its access log (its default; nginx's is off here, so this row
+# counts a log line per request against Thumbora only), then without, like for like.
+SITE_YAML="  site:\n    upstreams: [\"$ORIGIN\"]\n    image_prefix: /img\n    health_check_seconds: 0\n"
+THUMBORA_THREADS=1 THUMBORA_EXTRA="$SITE_YAML" start_thumbora
 before=$(cpu_ticks "$THUMBORA_PID")
 read -r rps p50 p99 errs < <(run_wrk site_proxy "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/page.html)
 SITE_CPU=$(cpu_per_request "$before" "$(cpu_ticks "$THUMBORA_PID")" "$OUT/wrk-site_proxy.txt")
 row "| site_proxy (app request, reverse-proxied, 1 thread) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
 SITE_RPS=$rps
+stop_thumbora
+THUMBORA_THREADS=1 THUMBORA_EXTRA="$SITE_YAML  access_log:\n    enabled: false\n" start_thumbora
+before=$(cpu_ticks "$THUMBORA_PID")
+read -r rps p50 p99 errs < <(run_wrk site_proxy_nolog "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/page.html)
+SITE_NOLOG_CPU=$(cpu_per_request "$before" "$(cpu_ticks "$THUMBORA_PID")" "$OUT/wrk-site_proxy_nolog.txt")
+row "| site_proxy (the same, access log off as nginx's) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
+SITE_NOLOG_RPS=$rps
 stop_thumbora
 PROXY_PORT=$(free_port)
 start_nginx proxy 1 "  upstream app { server $ORIGIN; keepalive 32; }
@@ -320,7 +330,7 @@ read -r rps p50 p99 errs < <(run_wrk site_proxy_nginx "http://127.0.0.1:$PROXY_P
 NGINX_PROXY_CPU=$(cpu_per_request "$before" "$(cpu_ticks "$proxy_worker")" "$OUT/wrk-site_proxy_nginx.txt")
 row "| site_proxy (app request, reverse-proxied, 1 worker) | nginx proxy_pass | $rps | $p50 | $p99 | $errs | - |"
 row ""
-row "Site proxy CPU (from /proc over the wrk run): Thumbora $SITE_CPU; nginx's worker $NGINX_PROXY_CPU."
+row "Site proxy CPU (from /proc over the wrk run): Thumbora $SITE_CPU (access log off: $SITE_NOLOG_CPU); nginx's worker $NGINX_PROXY_CPU."
 row ""
 NGINX_PROXY_RPS=$rps
 kill "$proxy_pid" 2>/dev/null || true
@@ -367,5 +377,6 @@ row "| cache hit (wrk -t2 -c32) | $THUMBORA_RPS_hit req/s | bare Pingora $BARE_R
 row "| cache hit (wrk -t2 -c32) | $THUMBORA_RPS_hit req/s | nginx static $STATIC_RPS req/s | $(ratio "$THUMBORA_RPS_hit" "$STATIC_RPS") | >= 1.0 |"
 row "| cache hit, median of $HIT_ROUNDS alternating rounds | | bare Pingora | $HIT_VS_BARE | >= 0.9 |"
 row "| cache hit, median of $HIT_ROUNDS alternating rounds | | nginx static | $HIT_VS_STATIC | >= 1.0 |"
-row "| site proxy (1 worker each) | $SITE_RPS req/s | nginx proxy_pass $NGINX_PROXY_RPS req/s | $(ratio "$SITE_RPS" "$NGINX_PROXY_RPS") | >= 1.0 |"
+row "| site proxy (1 worker each; Thumbora's access log on, nginx's off) | $SITE_RPS req/s | nginx proxy_pass $NGINX_PROXY_RPS req/s | $(ratio "$SITE_RPS" "$NGINX_PROXY_RPS") | >= 1.0 |"
+row "| site proxy (1 worker each, both access logs off) | $SITE_NOLOG_RPS req/s | nginx proxy_pass $NGINX_PROXY_RPS req/s | $(ratio "$SITE_NOLOG_RPS" "$NGINX_PROXY_RPS") | >= 1.0 |"
 echo "results in $RESULTS"

@@ -14,6 +14,7 @@
 //! that fails before the answer's head is out gets the client a 502, as Pingora's proxy answers
 //! it; after that, the client's connection is closed, so a broken answer never reads as whole.
 
+use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::net::IpAddr;
@@ -25,7 +26,7 @@ use pingora_timeout::fast_timeout::{fast_sleep, fast_timeout};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::forward::{Tries, MAX_INTERIM_ANSWERS, MAX_STALE, NEEDS_THE_FULL_PROXY, WATCH_AFTER};
-use super::{ip_text, Site};
+use super::{ip_bytes, Site};
 
 /// A client's request as the connection read it: an HTTP/1.1 GET or HEAD with no body, at most
 /// one `Connection` field (`keep-alive` or `close`) and nothing hop-by-hop ([`is_direct`]).
@@ -89,17 +90,16 @@ impl Site {
     where
         C: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let mut request = Vec::with_capacity(512 + req.target.len());
-        request_head(req, self.keep_alive, &mut request);
-        let mut buf = Vec::with_capacity(READ_CHUNK);
-        let mut head = Vec::with_capacity(512);
+        let mut lease = Lease::take();
+        let Buffers { request, answer: buf, head } = &mut lease.0;
+        request_head(req, self.keep_alive, request);
         let mut early = Vec::new();
         let mut tries = Tries::default();
         let context = AnswerContext { head_only: req.head_only, close: req.close, never_sent };
         let attempt = loop {
             buf.clear();
             head.clear();
-            let outcome = self.attempt_direct(&request, &context, &mut buf, &mut head, &mut tries, client, &mut early);
+            let outcome = self.attempt_direct(request, &context, buf, head, &mut tries, client, &mut early);
             match outcome.await {
                 Ok(Some(answered)) => break Ok(answered),
                 Ok(None) => continue,
@@ -114,12 +114,12 @@ impl Site {
             Err(Failed::App(status, why)) => {
                 log::info!("site: {status} for {}: {why}", req.target);
                 head.clear();
-                error_head(status, &mut head);
-                let complete = write_parts(client, &mut [IoSlice::new(&head)]).await.is_ok();
+                error_head(status, head);
+                let complete = write_parts(client, &mut [IoSlice::new(head)]).await.is_ok();
                 return Forwarded { status, body_bytes: 0, keep_alive: false, complete, early };
             }
         };
-        match self.relay(client, app, key, &head, &mut buf, &answer).await {
+        match self.relay(client, app, key, head, buf, &answer).await {
             Ok(sent) => {
                 Forwarded { status: answer.status, body_bytes: sent, keep_alive: !req.close, complete: true, early }
             }
@@ -127,8 +127,8 @@ impl Site {
             Err(Cut { head_out: false, why, .. }) => {
                 log::info!("site: 502 for {}: {why}", req.target);
                 head.clear();
-                error_head(502, &mut head);
-                let complete = write_parts(client, &mut [IoSlice::new(&head)]).await.is_ok();
+                error_head(502, head);
+                let complete = write_parts(client, &mut [IoSlice::new(head)]).await.is_ok();
                 Forwarded { status: 502, body_bytes: 0, keep_alive: false, complete, early }
             }
             Err(Cut { sent, why, .. }) => {
@@ -327,6 +327,57 @@ impl Site {
     }
 }
 
+/// A forward's buffers: the app's request, the app's answer as read, the client's answer head.
+#[derive(Default)]
+struct Buffers {
+    request: Vec<u8>,
+    answer: Vec<u8>,
+    head: Vec<u8>,
+}
+
+thread_local! {
+    /// Buffers of finished forwards, for the next ones on this thread: memory the last request
+    /// used is still in the CPU's cache, and nothing is allocated.
+    static SPARE: RefCell<Vec<Buffers>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Buffers a thread keeps, at most.
+const SPARE_BUFFERS: usize = 16;
+
+/// A forward's buffers, given back to the thread's spares when dropped (but those grown past a
+/// usual answer's head, which are freed).
+struct Lease(Buffers);
+
+impl Lease {
+    fn take() -> Lease {
+        let spare = SPARE.try_with(|spare| spare.try_borrow_mut().ok()?.pop()).ok().flatten();
+        Lease(spare.unwrap_or_else(|| Buffers {
+            request: Vec::with_capacity(1024),
+            answer: Vec::with_capacity(READ_CHUNK),
+            head: Vec::with_capacity(1024),
+        }))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut buffers = std::mem::take(&mut self.0);
+        if buffers.answer.capacity() > 2 * READ_CHUNK || buffers.request.capacity() > READ_CHUNK {
+            return;
+        }
+        buffers.request.clear();
+        buffers.answer.clear();
+        buffers.head.clear();
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                if spare.len() < SPARE_BUFFERS {
+                    spare.push(buffers);
+                }
+            }
+        });
+    }
+}
+
 /// An answer relayed only in part.
 struct Cut {
     /// Body bytes written to the client.
@@ -461,39 +512,56 @@ fn request_head(req: &DirectRequest<'_>, keep_alive: bool, out: &mut Vec<u8>) {
     out.extend_from_slice(req.target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let first = |name: &str| req.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value);
-    let ip = req.client.map(ip_text);
-    let forwarded_for = ip.as_deref().map(|ip| match first("x-forwarded-for") {
-        Some(earlier) if !earlier.trim_ascii().is_empty() => [earlier, b", ", ip.as_bytes()].concat(),
-        _ => ip.as_bytes().to_vec(),
+    let mut ip = [0u8; 48];
+    let ip = req.client.map(|client| ip_bytes(client, &mut ip));
+    let forwarded_for = ip.map(|ip| match first("x-forwarded-for") {
+        Some(earlier) if !earlier.trim_ascii().is_empty() => [earlier, b", ", ip],
+        _ => [ip, b"", b""],
     });
     let proto: &[u8] = if req.tls { b"https" } else { b"http" };
-    let set: [(&str, Option<&[u8]>); 4] = [
-        ("X-Forwarded-For", forwarded_for.as_deref()),
-        ("X-Real-IP", ip.as_deref().map(str::as_bytes)),
-        ("X-Forwarded-Proto", Some(proto)),
-        ("X-Forwarded-Host", first("host")),
+    // By the name's length, which tells these four apart.
+    let set: [(&str, Option<[&[u8]; 3]>); 4] = [
+        ("X-Forwarded-For", forwarded_for),
+        ("X-Real-IP", ip.map(|ip| [ip, b"", b""])),
+        ("X-Forwarded-Proto", Some([proto, b"", b""])),
+        ("X-Forwarded-Host", first("host").map(|host| [host, b"", b""])),
     ];
     let mut written = [false; 4];
     for h in req.headers {
-        if h.name.eq_ignore_ascii_case("connection") {
-            continue;
-        }
-        match set.iter().position(|(name, value)| value.is_some() && h.name.eq_ignore_ascii_case(name)) {
-            Some(i) if !written[i] => {
-                field(out, set[i].0.as_bytes(), set[i].1.unwrap_or_default());
-                written[i] = true;
+        let i = match h.name.len() {
+            10 if h.name.eq_ignore_ascii_case("connection") => continue,
+            15 => 0,
+            9 => 1,
+            17 => 2,
+            16 => 3,
+            _ => 4,
+        };
+        match set.get(i) {
+            Some((name, Some(value))) if h.name.eq_ignore_ascii_case(name) => {
+                if !written[i] {
+                    field_parts(out, name.as_bytes(), value);
+                    written[i] = true;
+                }
             }
-            Some(_) => {}
-            None => field(out, h.name.as_bytes(), h.value),
+            _ => field(out, h.name.as_bytes(), h.value),
         }
     }
     for ((name, value), written) in set.iter().zip(written) {
         if let (Some(value), false) = (value, written) {
-            field(out, name.as_bytes(), value);
+            field_parts(out, name.as_bytes(), value);
         }
     }
     if !keep_alive {
         field(out, b"Connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn field_parts(out: &mut Vec<u8>, name: &[u8], value: &[&[u8]; 3]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    for part in value {
+        out.extend_from_slice(part);
     }
     out.extend_from_slice(b"\r\n");
 }

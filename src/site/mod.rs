@@ -236,20 +236,34 @@ pub fn add_forwarding_headers(req: &mut RequestHeader, client: Option<IpAddr>, t
 /// An address as text; IPv4 without `fmt`, which costs more than the rest of a forwarding
 /// header (this runs on every site request).
 fn ip_text(ip: IpAddr) -> String {
+    let mut buf = [0u8; 48];
+    String::from_utf8_lossy(ip_bytes(ip, &mut buf)).into_owned()
+}
+
+/// An address as text in `buf`, without allocating.
+fn ip_bytes(ip: IpAddr, buf: &mut [u8; 48]) -> &[u8] {
+    let mut len = 0;
     match ip {
         IpAddr::V4(v4) => {
-            let mut text = String::with_capacity(15);
             let mut digits = itoa::Buffer::new();
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    text.push('.');
+                    buf[len] = b'.';
+                    len += 1;
                 }
-                text.push_str(digits.format(octet));
+                let text = digits.format(octet).as_bytes();
+                buf[len..len + text.len()].copy_from_slice(text);
+                len += text.len();
             }
-            text
         }
-        IpAddr::V6(_) => ip.to_string(),
+        IpAddr::V6(_) => {
+            use std::io::Write;
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            let _ = write!(cursor, "{ip}");
+            len = cursor.position() as usize;
+        }
     }
+    &buf[..len]
 }
 
 #[cfg(test)]
@@ -310,7 +324,8 @@ mod tests {
 
     #[test]
     fn addresses_as_text() {
-        for ip in ["0.0.0.0", "192.0.2.1", "255.255.255.255", "10.20.0.9", "::1", "2001:db8::8a2e:370:7334"] {
+        let longest = "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff";
+        for ip in ["0.0.0.0", "192.0.2.1", "255.255.255.255", "10.20.0.9", "::1", "2001:db8::8a2e:370:7334", longest] {
             assert_eq!(ip_text(ip.parse().unwrap()), ip);
         }
     }
