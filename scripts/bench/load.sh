@@ -293,20 +293,21 @@ stop_thumbora
 # sets. Thumbora runs twice: with its access log (its default; nginx's is off here, so this row
 # counts a log line per request against Thumbora only), then without, like for like.
 SITE_YAML="  site:\n    upstreams: [\"$ORIGIN\"]\n    image_prefix: /img\n    health_check_seconds: 0\n"
-THUMBORA_THREADS=1 THUMBORA_EXTRA="$SITE_YAML" start_thumbora
-before=$(cpu_ticks "$THUMBORA_PID")
-read -r rps p50 p99 errs < <(run_wrk site_proxy "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/page.html)
-SITE_CPU=$(cpu_per_request "$before" "$(cpu_ticks "$THUMBORA_PID")" "$OUT/wrk-site_proxy.txt")
-row "| site_proxy (app request, reverse-proxied, 1 thread) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
-SITE_RPS=$rps
-stop_thumbora
-THUMBORA_THREADS=1 THUMBORA_EXTRA="$SITE_YAML  access_log:\n    enabled: false\n" start_thumbora
-before=$(cpu_ticks "$THUMBORA_PID")
-read -r rps p50 p99 errs < <(run_wrk site_proxy_nolog "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/page.html)
-SITE_NOLOG_CPU=$(cpu_per_request "$before" "$(cpu_ticks "$THUMBORA_PID")" "$OUT/wrk-site_proxy_nolog.txt")
-row "| site_proxy (the same, access log off as nginx's) | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
-SITE_NOLOG_RPS=$rps
-stop_thumbora
+# site_run NAME LABEL EXTRA_YAML: one Thumbora site run; sets SITE_RUN_RPS and SITE_RUN_CPU.
+site_run() {
+  THUMBORA_THREADS=1 THUMBORA_EXTRA="$SITE_YAML$3" start_thumbora
+  local before rps p50 p99 errs
+  before=$(cpu_ticks "$THUMBORA_PID")
+  read -r rps p50 p99 errs < <(run_wrk "$1" "http://127.0.0.1:$THUMBORA_PORT" hot.lua "$CONNS" 1 "$DURATION" HOT=/page.html)
+  SITE_RUN_CPU=$(cpu_per_request "$before" "$(cpu_ticks "$THUMBORA_PID")" "$OUT/wrk-$1.txt")
+  row "| $2 | thumbora | $rps | $p50 | $p99 | $errs | $(( $(rss_kib "$THUMBORA_PID") / 1024 )) |"
+  SITE_RUN_RPS=$rps
+  stop_thumbora
+}
+site_run site_proxy "site_proxy (app request, reverse-proxied, 1 thread)" ""
+SITE_RPS=$SITE_RUN_RPS SITE_CPU=$SITE_RUN_CPU
+site_run site_proxy_nolog "site_proxy (the same, access log off as nginx's)" "  access_log:\n    enabled: false\n"
+SITE_NOLOG_RPS=$SITE_RUN_RPS SITE_NOLOG_CPU=$SITE_RUN_CPU
 PROXY_PORT=$(free_port)
 start_nginx proxy 1 "  upstream app { server $ORIGIN; keepalive 32; }
   server {
