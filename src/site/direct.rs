@@ -1096,6 +1096,98 @@ mod tests {
         assert!(chunked(&long, 100).is_err());
     }
 
+    /// A small deterministic generator for the byte soups below.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 >> 33
+        }
+
+        /// An answer field line, mostly of the kinds that matter here, sometimes garbled.
+        fn field(&mut self) -> Vec<u8> {
+            const NAMES: [&str; 8] = [
+                "Content-Length",
+                "Transfer-Encoding",
+                "Connection",
+                "Date",
+                "X-Internal",
+                "Keep-Alive",
+                "X-A",
+                "content-length",
+            ];
+            const VALUES: [&str; 9] =
+                ["12", "0", "chunked", "gzip, chunked", "close", "keep-alive", "", "a\r\n b", "1, 1"];
+            let name = NAMES[self.next() as usize % NAMES.len()];
+            let value = match self.next() % 4 {
+                0 => self.bytes(b"0123456789 ,;abc\t", 6),
+                _ => VALUES[self.next() as usize % VALUES.len()].as_bytes().to_vec(),
+            };
+            [name.as_bytes(), b": ", &value, b"\r\n"].concat()
+        }
+
+        /// Bytes mostly from `alphabet`, sometimes any byte.
+        fn bytes(&mut self, alphabet: &[u8], len: usize) -> Vec<u8> {
+            (0..len)
+                .map(|_| match self.next() % 8 {
+                    0 => self.next() as u8,
+                    _ => alphabet[self.next() as usize % alphabet.len()],
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn any_bytes_from_an_app_give_an_answer_or_an_error_never_a_panic() {
+        let mut rng = Lcg(7);
+        let never_sent = [HeaderName::from_static("x-internal")];
+        let mut finals = 0;
+        for round in 0..20_000 {
+            // Chunked framing: whatever the split, the scan forwards no more than it consumed,
+            // consumes no more than it was given, and stops for good at the end.
+            let body = rng.bytes(b"0123456789abcdefABCDEF;= \t\r\nxX", 1 + round % 64);
+            let step = 1 + rng.next() as usize % body.len();
+            let mut chunks = Chunks::default();
+            for piece in body.chunks(step) {
+                match chunks.scan(piece) {
+                    Ok(s) => {
+                        assert!(s.forward <= s.consumed && s.consumed <= piece.len(), "{body:?}");
+                        assert!(s.done || s.consumed == piece.len(), "{body:?}");
+                        if s.done {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            // Answer heads: parsed, refused or partial; a final answer's client head is one
+            // head (status line, fields, blank line) with no bare CR or LF in a field.
+            let head = [
+                if round % 2 == 0 { &b"HTTP/1.1 "[..] } else { b"HTTP/1.0 " },
+                &rng.bytes(b"1234567890", 3),
+                b" OK\r\n",
+                &(0..rng.next() % 8).flat_map(|_| rng.field()).collect::<Vec<u8>>(),
+                b"\r\n\r\n",
+            ]
+            .concat();
+            let context = AnswerContext { head_only: round % 5 == 0, close: round % 3 == 0, never_sent: &never_sent };
+            let mut out = Vec::new();
+            if let Ok(Parsed::Final(answer)) = parse_answer(&head, &context, &mut out) {
+                finals += 1;
+                assert!(answer.head_len <= head.len());
+                let text = String::from_utf8_lossy(&out);
+                assert!(text.starts_with("HTTP/1.1 ") && text.ends_with("\r\n\r\n"), "{text:?}");
+                let inner = &text[..text.len() - 4];
+                assert!(!inner.contains("\r\n\r\n"), "{text:?}");
+                assert!(inner.split("\r\n").all(|line| !line.contains(['\r', '\n'])), "{text:?}");
+                assert_eq!(text.matches("\r\nConnection: ").count(), 1, "{text:?}");
+            }
+        }
+        // The soup is not all refused: a good share is read as answers.
+        assert!(finals > 5000, "{finals} answers read");
+    }
+
     #[test]
     fn size_lines_and_error_heads() {
         let mut line = [0u8; 20];

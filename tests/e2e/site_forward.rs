@@ -115,6 +115,15 @@ impl Scripted {
                     return;
                 }
                 "/two-lengths" => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc",
+                "/endless-head" => {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n").await;
+                    for _ in 0..20_000 {
+                        if stream.write_all(b"X-More: yes\r\n").await.is_err() {
+                            return;
+                        }
+                    }
+                    return;
+                }
                 "/slow" => {
                     tokio::time::sleep(Duration::from_millis(150)).await;
                     b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"
@@ -307,10 +316,11 @@ async fn failing_app(path: &str, extra: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_connection_an_answer_framed_two_ways_is_refused() {
     // A transfer coding that is not chunked, Content-Length fields that disagree: nginx refuses
-    // both (502), and so does the connection path, rather than guess where the answer ends.
+    // both (502), and so does the connection path, rather than guess where the answer ends; and
+    // a head past 64 KiB.
     let app = Scripted::start().await;
     let server = Server::start_with(settings(&app.addr, "")).await;
-    for path in ["/coded", "/two-lengths"] {
+    for path in ["/coded", "/two-lengths", "/endless-head"] {
         let r = server.get(path).await;
         assert_eq!((r.status, r.body.len()), (502, 0), "{path}");
     }
