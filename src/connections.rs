@@ -306,21 +306,29 @@ async fn serve_fast(
         Head::Receiving(since) => since + limits.head_timeout,
         _ => Instant::now() + Duration::from_secs(limits.keepalive_seconds),
     };
+    // One wait for the shutdown for all the requests this serves, not one per request (each
+    // is a registration with the watch's `Notify` and its removal, 900 instructions).
+    let mut watch = shutdown.clone();
+    let stop = watch.changed();
+    tokio::pin!(stop);
     loop {
         if *shutdown.borrow() {
             return Fast::Closed;
         }
         buf.clear();
         let read = tokio::select! {
+            biased;
             // Pingora's timer wheel, as its own keep-alive wait uses: registered only when the
             // read has to wait, and cheaper than tokio's timer for a wait that is always cancelled.
             read = fast_timeout(deadline.saturating_duration_since(Instant::now()), clocked.read_buf(buf)) => read,
-            // As Pingora's accept loop: only a change to `true` is the shutdown.
-            changed = shutdown.changed() => {
+            // As Pingora's accept loop: only a change to `true` is the shutdown. Any other (none
+            // is sent) leaves the connection to Pingora's session, which watches on its own;
+            // nothing was read.
+            changed = &mut stop => {
                 if changed.is_err() || *shutdown.borrow() {
                     return Fast::Closed;
                 }
-                continue;
+                return clocked.decline(&[], false);
             }
         };
         match read {

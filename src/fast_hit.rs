@@ -33,7 +33,7 @@ use crate::site::{DirectRequest, Route, Router, Site};
 
 /// What the connection's answers need of the proxy: its config, router, memo, cache (when
 /// `fast_hits` is on), app servers (when `site.fast_forward` is on), log and draining flag.
-pub struct FastHits {
+pub struct FastAnswers {
     pub config: Arc<Config>,
     pub router: Router,
     pub admissions: Arc<AdmissionMemo>,
@@ -43,7 +43,7 @@ pub struct FastHits {
     pub access_log: Option<Arc<AccessLog>>,
 }
 
-impl FastHits {
+impl FastAnswers {
     /// As `proxy::check_head`: a head over the limit is refused there (the whole head counts
     /// here, a little more than there, so nothing refused there is taken here); a draining
     /// server closes each connection after its answer, which Pingora's session does.
@@ -52,7 +52,7 @@ impl FastHits {
     }
 }
 
-impl FastPath for FastHits {
+impl FastPath for FastAnswers {
     fn answer(&self, request: &FastRequest<'_>, head: &mut Vec<u8>) -> Option<(FastAnswer, Bytes)> {
         let cache = self.cache.as_ref()?;
         if request.conditional || !self.takes(request) {

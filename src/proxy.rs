@@ -334,13 +334,13 @@ impl ThumboraProxy {
     /// cache, log and draining flag; `None` without a result cache.
     /// What answers at the connection: fresh hits (`fast_hits`) and plain site requests
     /// (`site.fast_forward`); `None` when neither is on.
-    pub fn fast_path(&self) -> Option<crate::fast_hit::FastHits> {
+    pub fn fast_path(&self) -> Option<crate::fast_hit::FastAnswers> {
         let cache = self.cache.clone().filter(|_| self.config.fast_hits);
         let site = self.site.clone().filter(|_| self.config.site.fast_forward);
         if cache.is_none() && site.is_none() {
             return None;
         }
-        Some(crate::fast_hit::FastHits {
+        Some(crate::fast_hit::FastAnswers {
             config: self.config.clone(),
             router: self.router.clone(),
             admissions: self.admissions.clone(),

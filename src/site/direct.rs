@@ -20,6 +20,7 @@ use std::mem::MaybeUninit;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use futures::FutureExt;
 use http::HeaderName;
 use pingora_core::protocols::Stream;
 use pingora_timeout::fast_timeout::{fast_sleep, fast_timeout};
@@ -172,11 +173,18 @@ impl Site {
                 }
             },
         };
-        let sent = fast_timeout(self.read_timeout, async {
-            app.write_all(request).await?;
-            app.flush().await
-        })
-        .await;
+        let sent = {
+            let send = async {
+                app.write_all(request).await?;
+                app.flush().await
+            };
+            tokio::pin!(send);
+            // A timer only when the app's socket cannot take the request at once (rare).
+            match send.as_mut().now_or_never() {
+                Some(sent) => Ok(sent),
+                None => fast_timeout(self.read_timeout, send).await,
+            }
+        };
         let stale = |tries: &mut Tries| {
             let again = reused && tries.stale < MAX_STALE;
             tries.stale += usize::from(again);

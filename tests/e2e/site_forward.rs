@@ -456,3 +456,21 @@ async fn keepalive_settings_are_checked() {
         assert!(!out.status.success() && err.contains(key), "{extra}: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_closes_connections_idle_on_the_connection_path() {
+    // A client kept alive after an answer from the connection path, now idle: SIGTERM closes
+    // its connection at once (the connection path waits on the shutdown too), and the server
+    // exits as soon as it is drained, not after the keep-alive timeout (60 s).
+    let app = Scripted::start().await;
+    let mut server = Server::start_with(settings(&app.addr, "")).await;
+    let mut client = KeptAlive::open(server.port).await;
+    assert_eq!(client.get("/page").await.0, 200);
+    let signalled = std::time::Instant::now();
+    server.signal(libc::SIGTERM);
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(10), client.0.read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "the idle connection is closed: {read:?}");
+    assert!(server.wait_exit(Duration::from_secs(10)), "exits once drained");
+    eprintln!("SIGTERM to exit with an idle kept-alive client: {:?}", signalled.elapsed());
+}
