@@ -3,6 +3,8 @@
 //! with Pingora's HTTP/1 client, and its answer streamed back, without Pingora's general proxy machinery
 //! (cache phases, task channels, upgrade handling), which costs more than the forwarding itself.
 //! Every other site request takes Pingora's proxy; both send the same request and answer the same.
+//! Most plain requests never get here: the connection path (`direct`) takes them first, but with
+//! `site.fast_forward: false`, from HTTP/1.0 clients, and when pipelined.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,8 +39,9 @@ pub(super) const NEEDS_THE_FULL_PROXY: [&str; 11] = [
     "expect",
 ];
 
-/// The short path's connections to the app servers: opened by Pingora's transport connector,
-/// spoken to with its HTTP/1 client, kept idle in a pool of each thread's own ([`AppPool`]).
+/// Both short paths' connections to the app servers: opened by Pingora's transport connector,
+/// kept idle in a pool of each thread's own ([`AppPool`]); spoken to with Pingora's HTTP/1 client
+/// here, and with httparse at the connection (`direct`).
 pub struct Forwarder {
     pub(super) transport: TransportConnector,
     pub(super) pool: Arc<AppPool>,

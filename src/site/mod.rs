@@ -1,6 +1,7 @@
 //! The rest of the site: which requests are image requests, and the app servers the others are
 //! reverse-proxied to (round robin over the healthy ones, with the usual forwarding headers);
-//! plain GETs and HEADs take a short path (`forward`).
+//! plain GETs and HEADs take a short path: at the client's connection (`direct`), or else in
+//! Pingora's session (`forward`).
 
 mod direct;
 mod forward;
