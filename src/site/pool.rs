@@ -1,8 +1,9 @@
 //! The short paths' idle connections to the app servers (`direct`'s and `forward`'s): a stack
 //! for each proxy thread, so that a request takes a connection its own thread's runtime drives,
-//! most recently used first. Unlike Pingora's pool, no task watches an idle connection and nothing crosses threads on the way in
-//! or out: a connection is checked for a close (or stray bytes) when it is taken, and one idle
-//! past `keepalive_timeout_seconds` is closed by a sweep that runs while any connection is idle.
+//! most recently used first. Unlike Pingora's pool, no task watches an idle connection and
+//! nothing crosses threads on the way in or out: a connection is checked for a close (or stray
+//! bytes) when it is taken, and one idle past `keepalive_timeout_seconds` is closed by a sweep
+//! that runs while any connection is idle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
