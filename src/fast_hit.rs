@@ -90,6 +90,7 @@ impl FastPath for FastAnswers {
             client: client.peer_ip(),
             tls: client.tls(),
             close: request.close,
+            draining: Some(&self.draining),
         };
         Some(Box::pin(async move {
             let forwarded = site.forward_direct(&direct, &crate::response::NEVER_SENT, client).await;

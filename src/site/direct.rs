@@ -18,6 +18,7 @@ use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::mem::MaybeUninit;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -42,6 +43,9 @@ pub struct DirectRequest<'a> {
     pub tls: bool,
     /// The client's connection ends after this answer (`Connection: close` goes out).
     pub close: bool,
+    /// The server's draining flag: an answer whose head is written once it is up says
+    /// `Connection: close` too, and the connection ends after it (as nginx does when exiting).
+    pub draining: Option<&'a AtomicBool>,
 }
 
 /// How a forwarded request ended.
@@ -96,7 +100,7 @@ impl Site {
         request_head(req, self.keep_alive, request);
         let mut early = Vec::new();
         let mut tries = Tries::default();
-        let context = AnswerContext { head_only: req.head_only, close: req.close, never_sent };
+        let context = AnswerContext { head_only: req.head_only, close: req.close, draining: req.draining, never_sent };
         let attempt = loop {
             buf.clear();
             head.clear();
@@ -122,7 +126,7 @@ impl Site {
         };
         match self.relay(client, app, key, head, buf, &answer).await {
             Ok(sent) => {
-                Forwarded { status: answer.status, body_bytes: sent, keep_alive: !req.close, complete: true, early }
+                Forwarded { status: answer.status, body_bytes: sent, keep_alive: !answer.close, complete: true, early }
             }
             // Nothing written yet (the body's first bytes were already wrong): a 502 still can be.
             Err(Cut { head_out: false, why, .. }) => {
@@ -586,7 +590,15 @@ struct AnswerContext<'a> {
     head_only: bool,
     /// The client's connection closes after this answer.
     close: bool,
+    /// ... and so it does when the server is draining by the time the answer's head is written.
+    draining: Option<&'a AtomicBool>,
     never_sent: &'a [HeaderName],
+}
+
+impl AnswerContext<'_> {
+    fn closes(&self) -> bool {
+        self.close || self.draining.is_some_and(|d| d.load(Ordering::Relaxed))
+    }
 }
 
 /// How an answer's body is delimited.
@@ -609,6 +621,8 @@ struct Answer {
     framing: Framing,
     /// The app's connection may take another request once this answer is read whole.
     reusable: bool,
+    /// The client's head says `Connection: close`.
+    close: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -725,9 +739,10 @@ fn parse_answer(buf: &[u8], context: &AnswerContext<'_>, out: &mut Vec<u8>) -> R
     if !dated {
         field(out, b"Date", date.as_bytes());
     }
-    field(out, b"Connection", if context.close { b"close" } else { b"keep-alive" });
+    let close = context.closes();
+    field(out, b"Connection", if close { b"close" } else { b"keep-alive" });
     out.extend_from_slice(b"\r\n");
-    Ok(Parsed::Final(Answer { status, head_len, framing, reusable }))
+    Ok(Parsed::Final(Answer { status, head_len, framing, reusable, close }))
 }
 
 /// The most fields an answer head may have.
@@ -927,6 +942,7 @@ mod tests {
             client: client.map(|c| c.parse().unwrap()),
             tls,
             close: false,
+            draining: None,
         };
         let mut out = Vec::new();
         request_head(&req, keep_alive, &mut out);
@@ -976,7 +992,7 @@ mod tests {
 
     fn answer(bytes: &str, head_only: bool, close: bool) -> (Result<Parsed, &'static str>, String) {
         let never_sent = [HeaderName::from_static("x-internal")];
-        let context = AnswerContext { head_only, close, never_sent: &never_sent };
+        let context = AnswerContext { head_only, close, draining: None, never_sent: &never_sent };
         let mut out = Vec::new();
         let parsed = parse_answer(bytes.as_bytes(), &context, &mut out);
         let text = String::from_utf8(out).unwrap();
@@ -1005,7 +1021,13 @@ mod tests {
             .len();
         assert_eq!(
             parsed,
-            Ok(Parsed::Final(Answer { status: 200, head_len: len, framing: Framing::Length(5), reusable: true }))
+            Ok(Parsed::Final(Answer {
+                status: 200,
+                head_len: len,
+                framing: Framing::Length(5),
+                reusable: true,
+                close: false
+            }))
         );
         assert_eq!(
             text,
@@ -1019,6 +1041,24 @@ mod tests {
         assert_eq!(answer(early_hints, false, false).0, Ok(Parsed::Interim(early_hints.len())));
         assert!(answer("HTTP/1.1 101 Switching Protocols\r\n\r\n", false, false).0.is_err());
         assert_eq!(answer("HTTP/1.1 200 OK\r\nContent-", false, false).0, Ok(Parsed::Partial));
+    }
+
+    #[test]
+    fn an_answer_written_while_draining_closes_the_connection() {
+        // The flag is read when the answer's head is written, not when the request was taken.
+        let never_sent = [HeaderName::from_static("x-internal")];
+        let draining = AtomicBool::new(false);
+        let context =
+            AnswerContext { head_only: false, close: false, draining: Some(&draining), never_sent: &never_sent };
+        let app = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let mut out = Vec::new();
+        let Ok(Parsed::Final(kept)) = parse_answer(app, &context, &mut out) else { panic!() };
+        assert!(!kept.close && out.ends_with(b"Connection: keep-alive\r\n\r\n"));
+        draining.store(true, Ordering::Relaxed);
+        out.clear();
+        let Ok(Parsed::Final(closed)) = parse_answer(app, &context, &mut out) else { panic!() };
+        assert!(closed.close && out.ends_with(b"Connection: close\r\n\r\n"));
+        assert_eq!(kept.reusable, closed.reusable, "the app's connection is the app's affair");
     }
 
     #[test]
@@ -1179,7 +1219,12 @@ mod tests {
                 b"\r\n\r\n",
             ]
             .concat();
-            let context = AnswerContext { head_only: round % 5 == 0, close: round % 3 == 0, never_sent: &never_sent };
+            let context = AnswerContext {
+                head_only: round % 5 == 0,
+                close: round % 3 == 0,
+                draining: None,
+                never_sent: &never_sent,
+            };
             let mut out = Vec::new();
             if let Ok(Parsed::Final(answer)) = parse_answer(&head, &context, &mut out) {
                 finals += 1;

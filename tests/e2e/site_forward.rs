@@ -128,6 +128,11 @@ impl Scripted {
                     tokio::time::sleep(Duration::from_millis(150)).await;
                     b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow"
                 }
+                // Within the proxy's `read_timeout_ms` (500).
+                "/slower" => {
+                    tokio::time::sleep(Duration::from_millis(400)).await;
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nslower"
+                }
                 "/interim" => b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
                 "/empty" => b"HTTP/1.1 204 No Content\r\nX-Empty: yes\r\n\r\n",
                 "/eof" => {
@@ -351,6 +356,37 @@ async fn a_request_sent_while_the_app_works_is_answered_after() {
     client.write_all(b"GET /page HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
     let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).ends_with("\r\n\r\nplain"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_sent_after_a_graceful_stop_began_says_the_connection_closes() {
+    // SIGTERM while the app works on a kept-alive client's request: the answer still goes out
+    // whole, says `Connection: close` (the client will not send its next request into a closing
+    // connection), and the connection then closes, as nginx does when it exits.
+    for (path, extra) in SHORT_PATHS {
+        let app = Scripted::start().await;
+        let mut server = Server::start_with(settings(&app.addr, extra)).await;
+        let mut client = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        client.write_all(b"GET /slower HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        server.signal(libc::SIGTERM);
+        let mut received = Vec::new();
+        let mut buf = [0u8; 4096];
+        let closed = loop {
+            match tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break true,
+                Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
+                Err(_) => break false,
+            }
+            assert!(received.len() < 65536);
+        };
+        let text = String::from_utf8_lossy(&received).to_ascii_lowercase();
+        assert!(text.starts_with("http/1.1 200 ") && text.ends_with("\r\n\r\nslower"), "{path}: {text}");
+        assert_eq!(text.matches("\r\nconnection: ").count(), 1, "{path}: {text}");
+        assert!(text.contains("\r\nconnection: close\r\n"), "{path}: {text}");
+        assert!(closed, "{path}: the connection closes after the answer");
+        assert!(server.wait_exit(Duration::from_secs(10)), "{path}: exits once drained");
+    }
 }
 
 /// One client connection kept alive across requests: each request is served by the proxy
