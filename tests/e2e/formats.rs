@@ -207,6 +207,30 @@ async fn icc_profiles_are_kept_stripped_or_converted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gray_results_are_written_as_gray_pngs() {
+    // As Pillow writes its L images: `grayscale()` of a colour photo, and a gray source, come
+    // out as gray PNGs (IHDR colour type 0), with the pixels an RGB PNG would have had.
+    let origin = Origin::start().await;
+    let host = origin.host();
+    let server = Server::start().await;
+    let colour_type = |body: &[u8]| body[25];
+    let gray = server.get(&format!("/unsafe/300x200/filters:grayscale():format(png)/{host}/landscape.jpg")).await;
+    assert_eq!((gray.status, gray.content_type().as_str(), colour_type(&gray.body)), (200, "image/png", 0));
+    let pixels = gray.image().to_rgb8();
+    assert_eq!(pixels.dimensions(), (300, 200));
+    // The same pixels as the colour-typed result of the same steps (a hair of colour keeps it RGB).
+    let tinted =
+        server.get(&format!("/unsafe/300x200/filters:grayscale():rgb(0,0,1):format(png)/{host}/landscape.jpg")).await;
+    assert_eq!(colour_type(&tinted.body), 2);
+    assert!(gray.body.len() * 2 < tinted.body.len(), "{} vs {} bytes", gray.body.len(), tinted.body.len());
+    let colour = server.get(&format!("/unsafe/300x200/filters:format(png)/{host}/landscape.jpg")).await;
+    assert_eq!(colour_type(&colour.body), 2, "a colour result stays RGB");
+    let source = server.get(&format!("/unsafe/{host}/gray.png")).await;
+    assert_eq!((source.content_type().as_str(), colour_type(&source.body)), ("image/png", 0));
+    assert!(pixels.pixels().all(|p| p[0] == p[1] && p[1] == p[2]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autojpg_and_auto_png_to_jpg() {
     let origin = Origin::start().await;
     let host = origin.host();
