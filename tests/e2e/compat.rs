@@ -11,6 +11,11 @@ use super::harness::*;
 const KNOWN_DIFFERENCES: &[(u32, &str)] = &[
     // Deliberate: cover() gives the first frame; thumbor 7.8 crashes (500).
     (432, "cover() implemented; thumbor answers 500"),
+    // Deliberate (README, "Where Thumbora deliberately differs"):
+    (612, "a zero-sized auto-crop keeps one pixel, and meta/ shows that crop (top 24, not 25)"),
+    (763, "a raw '#' ends the request target (a fragment): the image URL is cut there"),
+    (770, "a raw '#' ends the request target (a fragment): the image URL is cut there"),
+    (816, "an animated WebP stays animated: format(gif) gives an animated GIF (thumbor: 1 frame)"),
 ];
 
 /// Thumbora configured like the recorded thumbor: EXIF ignored, no smart detection, BMP and TIFF
