@@ -36,8 +36,14 @@ impl RenderJob {
     /// Whether a `format()` filter names the output format: then content negotiation (WebP/AVIF
     /// by `Accept`) does not apply, the cache key ignores `Accept` and no `Vary: Accept` is sent.
     /// The one place this question is answered.
+    /// The last `format()` counts, as in [`crate::pipeline::RequestOptions`]: one naming no
+    /// format thumbor writes (`format(xyz)`) takes back an earlier one.
     pub fn format_asked(&self) -> bool {
-        self.filters.iter().any(|f| matches!(f, Filter::Format(format) if format.0.is_some()))
+        let last = self.filters.iter().rev().find_map(|f| match f {
+            Filter::Format(format) => Some(format.0.is_some()),
+            _ => None,
+        });
+        last.unwrap_or(false)
     }
 
     /// Whether the output depends on the client's `Accept` header.

@@ -231,7 +231,8 @@ impl ThumboraProxy {
     fn image(&self, req: &RequestHeader, target: &str) -> std::result::Result<RequestKind, Box<Answer>> {
         let method = &req.method;
         let admitted = if matches!(*method, http::Method::GET | http::Method::HEAD) {
-            let accept = req.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+            let accept = accept_field(req);
+            let accept = accept.as_deref();
             self.admissions.admit(target, self.accept_class(accept), || self.admit(target, accept))
         } else if url::parse(target.split('?').next().unwrap_or_default()).is_ok() {
             Err(Error::new(ErrorKind::MethodNotAllowed, format!("{method} on an image route")))
@@ -825,6 +826,19 @@ fn etag_matches(if_none_match: &str, etag: &str) -> bool {
     let strip = |t: &str| t.trim().trim_start_matches("W/").to_string();
     let ours = strip(etag);
     if_none_match.trim() == "*" || if_none_match.split(',').any(|t| strip(t) == ours)
+}
+
+/// The client's `Accept`, its field lines joined with ", " when it sent several (RFC 9110 §5.3,
+/// as tornado reads them for thumbor). The connection's fast path takes only heads with one.
+fn accept_field(req: &RequestHeader) -> Option<std::borrow::Cow<'_, str>> {
+    let mut lines = req.headers.get_all(http::header::ACCEPT).iter().filter_map(|v| v.to_str().ok());
+    let first = lines.next()?;
+    match lines.next() {
+        None => Some(std::borrow::Cow::Borrowed(first)),
+        Some(second) => {
+            Some(std::borrow::Cow::Owned([first, second].into_iter().chain(lines).collect::<Vec<_>>().join(", ")))
+        }
+    }
 }
 
 #[cfg(test)]

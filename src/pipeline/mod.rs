@@ -52,6 +52,15 @@ pub struct RequestOptions {
     pub strip_icc: bool,
     /// `autojpg([bool])`: thumbor's per-request override of AUTO_PNG_TO_JPG.
     pub autojpg: Option<bool>,
+    /// The formats `Accept` may choose for this render ([`output::automatic_formats`]).
+    pub automatic: Automatic,
+}
+
+/// Automatic WebP and AVIF (thumbor's AUTO_WEBP, AUTO_AVIF), as far as this render allows them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Automatic {
+    pub webp: bool,
+    pub avif: bool,
 }
 
 impl RequestOptions {
@@ -113,7 +122,7 @@ pub fn prepare(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Res
     let cfg = &settings.image;
     let probe = probe::probe_with(source, cfg.max_frames, cfg.legacy_formats)?;
     limits::check_source(&probe, cfg)?;
-    let (opts, base, norm_scale, geometry, first_frame_only) = decide(job, &probe, cfg);
+    let (mut opts, base, norm_scale, geometry, first_frame_only) = decide(job, &probe, cfg);
     if opts.no_upscale && (job.request.width == Dim::Orig || job.request.height == Dim::Orig) {
         // thumbor's no_upscale() runs `min('orig', width)`: a TypeError, 500.
         return Err(Error::new(ErrorKind::ThumborFails, "no_upscale() with an `orig` size"));
@@ -125,7 +134,8 @@ pub fn prepare(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Res
     if post_filters_apply(&probe, cfg) {
         filters::check_cost(&job.filters, filtered, frames, cfg)?;
     }
-    output::check_encode_cost(job, &opts, &probe, cfg, filtered)?;
+    opts.automatic = output::automatic_formats(job, cfg, filtered);
+    output::check_encode_cost(&opts, &probe, cfg, filtered)?;
     // trim needs every pixel; only libjpeg-turbo decodes at a reduced scale.
     let shrink = if job.request.trim.is_some() || !probe.is_jpeg() {
         1
@@ -164,7 +174,7 @@ impl Prepared {
         let output = filtered_size(&self.header_plan, job).pixels() * 4;
         let scratch = output / 4 * filters::scratch_bytes_per_pixel(&job.filters);
         // The encoder's working copy (planes, rows) and the bytes it writes.
-        let encode = output / 4 * output::encoder_bytes_per_pixel(job, &self.opts, &self.probe, cfg);
+        let encode = output / 4 * output::encoder_bytes_per_pixel(&self.opts, &self.probe, cfg);
         Ok(decode + decoded_frame + frames * output + scratch + assets.decoded_bytes(cfg) + encode)
     }
 }

@@ -2,7 +2,7 @@
 //! `define_image_type`, animations included), quality, the ICC profile, `Vary`, and encoding with
 //! `max_bytes()` retries.
 
-use super::{RenderSettings, RequestOptions};
+use super::{Automatic, RenderSettings, RequestOptions};
 use crate::codec::encode::{self, EncodeOptions};
 use crate::codec::icc;
 use crate::codec::probe::Probe;
@@ -54,30 +54,43 @@ pub fn animated_format(source: Format, requested: Option<FormatChoice>, cfg: &Im
 
 /// The formats `choose_format` could pick for this request, before the pixels are known (an
 /// automatic format depends on the client, PNG-to-JPEG on transparency).
-fn possible_formats(job: &RenderJob, opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig) -> Vec<Format> {
+fn possible_formats(opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig) -> Vec<Format> {
     if let Some(format) = requested_format(opts.format) {
         return vec![format];
     }
     let mut formats = vec![probe.format, Format::Jpeg];
-    if cfg.auto_webp && job.accepts.webp || animated_format(probe.format, opts.format, cfg) == Some(Format::Webp) {
+    if opts.automatic.webp || animated_format(probe.format, opts.format, cfg) == Some(Format::Webp) {
         formats.push(Format::Webp);
     }
-    if cfg.auto_avif && job.accepts.avif {
+    if opts.automatic.avif {
         formats.push(Format::Avif);
     }
     formats
 }
 
+/// The formats chosen by `Accept` this render may be written in: those the configuration turns
+/// on and the client takes, and whose encoding of `frame_pixels` stays within
+/// `image.max_encode_cost`. One that would not is left out (the source's format is written
+/// instead) rather than refused: a refusal would make the answer to one URL a 400 or a 200 by
+/// the client's `Accept`, and a cache keyed by the URL alone would hand the 400 to every client.
+pub fn automatic_formats(job: &RenderJob, cfg: &ImageConfig, frame_pixels: u64) -> Automatic {
+    let affordable = |format| frame_pixels.saturating_mul(encode_weight(format, cfg)) <= cfg.max_encode_cost;
+    Automatic {
+        webp: cfg.auto_webp && job.accepts.webp && affordable(Format::Webp),
+        avif: cfg.auto_avif && job.accepts.avif && affordable(Format::Avif),
+    }
+}
+
 /// The most the encoder may hold per output pixel (working planes and written bytes), for every
 /// format this request could be written in: rav1e's AVIF encoder keeps about 20 bytes a pixel,
 /// libwebp about 6, the others less than 4.
-pub fn encoder_bytes_per_pixel(job: &RenderJob, opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig) -> u64 {
+pub fn encoder_bytes_per_pixel(opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig) -> u64 {
     let bytes = |format: Format| match format {
         Format::Avif => 24,
         Format::Webp => 8,
         _ => 4,
     };
-    possible_formats(job, opts, probe, cfg).into_iter().map(bytes).max().unwrap_or(4)
+    possible_formats(opts, probe, cfg).into_iter().map(bytes).max().unwrap_or(4)
 }
 
 /// Encoding work per output pixel, weighted so that the default cap (10⁸) is about 2 s of one core
@@ -97,14 +110,8 @@ fn encode_weight(format: Format, cfg: &ImageConfig) -> u64 {
 /// stop (a 50-megapixel AVIF takes minutes), so the cap is per frame; the frames of an animation
 /// are written one by one, with the render's checkpoint between them. Checked from the plan,
 /// before anything is decoded.
-pub fn check_encode_cost(
-    job: &RenderJob,
-    opts: &RequestOptions,
-    probe: &Probe,
-    cfg: &ImageConfig,
-    frame_pixels: u64,
-) -> Result<()> {
-    for format in possible_formats(job, opts, probe, cfg) {
+pub fn check_encode_cost(opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig, frame_pixels: u64) -> Result<()> {
+    for format in possible_formats(opts, probe, cfg) {
         let cost = frame_pixels.saturating_mul(encode_weight(format, cfg));
         if cost > cfg.max_encode_cost {
             return Err(Error::new(
@@ -119,13 +126,7 @@ pub fn check_encode_cost(
 /// thumbor's `define_image_type`: the `format()` filter, else automatic WebP, then AVIF, by
 /// `Accept` (never for animations), else AUTO_PNG_TO_JPG, else the source's format. An animation
 /// (`canvas` with several frames) is written as [`animated_format`] decided.
-pub fn choose_format(
-    job: &RenderJob,
-    opts: &RequestOptions,
-    probe: &Probe,
-    cfg: &ImageConfig,
-    canvas: &Canvas,
-) -> Format {
+pub fn choose_format(opts: &RequestOptions, probe: &Probe, cfg: &ImageConfig, canvas: &Canvas) -> Format {
     let animated = canvas.frames.len() > 1;
     if animated {
         return animated_format(probe.format, opts.format, cfg).unwrap_or(probe.format);
@@ -133,10 +134,10 @@ pub fn choose_format(
     if opts.format.is_some() {
         return requested_format(opts.format).unwrap_or(probe.format);
     }
-    if cfg.auto_webp && job.accepts.webp {
+    if opts.automatic.webp {
         return Format::Webp;
     }
-    if cfg.auto_avif && job.accepts.avif {
+    if opts.automatic.avif {
         return Format::Avif;
     }
     if can_auto_convert_png_to_jpg(opts, probe, cfg, canvas) {
@@ -260,7 +261,7 @@ pub fn encode(
     settings: &RenderSettings,
 ) -> Result<Rendered> {
     let cfg = &settings.image;
-    let format = choose_format(job, opts, probe, cfg, &canvas);
+    let format = choose_format(opts, probe, cfg, &canvas);
     let size: Size = canvas.size();
     let format =
         if format == Format::Webp && (size.width > 16_383 || size.height > 16_383) { probe.format } else { format };

@@ -117,6 +117,65 @@ async fn automatic_avif_by_accept_with_vary() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accept_sent_on_two_lines_counts_both() {
+    // As tornado joins them for thumbor: `image/jpeg` then `image/webp` on separate lines is a
+    // client that takes WebP.
+    let origin = Origin::start().await;
+    let server = Server::start_with(with_image("    auto_webp: true\n")).await;
+    let path = format!("/unsafe/300x200/{}/rgb.png", origin.host());
+    let two = [("Accept", "image/jpeg"), ("Accept", "image/webp")];
+    for _ in 0..2 {
+        // The second time from the admission memo.
+        let webp = server.request(reqwest::Method::GET, &path, &two).await;
+        assert_eq!((webp.content_type().as_str(), webp.header("vary").as_deref()), ("image/webp", Some("Accept")));
+    }
+    let png = server.request(reqwest::Method::GET, &path, &[("Accept", "image/jpeg")]).await;
+    assert_eq!(png.content_type(), "image/png");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_format_thumbor_does_not_write_takes_back_an_earlier_one() {
+    // The last format() counts: `format(xyz)` after `format(png)` leaves the format to the
+    // client's `Accept` again, with `Vary: Accept` (thumbor 7.8 does the same).
+    let origin = Origin::start().await;
+    let server = Server::start_with(with_image("    auto_webp: true\n")).await;
+    let path = format!("/unsafe/300x200/filters:format(png):format(xyz)/{}/landscape.jpg", origin.host());
+    let webp = server.request(reqwest::Method::GET, &path, &[("Accept", "image/webp,*/*")]).await;
+    assert_eq!((webp.content_type().as_str(), webp.header("vary").as_deref()), ("image/webp", Some("Accept")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_automatic_format_over_the_encode_cap_gives_way_to_the_sources() {
+    // A WebP costs 6 a pixel, a JPEG 1: at 400x400 (160 000 pixels) a WebP would pass a cap of
+    // 600 000, a JPEG not. A client that takes WebP then gets the JPEG every other client gets,
+    // not a 400 that a cache keyed by the URL would hand to everyone.
+    let origin = Origin::start().await;
+    let server = Server::start_with(with_image(
+        "    auto_webp: true
+    auto_avif: true
+    max_encode_cost: 600000
+",
+    ))
+    .await;
+    let path = |size: &str, filters: &str| format!("/unsafe/{size}/{filters}{}/landscape.jpg", origin.host());
+    for accept in ["image/webp,*/*", "image/avif,image/webp,*/*", "image/jpeg", "*/*"] {
+        let big = server.request(reqwest::Method::GET, &path("400x400", ""), &[("Accept", accept)]).await;
+        assert_eq!(big.status, 200, "{accept}: {}", big.text());
+        assert_eq!((big.content_type().as_str(), big.header("vary").as_deref()), ("image/jpeg", Some("Accept")));
+        let image = big.image();
+        assert_eq!((image.width(), image.height()), (400, 400));
+        // An explicit format() is refused whatever the client takes (its answer has no Vary).
+        let asked = server
+            .request(reqwest::Method::GET, &path("400x400", "filters:format(webp)/"), &[("Accept", accept)])
+            .await;
+        assert_eq!((asked.status, asked.header("vary")), (400, None), "{accept}");
+    }
+    // Under the cap, the client's format as before.
+    let small = server.request(reqwest::Method::GET, &path("200x200", ""), &[("Accept", "image/webp,*/*")]).await;
+    assert_eq!((small.content_type().as_str(), small.header("vary").as_deref()), ("image/webp", Some("Accept")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn animated_gif_becomes_animated_webp_and_animated_webp_stays_animated() {
     let origin = Origin::start().await;
     let host = origin.host();
