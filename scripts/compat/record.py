@@ -85,7 +85,12 @@ def main(argv=None):
     ap.add_argument("--thumbor-python", default=THUMBOR_PYTHON)
     ap.add_argument("--log-report", help="write the thumbor log excerpt of every non-200 line here")
     ap.add_argument("--keep-conf", help="directory for thumbor.conf / thumbor.log (kept)")
+    ap.add_argument("--auto-webp", action="store_true",
+                    help="record with AUTO_WEBP = True (for urls_auto_webp.txt)")
     args = ap.parse_args(argv)
+    global THUMBOR_CONF
+    if args.auto_webp:
+        THUMBOR_CONF += "AUTO_WEBP = True\n"
 
     entries = corpus.parse_urls(args.urls)
     seen = {}

@@ -181,10 +181,41 @@ async fn check(server: &Server, entry: &Value, origin: &str, closed: &str) -> Ve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thumbor_7_8_recorded_corpus() {
-    let corpus: Vec<Value> =
-        serde_json::from_str(&std::fs::read_to_string(fixture("../expected.json")).unwrap()).unwrap();
+    replay("../expected.json", compat_settings(), KNOWN_DIFFERENCES).await;
+}
+
+/// Lines of scripts/compat/urls_auto_webp.txt where Thumbora answers differently from thumbor 7.8
+/// with AUTO_WEBP on, and why.
+const KNOWN_AUTO_WEBP_DIFFERENCES: &[(u32, &str)] = &[
+    // Deliberate (README, "Where Thumbora deliberately differs"):
+    (82, "an animated WebP stays animated: format(gif) gives an animated GIF (thumbor: 1 frame)"),
+    (89, "quality(101) is clamped for a WebP result; thumbor crashes (500)"),
+    (103, "cover() implemented; thumbor answers 500"),
+    (106, "output cap: a 16400-pixel side is over image.max_output_side (400)"),
+    (107, "output cap: a 16400-pixel side is over image.max_output_side (400)"),
+    (127, "Accept: q=0 means not accepted (thumbor looks for the text image/webp)"),
+    (128, "Accept: q=0 means not accepted (thumbor looks for the text image/webp)"),
+    (131, "Accept: media types in any case (thumbor matches the text image/webp exactly)"),
+    (135, "Accept: image/webpx is not image/webp (thumbor finds the text image/webp in it)"),
+    (137, "Accept: q=0 means not accepted (thumbor looks for the text image/webp)"),
+];
+
+/// The same with thumbor's AUTO_WEBP on (`image.auto_webp: true`): the format each `Accept`
+/// gets, `Vary`, and 304s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thumbor_7_8_recorded_corpus_with_auto_webp() {
+    let mut settings = compat_settings();
+    settings.thumbora = settings.thumbora.replace("  image:\n", "  image:\n    auto_webp: true\n");
+    assert!(settings.thumbora.contains("auto_webp: true"));
+    replay("../expected_auto_webp.json", settings, KNOWN_AUTO_WEBP_DIFFERENCES).await;
+}
+
+/// Replay the recorded `expected` (relative to the fixture images) against a server started with
+/// `settings`; every line must match but the `known` ones, which must still differ.
+async fn replay(expected: &str, settings: Settings, known: &[(u32, &str)]) {
+    let corpus: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(fixture(expected)).unwrap()).unwrap();
     let origin = Origin::start().await;
-    let server = Server::start_with(compat_settings()).await;
+    let server = Server::start_with(settings).await;
     let closed = format!("127.0.0.1:{}", free_port());
     let mut failures = Vec::new();
     let mut unexpectedly_matching = Vec::new();
@@ -192,8 +223,8 @@ async fn thumbor_7_8_recorded_corpus() {
     for entry in &corpus {
         let line = entry["line"].as_u64().unwrap() as u32;
         let diffs = check(&server, entry, &origin.host(), &closed).await;
-        let known = KNOWN_DIFFERENCES.iter().find(|(l, _)| *l == line);
-        match (diffs.is_empty(), known) {
+        let listed = known.iter().find(|(l, _)| *l == line);
+        match (diffs.is_empty(), listed) {
             (true, None) => matched += 1,
             (true, Some(_)) => unexpectedly_matching.push(line),
             (false, Some(_)) => {}
@@ -201,9 +232,9 @@ async fn thumbor_7_8_recorded_corpus() {
         }
     }
     eprintln!(
-        "corpus: {matched}/{} match; {} known differences; now matching although listed: {unexpectedly_matching:?}",
+        "{expected}: {matched}/{} match; {} known differences; now matching although listed: {unexpectedly_matching:?}",
         corpus.len(),
-        KNOWN_DIFFERENCES.len()
+        known.len()
     );
     assert!(failures.is_empty(), "{} lines differ from thumbor 7.8:\n{}", failures.len(), failures.join("\n"));
 }
