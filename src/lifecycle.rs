@@ -15,6 +15,7 @@
 //! once without yielding: that thread spins and logs forever and the process never exits (seen in
 //! about one stop in eight under load, at 140 MB of log a second).
 
+use std::io;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +54,155 @@ pub(crate) fn catch_early_ready_signal() {
     #[allow(unsafe_code)]
     unsafe {
         libc::signal(libc::SIGUSR1, on_ready as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+}
+
+/// The write end of the pipe to the process that ran `thumbora -d` ([`wait_until_serving`]),
+/// inherited by the daemon, and the addresses it must accept connections on: -1 and none when
+/// no process waits.
+static READY_PIPE: AtomicI32 = AtomicI32::new(-1);
+static READY_ADDRESSES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// How long the daemon tries its listeners before it gives up on telling the starting process.
+const SERVING_WITHIN: Duration = Duration::from_secs(120);
+
+/// Make `thumbora -d` (without `-u`) return only once the daemon accepts connections on every
+/// address in `listen`.
+///
+/// Pingora 0.9.1 releases the waiting parent from its bootstrap, before the daemon binds its
+/// listeners (an upgrade's parent must exit before the old process hands its sockets over), so
+/// the command, and `systemctl start` with it, returned while a first request could still be
+/// refused. Here the process forks once more before Pingora does: it waits on a pipe and exits 0
+/// when the daemon writes to it ([`report_serving`], once it listens on each address), 1 when
+/// every copy of the pipe closes first (the daemon died). The child goes on to
+/// run Pingora. An upgrade (`-u`) keeps Pingora's own readiness.
+pub(crate) fn wait_until_serving(listen: &[String]) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) and fork(2) before any thread exists (`server::build_server` starts none);
+    // the waiting process only reads, writes to stderr and exits.
+    #[allow(unsafe_code)]
+    unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            log::warn!("no readiness pipe ({}): -d returns when Pingora's bootstrap does", io::Error::last_os_error());
+            return;
+        }
+        match libc::fork() {
+            -1 => {
+                log::warn!(
+                    "no readiness fork ({}): -d returns when Pingora's bootstrap does",
+                    io::Error::last_os_error()
+                );
+                libc::close(fds[0]);
+                libc::close(fds[1]);
+            }
+            0 => {
+                libc::close(fds[0]);
+                READY_PIPE.store(fds[1], Ordering::Relaxed);
+                *READY_ADDRESSES.lock().unwrap_or_else(|p| p.into_inner()) = listen.to_vec();
+            }
+            _ => {
+                libc::close(fds[1]);
+                let mut byte = 0u8;
+                let read = loop {
+                    let n = libc::read(fds[0], (&mut byte as *mut u8).cast(), 1);
+                    if n >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                        break n;
+                    }
+                };
+                if read == 1 {
+                    libc::_exit(0);
+                }
+                eprintln!("thumbora: the daemon stopped before it served (see its log)");
+                libc::_exit(1);
+            }
+        }
+    }
+}
+
+/// In the daemon: once it listens on each listen address, tell the process waiting in
+/// [`wait_until_serving`] (nothing to do when none waits). From a thread of its own, trying every
+/// 10 ms for [`SERVING_WITHIN`]; the pipe is closed either way.
+fn report_serving() {
+    let fd = READY_PIPE.swap(-1, Ordering::Relaxed);
+    if fd < 0 {
+        return;
+    }
+    let addresses = std::mem::take(&mut *READY_ADDRESSES.lock().unwrap_or_else(|p| p.into_inner()));
+    let spawned = std::thread::Builder::new().name("thumbora-ready".into()).spawn(move || {
+        let started = std::time::Instant::now();
+        let serving = loop {
+            if addresses.iter().all(|a| accepts(a)) {
+                break true;
+            }
+            if started.elapsed() > SERVING_WITHIN {
+                log::error!("not accepting on {addresses:?} after {SERVING_WITHIN:?}: -d reports a failed start");
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // SAFETY: the pipe's write end, owned by this thread alone.
+        #[allow(unsafe_code)]
+        unsafe {
+            if serving {
+                libc::write(fd, b"1".as_ptr().cast(), 1);
+            }
+            libc::close(fd);
+        }
+    });
+    if let Err(e) = spawned {
+        log::error!("cannot start the readiness thread ({e}): -d reports a failed start");
+    }
+}
+
+/// Whether this process listens on `address` (`host:port`, resolved; any of its addresses): a
+/// socket among its descriptors accepts connections and is bound there. Looked up rather than
+/// connected to, so that another process on the same port does not pass for this one.
+fn accepts(address: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let Ok(wanted) = address.to_socket_addrs() else { return false };
+    let listening = own_listeners();
+    wanted.into_iter().any(|a| listening.contains(&a))
+}
+
+/// The addresses this process's listening sockets are bound to.
+fn own_listeners() -> Vec<std::net::SocketAddr> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(listening_address)
+        .collect()
+}
+
+/// The address `fd` listens on, when it is a listening IPv4 or IPv6 socket.
+fn listening_address(fd: i32) -> Option<std::net::SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+    let mut accepting: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt and getsockname write at most `len` bytes into the buffers given; on a
+    // descriptor that is not a socket (or closed since the listing) they fail and nothing is read.
+    #[allow(unsafe_code)]
+    unsafe {
+        let option = (&mut accepting as *mut libc::c_int).cast();
+        if libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, option, &mut len) != 0 || accepting == 0 {
+            return None;
+        }
+        let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if libc::getsockname(fd, (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) != 0 {
+            return None;
+        }
+        match i32::from(storage.ss_family) {
+            libc::AF_INET => {
+                let v4 = &*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                let ip = Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+                Some(SocketAddr::new(ip.into(), u16::from_be(v4.sin_port)))
+            }
+            libc::AF_INET6 => {
+                let v6 = &*(&storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                let ip = Ipv6Addr::from(v6.sin6_addr.s6_addr);
+                Some(SocketAddr::new(ip.into(), u16::from_be(v6.sin6_port)))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -130,6 +280,7 @@ impl BackgroundService for PhaseWatcher {
     async fn start(&self, _shutdown: ShutdownWatch) {
         let Some(mut phases) = self.phases.lock().unwrap_or_else(|p| p.into_inner()).take() else { return };
         exit_on_sigint();
+        report_serving();
         loop {
             let phase = match phases.recv().await {
                 Ok(phase) => phase,

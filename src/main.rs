@@ -40,6 +40,8 @@ fn main() {
     }
     let test_only = opt.test;
     let listen = file.thumbora.listen.join(", ");
+    let addresses: Vec<String> =
+        file.thumbora.listen.iter().chain(file.thumbora.tls.iter().map(|t| &t.listen)).cloned().collect();
     let server = match thumbora::server::build_server(Some(Opt { test: false, ..opt }), file) {
         Ok(server) => server,
         Err(e) => {
@@ -52,5 +54,5 @@ fn main() {
         return;
     }
     log::info!("thumbora listening on {listen}");
-    thumbora::server::run_forever(server);
+    thumbora::server::run_forever(server, &addresses);
 }

@@ -134,9 +134,13 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     Ok(server)
 }
 
-/// Run a server from [`build_server`] until it exits (daemonizing first under `-d`).
-pub fn run_forever(server: Server) -> ! {
+/// Run a server from [`build_server`] until it exits (daemonizing first under `-d`, returning
+/// from the command once the daemon accepts connections on every address of `listen`).
+pub fn run_forever(server: Server, listen: &[String]) -> ! {
     if server.configuration.daemon && server.configuration.daemon_wait_for_ready {
+        if !server.options.as_ref().is_some_and(|o| o.upgrade) {
+            crate::lifecycle::wait_until_serving(listen);
+        }
         crate::lifecycle::catch_early_ready_signal();
     }
     server.run_forever()

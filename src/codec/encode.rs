@@ -82,7 +82,8 @@ fn encode_jpeg(bitmap: &Bitmap, options: &EncodeOptions) -> Result<Vec<u8>> {
 /// Raw bytes per deflated byte above which a PNG is deflated again, harder: graphics (flat
 /// areas, few colours) compress 10-50:1 and lose 10-60% more at zlib level 4, for 0.5-1.5 ms on a
 /// 300x300 thumbnail; photos compress 1.5-5:1, where the fast deflate is as small as zlib's
-/// level 6 at a twenty-fifth of its time (measured in `png_compression_pays_where_it_is_cheap`).
+/// level 6 at a twenty-fifth of its time (measured on the compatibility fixtures and the logo in
+/// `samples/`; `png_compression_pays_where_it_is_cheap` checks which images get it).
 const RECOMPRESS_ABOVE_RATIO: usize = 8;
 
 fn encode_png(bitmap: &Bitmap, options: &EncodeOptions) -> Result<Vec<u8>> {
