@@ -366,21 +366,13 @@ async fn an_answer_sent_after_a_graceful_stop_began_says_the_connection_closes()
     for (path, extra) in SHORT_PATHS {
         let app = Scripted::start().await;
         let mut server = Server::start_with(settings(&app.addr, extra)).await;
-        let mut client = TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
-        client.write_all(b"GET /slower HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        server.signal(libc::SIGTERM);
-        let mut received = Vec::new();
-        let mut buf = [0u8; 4096];
-        let closed = loop {
-            match tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => break true,
-                Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
-                Err(_) => break false,
-            }
-            assert!(received.len() < 65536);
+        let stop = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            server.signal(libc::SIGTERM);
         };
-        let text = String::from_utf8_lossy(&received).to_ascii_lowercase();
+        let request = raw(server.port, b"GET /slower HTTP/1.1\r\nHost: a\r\n\r\n", Duration::from_secs(5));
+        let ((text, closed), ()) = tokio::join!(request, stop);
+        let text = text.to_ascii_lowercase();
         assert!(text.starts_with("http/1.1 200 ") && text.ends_with("\r\n\r\nslower"), "{path}: {text}");
         assert_eq!(text.matches("\r\nconnection: ").count(), 1, "{path}: {text}");
         assert!(text.contains("\r\nconnection: close\r\n"), "{path}: {text}");
