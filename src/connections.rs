@@ -405,8 +405,13 @@ where
         let _slot = Slot(&self.open);
         let h2c = self.app.server_options().is_some_and(|o| o.h2c);
         if h2c || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            // HTTP/2 has its own framing and timeouts: Pingora's loop as is.
-            return ServerApp::process_new(&self.app, stream, shutdown).await;
+            // HTTP/2 has its own framing and head timeouts: Pingora's loop, on the connection
+            // under the send timeout (a client that stops reading the socket). Each stream's
+            // body writes are under it too, for a client that keeps its window shut
+            // (`early_request_filter`).
+            let clock = Arc::new(HeadClock { head: Mutex::new(Head::Received), changed: Notify::new() });
+            let guarded = Box::new(Clocked::new(stream, 0, clock, self.limits.send_timeout));
+            return ServerApp::process_new(&self.app, guarded, shutdown).await;
         }
         let clock = Arc::new(HeadClock { head: Mutex::new(Head::Receiving(Instant::now())), changed: Notify::new() });
         // An adopted socket lost the listener's write buffer (Pingora sizes it at accept): the
@@ -415,15 +420,7 @@ where
             true => adopt(stream).map_or_else(|stream| (stream, 0), |stream| (stream, self.limits.write_buffer_bytes)),
             false => (stream, 0),
         };
-        let inner = BufWriter::with_capacity(write_buffer, stream);
-        let mut clocked = Box::new(Clocked {
-            inner,
-            clock: clock.clone(),
-            replay: Vec::new(),
-            replayed: 0,
-            from_socket: 0,
-            stall: Stall::new(self.limits.send_timeout),
-        });
+        let mut clocked = Box::new(Clocked::new(stream, write_buffer, clock.clone(), self.limits.send_timeout));
         // A cap on requests per connection is counted by Pingora's session: none with it set.
         let request_limit = self.app.server_options().and_then(|o| o.keepalive_request_limit);
         let fast = self.fast.as_deref().filter(|_| request_limit.is_none());
@@ -630,6 +627,11 @@ impl AsyncWrite for ClientIo<'_> {
 }
 
 impl Clocked {
+    fn new(stream: Stream, write_buffer: usize, clock: Arc<HeadClock>, send_timeout: Duration) -> Self {
+        let inner = BufWriter::with_capacity(write_buffer, stream);
+        Clocked { inner, clock, replay: Vec::new(), replayed: 0, from_socket: 0, stall: Stall::new(send_timeout) }
+    }
+
     /// Whether everything read since the fast path declined came from the replayed head.
     fn read_only_replay(&self) -> bool {
         self.from_socket == 0 && self.replay.is_empty()

@@ -507,6 +507,12 @@ impl ProxyHttp for ThumboraProxy {
         // No read of a body waits longer than the whole body may take (Pingora's default: a
         // minute a read); `request_body_filter` bounds the whole body.
         session.set_read_timeout(Some(Duration::from_millis(self.config.request_body_timeout_ms)));
+        if session.is_http2() {
+            // A stream's body waits for the client's flow-control window, which the client may
+            // never open: each write waits at most the send timeout (HTTP/1 connections have it
+            // on their socket, `connections::Stall`).
+            session.set_write_timeout(Some(Duration::from_secs(self.config.send_timeout_seconds)));
+        }
         // Bound idle keep-alive connections (Pingora's HTTP/1.1 default is to wait forever), but
         // never turn keep-alive back on where Pingora turned it off (`Connection: close`, or
         // Transfer-Encoding beside Content-Length: RFC 9112 §6.1 closes after the response).

@@ -139,3 +139,129 @@ async fn site_requests_over_tls_are_forwarded_as_https() {
     assert!(text.starts_with("app one\nGET /about HTTP/1.1\n"), "{text}");
     assert!(text.contains("proto=https\n"), "{text}");
 }
+
+/// An HTTP/2 client over TLS to `port`, trusting `root` (DER), whose socket receives into a 4 KiB
+/// buffer, with `window` bytes of flow-control window per stream and for the connection. The
+/// connection future is the caller's to drive: while it is not polled, nothing is read.
+async fn h2_client(
+    port: u16,
+    root: &[u8],
+    window: u32,
+) -> (
+    h2::client::SendRequest<bytes::Bytes>,
+    h2::client::Connection<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(root.to_vec())).unwrap();
+    let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap();
+    h2::client::Builder::new()
+        .initial_window_size(window)
+        .initial_connection_window_size(window.max(65_535))
+        .handshake(tls)
+        .await
+        .unwrap()
+}
+
+/// HTTP/2 clients are under `send_timeout_seconds` as HTTP/1 clients are: one that never opens
+/// a stream's flow-control window gets that stream reset, and one that stops reading its socket
+/// gets its connection closed, instead of holding the answer (and the connection) for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_clients_that_stop_taking_an_answer_are_dropped_after_the_send_timeout() {
+    // A result of about 6 MB (noise does not compress), larger than what the sockets buffer.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let noise = image::RgbImage::from_fn(1400, 1400, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
+    });
+    let mut png = Vec::new();
+    noise.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let origin = Origin::start().await;
+    origin.put("/noise.png", png);
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("h2.crt"), dir.path().join("h2.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let port = free_port();
+    let tls = tls_section(&[(port, &cert, &key, true)]);
+    let server = Server::start_with(Settings::with_sources("", &format!("  send_timeout_seconds: 1\n{tls}"))).await;
+    let path = format!("/unsafe/filters:format(png)/{}/noise.png", origin.host());
+    let size = server.get(&path).await.body.len();
+    assert!(size > 4 << 20, "{size}");
+    let request = || http::Request::get(format!("https://127.0.0.1:{port}{path}")).body(()).unwrap();
+
+    // 1. A window of 1 KiB, never opened again: the connection is read, the stream stalls.
+    let (mut send, connection) = h2_client(port, made.cert.der(), 1024).await;
+    let connection = tokio::spawn(connection);
+    let (response, _) = send.send_request(request(), true).unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(10), response).await.unwrap().unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let mut received = 0;
+    let started = Instant::now();
+    let ended = loop {
+        // No `release_capacity`: the stream's window stays shut.
+        match tokio::time::timeout(Duration::from_secs(10), body.data()).await {
+            Ok(Some(Ok(chunk))) => received += chunk.len(),
+            Ok(Some(Err(e))) => break Some(e),
+            Ok(None) => break None,
+            Err(_) => panic!("the stream still waits after {:?}, {received} bytes in", started.elapsed()),
+        }
+    };
+    let reset = ended.expect("the stream ends with an error, not as a whole answer");
+    assert!(reset.is_reset() || reset.is_io() || reset.is_go_away(), "{reset:?}");
+    assert!(received <= 1024, "received {received} bytes through a 1 KiB window");
+    drop(send);
+    connection.abort();
+
+    // 2. The windows open (32 MiB), but the client stops reading its socket once the head is in.
+    let (mut send, connection) = h2_client(port, made.cert.der(), 32 << 20).await;
+    let mut connection = Box::pin(connection);
+    let (response, _) = send.send_request(request(), true).unwrap();
+    let response = tokio::select! {
+        response = response => response.unwrap(),
+        ended = &mut connection => panic!("the connection ended before the head: {ended:?}"),
+    };
+    assert_eq!(response.status(), 200);
+    // Past the 1 s send timeout, with room for a loaded machine; then read again.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let connection = tokio::spawn(connection);
+    let mut body = response.into_body();
+    let mut received = 0;
+    for _ in 0..100_000 {
+        match tokio::time::timeout(Duration::from_secs(10), body.data()).await {
+            Ok(Some(Ok(chunk))) => {
+                received += chunk.len();
+                let _ = body.flow_control().release_capacity(chunk.len());
+            }
+            Ok(Some(Err(_))) | Ok(None) => break,
+            Err(_) => panic!("the body still waits, {received} of {size} bytes in"),
+        }
+    }
+    assert!(received < size, "received {received} of {size} bytes: the whole answer waited for the client");
+    let closed = tokio::time::timeout(Duration::from_secs(10), connection).await;
+    assert!(closed.is_ok(), "the server closed the stalled connection");
+
+    // A client that reads gets the whole answer, over HTTP/2 too.
+    let (mut send, connection) = h2_client(port, made.cert.der(), 32 << 20).await;
+    let connection = tokio::spawn(connection);
+    let (response, _) = send.send_request(request(), true).unwrap();
+    let mut body = tokio::time::timeout(Duration::from_secs(10), response).await.unwrap().unwrap().into_body();
+    let mut received = 0;
+    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), body.data()).await.unwrap() {
+        let chunk = chunk.unwrap();
+        received += chunk.len();
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    assert_eq!(received, size);
+    connection.abort();
+}
