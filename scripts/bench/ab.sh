@@ -17,8 +17,8 @@
 # neither the result cache nor the originals cache can answer a miss: what is measured is fetch +
 # decode + resize + encode + the proxy around them. The hit run measures the cache path only.
 # Everything on 127.0.0.1; every run lasts DURATION seconds. WORKLOADS picks some of them.
-# Each row also gives the server's CPU time (user + system, all its threads, from /proc) per
-# request over the wrk run.
+# Each row also gives the server's CPU time (user + system, all its threads, from /proc) and its
+# minor page faults (memory the kernel had to map and zero) per request over the wrk run.
 #
 # YAML_A / YAML_B: extra lines under `thumbora:` for A / B (two-space indented sections), to
 # compare one binary with itself under two configurations, e.g. metrics and access log on vs off:
@@ -93,8 +93,9 @@ stop() { kill -INT "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; 
 
 # The CPU ticks (user + system) PID has used.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+minor_faults() { awk '{print $10}' "/proc/$1/stat"; }
 
-# run BINARY WORKLOAD EXTRA_YAML -> "req/s p99 errors cpu_us_per_request"
+# run BINARY WORKLOAD EXTRA_YAML -> "req/s p99 errors cpu_us_per_request faults_per_request"
 run() {
   local bin=$1 workload=$2 log="$OUT/wrk.txt" hot="/unsafe/fit-in/512x512/$ORIGIN/2k_0.jpg"
   if [ "$workload" = site ]; then
@@ -103,8 +104,9 @@ run() {
   else
     start "$bin" "$3"
   fi
-  local before
+  local before faults_before
   before=$(cpu_ticks "$PID")
+  faults_before=$(minor_faults "$PID")
   case $workload in
     hit)
       curl -sf -o /dev/null "http://127.0.0.1:$PORT$hot"
@@ -130,6 +132,7 @@ run() {
       HOT=/page.html wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s scripts/bench/hot.lua "http://127.0.0.1:$PORT" >"$log" 2>&1 ;;
   esac
   local ticks=$(( $(cpu_ticks "$PID") - before ))
+  local faults=$(( $(minor_faults "$PID") - faults_before ))
   stop
   local rps p99 errs
   rps=$(awk '/Requests\/sec/ {print $2}' "$log")
@@ -138,15 +141,17 @@ run() {
   local n cpu
   n=$(awk '/requests in/ {print $1}' "$log")
   cpu=$(python3 -c "print(round($ticks * 1e6 / $(getconf CLK_TCK) / ${n:-0}, 1) if ${n:-0} else '-')")
-  echo "${rps:-0} ${p99:--} ${errs:-0} $cpu"
+  local per
+  per=$(python3 -c "print(round($faults / ${n:-0}, 1) if ${n:-0} else '-')")
+  echo "${rps:-0} ${p99:--} ${errs:-0} $cpu $per"
 }
 
-echo "| workload | round | A req/s | B req/s | B/A | A p99 | B p99 | errors A/B | CPU µs/request A | B |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| workload | round | A req/s | B req/s | B/A | A p99 | B p99 | errors A/B | CPU µs/request A | B | page faults/request A | B |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for workload in ${WORKLOADS:-hit miss_2k miss_12mp miss_1080p site}; do
   for round in $(seq 1 "$ROUNDS"); do
-    read -r ra pa ea ca < <(TOP="${TOP_A:-}" run "$A" "$workload" "${YAML_A:-}")
-    read -r rb pb eb cb < <(TOP="${TOP_B:-}" run "$B" "$workload" "${YAML_B:-}")
-    echo "| $workload | $round | $ra | $rb | $(python3 -c "print(round($rb/$ra, 3) if $ra else 'n/a')") | $pa | $pb | $ea/$eb | $ca | $cb |"
+    read -r ra pa ea ca fa < <(TOP="${TOP_A:-}" run "$A" "$workload" "${YAML_A:-}")
+    read -r rb pb eb cb fb < <(TOP="${TOP_B:-}" run "$B" "$workload" "${YAML_B:-}")
+    echo "| $workload | $round | $ra | $rb | $(python3 -c "print(round($rb/$ra, 3) if $ra else 'n/a')") | $pa | $pb | $ea/$eb | $ca | $cb | $fa | $fb |"
   done
 done
