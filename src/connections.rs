@@ -103,9 +103,15 @@ enum Head {
 struct HeadClock {
     head: Mutex<Head>,
     changed: Notify,
+    /// Bytes read from the client's socket so far.
+    read: AtomicUsize,
 }
 
 impl HeadClock {
+    fn new(head: Head) -> Arc<Self> {
+        Arc::new(HeadClock { head: Mutex::new(head), changed: Notify::new(), read: AtomicUsize::new(0) })
+    }
+
     fn set(&self, head: Head) {
         *self.head.lock().unwrap_or_else(|p| p.into_inner()) = head;
         self.changed.notify_one();
@@ -384,6 +390,20 @@ async fn write_all_vectored(stream: &mut (impl AsyncWrite + Unpin), head: &[u8],
     stream.flush().await
 }
 
+/// An HTTP/2 client's connection preface: `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n` (RFC 9113 §3.4).
+const H2_PREFACE_BYTES: usize = 24;
+
+/// Ends when an HTTP/2 connection has not sent its whole preface within `timeout`, as an HTTP/1
+/// head must arrive within it: the h2 handshake waits for the preface with no deadline (a client
+/// could hold a connection by sending nothing, or a byte now and then). Never ends otherwise.
+async fn preface_deadline(clock: &HeadClock, timeout: Duration) {
+    tokio::time::sleep(timeout).await;
+    if clock.read.load(Ordering::Relaxed) >= H2_PREFACE_BYTES {
+        std::future::pending::<()>().await;
+    }
+    log::info!("HTTP/2 client preface not received within {timeout:?}: connection closed");
+}
+
 const OVER_CAPACITY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
 
@@ -405,15 +425,18 @@ where
         let _slot = Slot(&self.open);
         let h2c = self.app.server_options().is_some_and(|o| o.h2c);
         if h2c || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            // HTTP/2 has its own framing and head timeouts: Pingora's loop, on the connection
-            // under the send timeout (a client that stops reading the socket). Each stream's
-            // body writes are under it too, for a client that keeps its window shut
-            // (`early_request_filter`).
-            let clock = Arc::new(HeadClock { head: Mutex::new(Head::Received), changed: Notify::new() });
-            let guarded = Box::new(Clocked::new(stream, 0, clock, self.limits.send_timeout));
-            return ServerApp::process_new(&self.app, guarded, shutdown).await;
+            // HTTP/2 has its own framing: Pingora's loop, on the connection under the send
+            // timeout (a client that stops reading the socket). Each stream's body writes are
+            // under it too, for a client that keeps its window shut (`early_request_filter`);
+            // an idle connection closes after the keep-alive timeout (`h2_idle_timeout`).
+            let clock = HeadClock::new(Head::Received);
+            let guarded = Box::new(Clocked::new(stream, 0, clock.clone(), self.limits.send_timeout));
+            return tokio::select! {
+                served = ServerApp::process_new(&self.app, guarded, shutdown) => served,
+                () = preface_deadline(&clock, self.limits.head_timeout) => None,
+            };
         }
-        let clock = Arc::new(HeadClock { head: Mutex::new(Head::Receiving(Instant::now())), changed: Notify::new() });
+        let clock = HeadClock::new(Head::Receiving(Instant::now()));
         // An adopted socket lost the listener's write buffer (Pingora sizes it at accept): the
         // buffer is here instead. Any other stream keeps its own, and this one stays empty.
         let (stream, write_buffer) = match self.limits.adopt_sockets {
@@ -670,6 +693,7 @@ impl AsyncRead for Clocked {
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.from_socket += buf.filled().len() - before;
             self.clock.bytes_arrived();
+            self.clock.read.fetch_add(buf.filled().len() - before, Ordering::Relaxed);
         }
         polled
     }
@@ -956,7 +980,7 @@ mod tests {
     fn a_stream_that_is_not_plain_tcp_is_given_back() {
         let accepting = runtime();
         let (stream, _client) = accepted_on(&accepting);
-        let clock = Arc::new(HeadClock { head: Mutex::new(Head::Idle), changed: Notify::new() });
+        let clock = HeadClock::new(Head::Idle);
         let wrapped: Stream = Box::new(Clocked {
             inner: BufWriter::with_capacity(0, stream),
             clock,

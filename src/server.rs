@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pingora_core::apps::HttpServerOptions;
 use pingora_core::listeners::ListenerConfig;
 use pingora_core::protocols::l4::stream::L4BufferSettings;
 use pingora_core::server::configuration::Opt;
@@ -107,7 +108,13 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
         adopt_sockets,
     };
     let fast_path = proxy.fast_path();
-    let mut app = Guarded::new(pingora_proxy::http_proxy(&server.configuration, proxy), limits);
+    let mut http = pingora_proxy::http_proxy(&server.configuration, proxy);
+    // HTTP/2 connections with no stream open close after the keep-alive timeout, as idle
+    // HTTP/1 ones do (Pingora's default keeps them for ever).
+    let mut options = HttpServerOptions::default();
+    options.h2_idle_timeout = Some(Duration::from_secs(file.thumbora.keepalive_seconds));
+    http.server_options = Some(options);
+    let mut app = Guarded::new(http, limits);
     if let Some(fast_path) = fast_path {
         app = app.with_fast_path(Arc::new(fast_path));
     }

@@ -140,17 +140,11 @@ async fn site_requests_over_tls_are_forwarded_as_https() {
     assert!(text.contains("proto=https\n"), "{text}");
 }
 
-/// An HTTP/2 client over TLS to `port`, trusting `root` (DER), whose socket receives into a 4 KiB
-/// buffer, with `window` bytes of flow-control window per stream and for the connection. The
-/// connection future is the caller's to drive: while it is not polled, nothing is read.
-async fn h2_client(
-    port: u16,
-    root: &[u8],
-    window: u32,
-) -> (
-    h2::client::SendRequest<bytes::Bytes>,
-    h2::client::Connection<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
-) {
+type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// A TLS connection to `port` that chose h2 by ALPN, trusting `root` (DER), whose socket
+/// receives into a 4 KiB buffer.
+async fn h2_tls(port: u16, root: &[u8]) -> TlsStream {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(rustls::pki_types::CertificateDer::from(root.to_vec())).unwrap();
@@ -161,6 +155,19 @@ async fn h2_client(
     let tcp = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
     let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)).connect(name, tcp).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    tls
+}
+
+/// An HTTP/2 client over [`h2_tls`] with `window` bytes of flow-control window per stream and for
+/// the connection. The connection future is the caller's to drive: while it is not polled,
+/// nothing is read.
+async fn h2_client(
+    port: u16,
+    root: &[u8],
+    window: u32,
+) -> (h2::client::SendRequest<bytes::Bytes>, h2::client::Connection<TlsStream>) {
+    let tls = h2_tls(port, root).await;
     h2::client::Builder::new()
         .initial_window_size(window)
         .initial_connection_window_size(window.max(65_535))
@@ -264,4 +271,49 @@ async fn h2_clients_that_stop_taking_an_answer_are_dropped_after_the_send_timeou
     }
     assert_eq!(received, size);
     connection.abort();
+}
+
+/// An HTTP/2 connection must send its preface within `request_head_timeout_ms`, as an HTTP/1 head
+/// must arrive within it, and one with no stream open closes after `keepalive_seconds`, as an
+/// idle HTTP/1 connection does: connections that send nothing cannot pile up to
+/// `max_connections`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_connections_that_send_nothing_are_closed_like_http1_ones() {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("h2.crt"), dir.path().join("h2.key"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let port = free_port();
+    let tls = tls_section(&[(port, &cert, &key, true)]);
+    let timeouts = "  request_head_timeout_ms: 1000\n  keepalive_seconds: 2\n";
+    let _server = Server::start_with(Settings::with_sources("", &format!("{timeouts}{tls}"))).await;
+    const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    // An empty SETTINGS frame: the client's side of the handshake, whole.
+    const SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+    for (what, sent, within) in [
+        ("nothing after TLS", Vec::new(), 1..5),
+        ("part of the preface", PREFACE[..10].to_vec(), 1..5),
+        ("the preface, then no request", [PREFACE, SETTINGS].concat(), 2..6),
+    ] {
+        let mut tls = h2_tls(port, made.cert.der()).await;
+        tls.write_all(&sent).await.unwrap();
+        let started = Instant::now();
+        let mut buf = vec![0u8; 4096];
+        let mut closed = false;
+        for _ in 0..1000 {
+            match tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    closed = true;
+                    break;
+                }
+                // The server's SETTINGS, its acknowledgement, a GOAWAY.
+                Ok(Ok(_)) => {}
+                Err(_) => break,
+            }
+        }
+        let after = started.elapsed();
+        assert!(closed, "{what}: still open after {after:?}");
+        assert!(within.contains(&after.as_secs()), "{what}: closed after {after:?}, expected {within:?} s");
+    }
 }
