@@ -103,7 +103,8 @@ enum Head {
 struct HeadClock {
     head: Mutex<Head>,
     changed: Notify,
-    /// Bytes read from the client's socket so far.
+    /// Bytes read from the client's socket so far (an HTTP/2 connection's preface deadline reads
+    /// it from outside the stream).
     read: AtomicUsize,
 }
 
@@ -980,15 +981,7 @@ mod tests {
     fn a_stream_that_is_not_plain_tcp_is_given_back() {
         let accepting = runtime();
         let (stream, _client) = accepted_on(&accepting);
-        let clock = HeadClock::new(Head::Idle);
-        let wrapped: Stream = Box::new(Clocked {
-            inner: BufWriter::with_capacity(0, stream),
-            clock,
-            replay: Vec::new(),
-            replayed: 0,
-            from_socket: 0,
-            stall: Stall::new(Duration::from_secs(60)),
-        });
+        let wrapped: Stream = Box::new(Clocked::new(stream, 0, HeadClock::new(Head::Idle), Duration::from_secs(60)));
         let given_back = accepting.block_on(async { adopt(wrapped) });
         assert!(given_back.is_err_and(|s| s.as_any().is::<Clocked>()));
     }
