@@ -576,18 +576,9 @@ async fn clients_that_stop_reading_a_site_answer_are_dropped_after_the_send_time
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_stop_reading_a_hit_are_dropped_after_the_send_timeout() {
-    // A result of about 6 MB (noise does not compress), larger than what the sockets buffer.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let noise = image::RgbImage::from_fn(1400, 1400, |_, _| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
-    });
-    let mut png = Vec::new();
-    noise.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
     let origin = super::origin::Origin::start().await;
-    origin.put("/noise.png", png);
+    // A result of about 6 MB, larger than what the sockets buffer.
+    origin.put("/noise.png", noise_png(1400, 1400));
     // Both ways a hit is answered: at the connection (fast_hits) and through Pingora's session.
     for fast in [true, false] {
         let server = server_with(&format!("  send_timeout_seconds: 1\n  fast_hits: {fast}\n")).await;

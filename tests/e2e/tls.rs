@@ -10,13 +10,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::harness::*;
 
-/// A self-signed certificate for 127.0.0.1, written as `<name>.crt` and `<name>.key` in `dir`.
-fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, reqwest::Certificate) {
+/// A self-signed certificate for 127.0.0.1, written as `<name>.crt` and `<name>.key` in `dir`;
+/// the certificate itself (DER) to trust.
+fn certificate_files(dir: &Path, name: &str) -> (PathBuf, PathBuf, Vec<u8>) {
     let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
     let (cert, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
     std::fs::write(&cert, made.cert.pem()).unwrap();
     std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
-    (cert, key, reqwest::Certificate::from_pem(made.cert.pem().as_bytes()).unwrap())
+    (cert, key, made.cert.der().to_vec())
+}
+
+/// [`certificate_files`], the certificate as reqwest's client takes it.
+fn certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf, reqwest::Certificate) {
+    let (cert, key, der) = certificate_files(dir, name);
+    (cert, key, reqwest::Certificate::from_der(&der).unwrap())
 }
 
 /// A client that trusts only `root`; `http1` keeps it to HTTP/1.1 (else it takes h2 when offered).
@@ -181,23 +188,11 @@ async fn h2_client(
 /// gets its connection closed, instead of holding the answer (and the connection) for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_clients_that_stop_taking_an_answer_are_dropped_after_the_send_timeout() {
-    // A result of about 6 MB (noise does not compress), larger than what the sockets buffer.
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let noise = image::RgbImage::from_fn(1400, 1400, |_, _| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
-    });
-    let mut png = Vec::new();
-    noise.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
     let origin = Origin::start().await;
-    origin.put("/noise.png", png);
-    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    // A result of about 6 MB, larger than what the sockets buffer.
+    origin.put("/noise.png", noise_png(1400, 1400));
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("h2.crt"), dir.path().join("h2.key"));
-    std::fs::write(&cert, made.cert.pem()).unwrap();
-    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let (cert, key, root) = certificate_files(dir.path(), "h2");
     let port = free_port();
     let tls = tls_section(&[(port, &cert, &key, true)]);
     let server = Server::start_with(Settings::with_sources("", &format!("  send_timeout_seconds: 1\n{tls}"))).await;
@@ -207,7 +202,7 @@ async fn h2_clients_that_stop_taking_an_answer_are_dropped_after_the_send_timeou
     let request = || http::Request::get(format!("https://127.0.0.1:{port}{path}")).body(()).unwrap();
 
     // 1. A window of 1 KiB, never opened again: the connection is read, the stream stalls.
-    let (mut send, connection) = h2_client(port, made.cert.der(), 1024).await;
+    let (mut send, connection) = h2_client(port, &root, 1024).await;
     let connection = tokio::spawn(connection);
     let (response, _) = send.send_request(request(), true).unwrap();
     let response = tokio::time::timeout(Duration::from_secs(10), response).await.unwrap().unwrap();
@@ -231,7 +226,7 @@ async fn h2_clients_that_stop_taking_an_answer_are_dropped_after_the_send_timeou
     connection.abort();
 
     // 2. The windows open (32 MiB), but the client stops reading its socket once the head is in.
-    let (mut send, connection) = h2_client(port, made.cert.der(), 32 << 20).await;
+    let (mut send, connection) = h2_client(port, &root, 32 << 20).await;
     let mut connection = Box::pin(connection);
     let (response, _) = send.send_request(request(), true).unwrap();
     let response = tokio::select! {
@@ -259,7 +254,7 @@ async fn h2_clients_that_stop_taking_an_answer_are_dropped_after_the_send_timeou
     assert!(closed.is_ok(), "the server closed the stalled connection");
 
     // A client that reads gets the whole answer, over HTTP/2 too.
-    let (mut send, connection) = h2_client(port, made.cert.der(), 32 << 20).await;
+    let (mut send, connection) = h2_client(port, &root, 32 << 20).await;
     let connection = tokio::spawn(connection);
     let (response, _) = send.send_request(request(), true).unwrap();
     let mut body = tokio::time::timeout(Duration::from_secs(10), response).await.unwrap().unwrap().into_body();
@@ -279,11 +274,8 @@ async fn h2_clients_that_stop_taking_an_answer_are_dropped_after_the_send_timeou
 /// `max_connections`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2_connections_that_send_nothing_are_closed_like_http1_ones() {
-    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("h2.crt"), dir.path().join("h2.key"));
-    std::fs::write(&cert, made.cert.pem()).unwrap();
-    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let (cert, key, root) = certificate_files(dir.path(), "h2");
     let port = free_port();
     let tls = tls_section(&[(port, &cert, &key, true)]);
     let timeouts = "  request_head_timeout_ms: 1000\n  keepalive_seconds: 2\n";
@@ -296,7 +288,7 @@ async fn h2_connections_that_send_nothing_are_closed_like_http1_ones() {
         ("part of the preface", PREFACE[..10].to_vec(), 1..5),
         ("the preface, then no request", [PREFACE, SETTINGS].concat(), 2..6),
     ] {
-        let mut tls = h2_tls(port, made.cert.der()).await;
+        let mut tls = h2_tls(port, &root).await;
         tls.write_all(&sent).await.unwrap();
         let started = Instant::now();
         let mut buf = vec![0u8; 4096];
