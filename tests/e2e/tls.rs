@@ -283,10 +283,13 @@ async fn h2_connections_that_send_nothing_are_closed_like_http1_ones() {
     const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
     // An empty SETTINGS frame: the client's side of the handshake, whole.
     const SETTINGS: &[u8] = &[0, 0, 0, 4, 0, 0, 0, 0, 0];
+    // Closed after about the timeout, as this client measures it: its clock starts after its
+    // own handshake, a little after the server's (hence the lower bounds' slack).
+    let ms = Duration::from_millis;
     for (what, sent, within) in [
-        ("nothing after TLS", Vec::new(), 1..5),
-        ("part of the preface", PREFACE[..10].to_vec(), 1..5),
-        ("the preface, then no request", [PREFACE, SETTINGS].concat(), 2..6),
+        ("nothing after TLS", Vec::new(), ms(500)..ms(5000)),
+        ("part of the preface", PREFACE[..10].to_vec(), ms(500)..ms(5000)),
+        ("the preface, then no request", [PREFACE, SETTINGS].concat(), ms(1500)..ms(6000)),
     ] {
         let mut tls = h2_tls(port, &root).await;
         tls.write_all(&sent).await.unwrap();
@@ -306,6 +309,6 @@ async fn h2_connections_that_send_nothing_are_closed_like_http1_ones() {
         }
         let after = started.elapsed();
         assert!(closed, "{what}: still open after {after:?}");
-        assert!(within.contains(&after.as_secs()), "{what}: closed after {after:?}, expected {within:?} s");
+        assert!(within.contains(&after), "{what}: closed after {after:?}, expected {within:?}");
     }
 }
