@@ -119,7 +119,11 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
         app = app.with_fast_path(Arc::new(fast_path));
     }
     let watcher = PhaseWatcher::new(server.watch_execution_phase(), draining, app.open_connections());
+    let gate = (!file.thumbora.tls.is_empty()).then(|| app.handshake_gate());
     let mut service = Service::new("thumbora".to_string(), app);
+    if let Some(gate) = gate {
+        service.endpoints().set_pre_tls_callback(gate);
+    }
     let buffers = L4BufferSettings::default().write(file.thumbora.write_buffer_bytes);
     for addr in &file.thumbora.listen {
         service.add_listener(ListenerConfig::tcp(addr.as_str()).l4_buffer(buffers));

@@ -312,3 +312,84 @@ async fn h2_connections_that_send_nothing_are_closed_like_http1_ones() {
         assert!(within.contains(&after), "{what}: closed after {after:?}, expected {within:?}");
     }
 }
+
+/// When a raw connection's peer closes it: the time from `started`, or `None` if it is still
+/// open after 10 s.
+async fn closed_after(raw: &mut tokio::net::TcpStream, started: Instant) -> Option<Duration> {
+    let mut buf = vec![0u8; 4096];
+    for _ in 0..1000 {
+        match tokio::time::timeout(Duration::from_secs(10), raw.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            // A TLS alert.
+            Ok(Ok(_)) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// A TLS handshake must end within `request_head_timeout_ms` of the accept (Pingora's own bound
+/// is 60 s), and a connection counts against `max_connections` from its accept, handshake
+/// included: connections that open and send nothing cannot pile up beyond the cap, nor hold a
+/// place for longer than a slow HTTP/1 head could. Places are given back when connections end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_handshakes_are_under_the_head_deadline_and_the_connection_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, root) = certificate(dir.path(), "cap");
+    let port = free_port();
+    let tls = tls_section(&[(port, &cert, &key, true)]);
+    let limits = "  request_head_timeout_ms: 1500\n  max_connections: 2\n";
+    let server = Server::start_with(Settings::with_sources("", &format!("{limits}{tls}"))).await;
+    let ms = Duration::from_millis;
+    let connect = || tokio::net::TcpStream::connect(("127.0.0.1", port));
+
+    // Nothing sent, or a ClientHello's first bytes only: closed after about the deadline.
+    for (what, sent) in [("nothing", &b""[..]), ("a ClientHello's record header", &[0x16, 0x03, 0x01, 0x02, 0x00][..])]
+    {
+        let mut raw = connect().await.unwrap();
+        let started = Instant::now();
+        raw.write_all(sent).await.unwrap();
+        let after = closed_after(&mut raw, started).await;
+        let after = after.unwrap_or_else(|| panic!("{what} sent: the TLS connection is still open after 10 s"));
+        assert!((ms(1000)..ms(6000)).contains(&after), "{what} sent: closed after {after:?}, expected about 1.5 s");
+    }
+
+    // Two connections in their handshake fill the cap: a plain client is turned away with a 503,
+    // and a third TLS client's connection is closed before any handshake.
+    let (mut first, mut second) = (connect().await.unwrap(), connect().await.unwrap());
+    let started = Instant::now();
+    // Both are accepted, and past the gate, once the server has answered something later.
+    tokio::time::sleep(ms(200)).await;
+    // Read without writing, so that the answer cannot race a request into a reset.
+    let mut plain = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut answer)).await.expect("closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "two TLS handshakes under way hold both places: {answer}");
+    let third = client(&root, true).get(format!("https://127.0.0.1:{port}/healthcheck")).send().await;
+    assert!(third.is_err(), "a TLS client past the cap is refused: {third:?}");
+    // The deadline closes both, and gives their places back.
+    for raw in [&mut first, &mut second] {
+        let after = closed_after(raw, started).await.expect("a held handshake is closed by the deadline");
+        assert!(after < ms(6000), "closed after {after:?}");
+    }
+    let mut served = None;
+    for _ in 0..50 {
+        served = Some(server.get("/healthcheck").await.status);
+        if served == Some(200) {
+            break;
+        }
+        tokio::time::sleep(ms(100)).await;
+    }
+    assert_eq!(served, Some(200), "the expired handshakes' places are given back");
+
+    // Finished connections give their places back: more TLS connections, one after another,
+    // than the cap, over HTTP/1.1 and HTTP/2, then a plain one.
+    for i in 0..6 {
+        let r = client(&root, i % 2 == 0).get(format!("https://127.0.0.1:{port}/healthcheck")).send().await;
+        assert_eq!(r.map(|r| r.status()).ok(), Some(reqwest::StatusCode::OK), "TLS connection {i}");
+        // The server drops a connection a moment after its client closes it.
+        tokio::time::sleep(ms(100)).await;
+    }
+    assert_eq!(server.get("/healthcheck").await.status, 200);
+}

@@ -9,6 +9,9 @@
 //! the accept, for a connection's first request) until the proxy's first hook reports the head
 //! complete ([`head_received`]). The keep-alive wait between requests stays Pingora's.
 //!
+//! A TLS connection takes its place under the cap before its handshake, which must end within the
+//! same deadline ([`handshake`]).
+//!
 //! With one runtime per thread, a plain-TCP connection's socket is also moved to the IO driver of
 //! the thread that serves it ([`adopt`]), so that its readiness does not go through the thread
 //! that accepted it.
@@ -36,6 +39,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, R
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+pub mod handshake;
+
+use handshake::HandshakeGate;
+
 /// What [`Guarded`] enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -59,11 +66,22 @@ pub struct Guarded<A> {
     limits: Limits,
     open: Arc<AtomicUsize>,
     fast: Option<Arc<dyn FastPath>>,
+    gate: Option<Arc<HandshakeGate>>,
 }
 
 impl<A> Guarded<A> {
     pub fn new(app: A, limits: Limits) -> Self {
-        Guarded { app: Arc::new(app), limits, open: Arc::new(AtomicUsize::new(0)), fast: None }
+        Guarded { app: Arc::new(app), limits, open: Arc::new(AtomicUsize::new(0)), fast: None, gate: None }
+    }
+
+    /// The pre-TLS callback for this application's TLS listeners: their connections count
+    /// against the cap from the accept, and their handshakes end by the head deadline.
+    pub fn handshake_gate(&mut self) -> Arc<HandshakeGate> {
+        let limits = &self.limits;
+        let gate = self.gate.get_or_insert_with(|| {
+            Arc::new(HandshakeGate::new(self.open.clone(), limits.max_connections, limits.head_timeout))
+        });
+        gate.clone()
     }
 
     /// Offer each HTTP/1.1 request head to `fast` before Pingora's session (see [`FastPath`]).
@@ -414,16 +432,20 @@ where
     A: HttpServerApp + Send + Sync + 'static,
 {
     async fn process_new(self: &Arc<Self>, mut stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
-        let admitted = self
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.limits.max_connections).then_some(n + 1));
-        if admitted.is_err() {
-            log::warn!("connection refused: {} open, thumbora.max_connections", self.limits.max_connections);
-            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(OVER_CAPACITY)).await;
-            Shutdown::shutdown(&mut *stream).await;
-            return None;
+        // A TLS connection has had its place since its accept (the gate gives it back).
+        let mut _slot = None;
+        if !self.gate.as_ref().is_some_and(|gate| gate.handshake_done(&stream)) {
+            let admitted = self.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limits.max_connections).then_some(n + 1)
+            });
+            if admitted.is_err() {
+                log::warn!("connection refused: {} open, thumbora.max_connections", self.limits.max_connections);
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(OVER_CAPACITY)).await;
+                Shutdown::shutdown(&mut *stream).await;
+                return None;
+            }
+            _slot = Some(Slot(&self.open));
         }
-        let _slot = Slot(&self.open);
         let h2c = self.app.server_options().is_some_and(|o| o.h2c);
         if h2c || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             // HTTP/2 has its own framing: Pingora's loop, on the connection under the send
