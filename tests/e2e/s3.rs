@@ -163,7 +163,10 @@ async fn every_call_fails_within(s3: &S3Client, limit: Duration) -> Vec<S3Error>
             let started = Instant::now();
             let result = tokio::time::timeout(limit * 3, $call).await.expect("the call hung");
             let took = started.elapsed();
-            let err = result.err().unwrap_or_else(|| panic!("{} succeeded", stringify!($call)));
+            let err = match result {
+                Ok(answer) => panic!("{} succeeded: {answer:?}", stringify!($call)),
+                Err(err) => err,
+            };
             assert!(took < limit, "{} took {took:?}: {err}", stringify!($call));
             // Presigned URLs are credentials: never in messages.
             assert!(!format!("{err} {err:?}").contains("X-Amz-Signature"), "{err:?}");

@@ -145,9 +145,17 @@ impl Seaweed {
         self.spawn();
     }
 
-    /// Freeze the server (SIGSTOP): connections are still accepted, nothing is answered.
+    /// Freeze the server (SIGSTOP): connections are still accepted, nothing is answered. Returns
+    /// once every thread of it has stopped: kill(2) returns before they have (a request sent at
+    /// once could still be answered).
     pub fn pause(&self) {
+        let pid = self.weed_pid().expect("weed's pid file");
         self.signal(libc::SIGSTOP);
+        let deadline = Instant::now() + STOP_LIMIT;
+        while !all_threads_stopped(pid) {
+            assert!(Instant::now() < deadline, "weed (pid {pid}) not stopped {STOP_LIMIT:?} after SIGSTOP");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Undo [`pause`](Self::pause).
@@ -326,4 +334,15 @@ fn distinct_free_ports() -> [u16; 8] {
         }
     }
     panic!("no eight distinct free ports");
+}
+
+/// Every thread of `pid` is stopped (state `T`, or `t` under a tracer), as /proc shows it.
+fn all_threads_stopped(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().all(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        let state = stat.rfind(')').and_then(|end| stat[end + 1..].split_whitespace().next());
+        matches!(state, Some("T" | "t"))
+    })
 }
