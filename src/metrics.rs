@@ -19,8 +19,11 @@
 //! | `thumbora_refusals_total` | counter | `reason` |
 //! | `thumbora_access_log_dropped_lines_total` | counter | |
 //! | `thumbora_fast_hits_total` | counter | |
+//! | `thumbora_client_connections` | gauge | |
+//! | `thumbora_client_connections_closed_total` | counter | `reason` (max_connections, tls_handshake_timeout, head_timeout, send_timeout) |
 
-use std::sync::{LazyLock, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -230,6 +233,34 @@ impl Refusal {
     }
 }
 
+/// Why Thumbora closed a client connection on its own (the `reason` label of
+/// `thumbora_client_connections_closed_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// `max_connections` were open: a 503 (HTTP), or closed before the handshake (TLS).
+    MaxConnections,
+    /// The TLS handshake had not ended within `request_head_timeout_ms`.
+    TlsHandshakeTimeout,
+    /// A request head (an HTTP/2 preface) had not arrived within `request_head_timeout_ms`.
+    HeadTimeout,
+    /// The client took none of its answer for `send_timeout_seconds`.
+    SendTimeout,
+}
+
+impl Closed {
+    const ALL: [Closed; 4] =
+        [Closed::MaxConnections, Closed::TlsHandshakeTimeout, Closed::HeadTimeout, Closed::SendTimeout];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Closed::MaxConnections => "max_connections",
+            Closed::TlsHandshakeTimeout => "tls_handshake_timeout",
+            Closed::HeadTimeout => "head_timeout",
+            Closed::SendTimeout => "send_timeout",
+        }
+    }
+}
+
 /// Statuses `thumbora_requests_total` has a slot for; anything else (which no HTTP response
 /// carries) is counted as 599.
 const STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
@@ -261,12 +292,17 @@ struct Metrics {
     refusals: [IntCounter; Refusal::ALL.len()],
     access_log_dropped: IntCounter,
     fast_hits: IntCounter,
+    client_connections: IntGauge,
+    connections_closed: [IntCounter; Closed::ALL.len()],
 }
 
 /// Thumbora's registry: what the metrics listener serves.
 static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::register);
+
+/// The client connections open now, counted by the connection guard; read at each scrape.
+static OPEN_CONNECTIONS: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 
 /// Register a collector; the names are constants checked by the unit tests, so a failure here
 /// is a programming error caught there.
@@ -380,6 +416,18 @@ impl Metrics {
                 "thumbora_fast_hits_total",
                 "Memory hits answered at the connection, before Pingora's session (also counted as cache lookups with outcome hit).",
             ),
+            client_connections: gauge(
+                "thumbora_client_connections",
+                "Client connections open now, TLS ones in their handshake included (at most max_connections).",
+            ),
+            connections_closed: {
+                let closed = counter_vec(
+                    "thumbora_client_connections_closed_total",
+                    "Client connections Thumbora closed on its own, by reason.",
+                    &["reason"],
+                );
+                Closed::ALL.map(|c| closed.with_label_values(&[c.label()]))
+            },
         }
     }
 }
@@ -556,9 +604,23 @@ impl Drop for RenderSlot {
     }
 }
 
+/// The connection guard's count of open client connections, for the gauge.
+pub fn watch_client_connections(open: Arc<AtomicUsize>) {
+    let _ = OPEN_CONNECTIONS.set(open);
+}
+
+/// Thumbora closed a client connection on its own.
+pub fn connection_closed(why: Closed) {
+    METRICS.connections_closed[why as usize].inc();
+}
+
 /// Every metric in Prometheus' text format (version 0.0.4).
 pub fn exposition() -> String {
     init();
+    if let Some(open) = OPEN_CONNECTIONS.get() {
+        let open = i64::try_from(open.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+        METRICS.client_connections.set(open);
+    }
     let mut text = String::with_capacity(16 * 1024);
     if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&REGISTRY.gather(), &mut text) {
         log::error!("encoding the metrics: {e}");
@@ -624,6 +686,8 @@ mod tests {
                 "thumbora_cache_hits_total",
                 "thumbora_cache_lookups_total",
                 "thumbora_cache_shared_errors_total",
+                "thumbora_client_connections",
+                "thumbora_client_connections_closed_total",
                 "thumbora_fast_hits_total",
                 "thumbora_origin_fetch_bytes_total",
                 "thumbora_origin_fetch_duration_seconds",
@@ -664,6 +728,7 @@ mod tests {
             .chain(CacheOutcome::TIERS)
             .chain(Stage::ALL.iter().map(|s| s.label()))
             .chain(Refusal::ALL.iter().map(|r| r.label()))
+            .chain(Closed::ALL.iter().map(|c| c.label()))
             .collect();
         for label in all {
             assert!(label.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{label}");

@@ -118,6 +118,7 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     if let Some(fast_path) = fast_path {
         app = app.with_fast_path(Arc::new(fast_path));
     }
+    crate::metrics::watch_client_connections(app.open_connections());
     let watcher = PhaseWatcher::new(server.watch_execution_phase(), draining, app.open_connections());
     let gate = (!file.thumbora.tls.is_empty()).then(|| app.handshake_gate());
     let mut service = Service::new("thumbora".to_string(), app);

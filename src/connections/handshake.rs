@@ -20,6 +20,8 @@ use pingora_core::protocols::{GetSocketDigest, Stream};
 use pingora_core::upstreams::peer::{Tracer, Tracing};
 use pingora_error::{Error, ErrorType};
 
+use crate::metrics::Closed;
+
 /// Where one TLS connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -59,6 +61,7 @@ impl Connection {
         }
         *phase = Phase::Expired;
         log::info!("TLS handshake not finished within {timeout:?}: connection closed");
+        crate::metrics::connection_closed(Closed::TlsHandshakeTimeout);
     }
 }
 
@@ -124,6 +127,7 @@ impl PreTlsProcess for HandshakeGate {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < shared.max_connections).then_some(n + 1));
         if admitted.is_err() {
             log::warn!("TLS connection refused: {} open, thumbora.max_connections", shared.max_connections);
+            crate::metrics::connection_closed(Closed::MaxConnections);
             return Error::e_explain(ErrorType::ConnectRefused, "thumbora.max_connections reached");
         }
         let connection = Arc::new(Connection { fd: stream.as_raw_fd(), phase: Mutex::new(Phase::Handshaking) });

@@ -43,6 +43,8 @@ pub mod handshake;
 
 use handshake::HandshakeGate;
 
+use crate::metrics::Closed;
+
 /// What [`Guarded`] enforces.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -327,9 +329,9 @@ async fn serve_fast(
     let FastBuffers { head: buf, response: head } = buffers;
     // A connection's first request has the head deadline from the accept; between requests,
     // the wait is the keep-alive's.
-    let mut deadline = match clocked.clock.get() {
-        Head::Receiving(since) => since + limits.head_timeout,
-        _ => Instant::now() + Duration::from_secs(limits.keepalive_seconds),
+    let (mut deadline, mut head_deadline) = match clocked.clock.get() {
+        Head::Receiving(since) => (since + limits.head_timeout, true),
+        _ => (Instant::now() + Duration::from_secs(limits.keepalive_seconds), false),
     };
     // One wait for the shutdown for all the requests this serves, not one per request (each
     // is a registration with the watch's `Notify` and its removal, 900 instructions).
@@ -358,7 +360,11 @@ async fn serve_fast(
         };
         match read {
             Ok(Ok(n)) if n > 0 => {}
-            // Quiet past the deadline, closed by the client, or a socket error.
+            Err(_) if head_deadline => {
+                crate::metrics::connection_closed(Closed::HeadTimeout);
+                return Fast::Closed;
+            }
+            // Quiet past the keep-alive, closed by the client, or a socket error.
             _ => return Fast::Closed,
         }
         let started = std::time::Instant::now();
@@ -390,7 +396,7 @@ async fn serve_fast(
             return Fast::Closed;
         }
         clocked.clock.set(Head::Idle);
-        deadline = Instant::now() + Duration::from_secs(limits.keepalive_seconds);
+        (deadline, head_deadline) = (Instant::now() + Duration::from_secs(limits.keepalive_seconds), false);
     }
 }
 
@@ -421,6 +427,7 @@ async fn preface_deadline(clock: &HeadClock, timeout: Duration) {
         std::future::pending::<()>().await;
     }
     log::info!("HTTP/2 client preface not received within {timeout:?}: connection closed");
+    crate::metrics::connection_closed(Closed::HeadTimeout);
 }
 
 const OVER_CAPACITY: &[u8] =
@@ -440,6 +447,7 @@ where
             });
             if admitted.is_err() {
                 log::warn!("connection refused: {} open, thumbora.max_connections", self.limits.max_connections);
+                crate::metrics::connection_closed(Closed::MaxConnections);
                 let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(OVER_CAPACITY)).await;
                 Shutdown::shutdown(&mut *stream).await;
                 return None;
@@ -539,6 +547,7 @@ where
                         _ = tokio::time::sleep_until(since + self.limits.head_timeout) => {
                             if matches!(clock.get(), Head::Receiving(_)) {
                                 log::info!("request head not complete within {:?}: connection closed", self.limits.head_timeout);
+                                crate::metrics::connection_closed(Closed::HeadTimeout);
                                 return None;
                             }
                         }
@@ -611,6 +620,7 @@ impl Stall {
                 }
                 if std::future::Future::poll(timer.as_mut(), cx).is_ready() {
                     log::info!("client took none of its answer for {timeout:?}: connection closed");
+                    crate::metrics::connection_closed(Closed::SendTimeout);
                     self.expired = true;
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "send timeout")));
                 }

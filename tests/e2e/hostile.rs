@@ -303,9 +303,9 @@ async fn one_dead_origin_cannot_take_every_fetch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_request_heads_are_cut_at_the_deadline() {
-    let server =
-        Server::start_with(Settings { thumbora: "  request_head_timeout_ms: 1000\n".into(), ..Default::default() })
-            .await;
+    let metrics_port = free_port();
+    let settings = format!("  request_head_timeout_ms: 1000\n  metrics:\n    listen: \"127.0.0.1:{metrics_port}\"\n");
+    let server = Server::start_with(Settings { thumbora: settings, ..Default::default() }).await;
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
     stream.write_all(b"GET /healthcheck HTTP/1.1\r\n").await.unwrap();
     let started = Instant::now();
@@ -327,6 +327,14 @@ async fn slow_request_heads_are_cut_at_the_deadline() {
     assert!(closed_after < Duration::from_secs(3), "closed after {closed_after:?}");
     // A request whose head arrives in time is served.
     assert_eq!(server.get("/healthcheck").await.status, 200);
+    // And a connection that sends nothing is closed too (on the fast path's first read).
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), silent.read_to_end(&mut rest)).await;
+    assert!(read.is_ok() && rest.is_empty(), "a silent connection is closed, unanswered: {read:?} {rest:?}");
+    let scrape = super::metrics::scrape(&server, metrics_port).await;
+    let series = "thumbora_client_connections_closed_total{reason=\"head_timeout\"}";
+    assert_eq!(scrape.get(series), Some(&2.0), "both closures counted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -581,7 +589,9 @@ async fn clients_that_stop_reading_a_hit_are_dropped_after_the_send_timeout() {
     origin.put("/noise.png", noise_png(1400, 1400));
     // Both ways a hit is answered: at the connection (fast_hits) and through Pingora's session.
     for fast in [true, false] {
-        let server = server_with(&format!("  send_timeout_seconds: 1\n  fast_hits: {fast}\n")).await;
+        let metrics_port = free_port();
+        let metrics = format!("  metrics:\n    listen: \"127.0.0.1:{metrics_port}\"\n");
+        let server = server_with(&format!("  send_timeout_seconds: 1\n  fast_hits: {fast}\n{metrics}")).await;
         let path = format!("/unsafe/filters:format(png)/{}/noise.png", origin.host());
         let first = server.get(&path).await;
         assert_eq!(first.status, 200);
@@ -592,5 +602,8 @@ async fn clients_that_stop_reading_a_hit_are_dropped_after_the_send_timeout() {
         assert!(closed && received < size, "fast_hits {fast}: received {received} of {size} bytes, closed: {closed}");
         // A client that reads gets the whole hit.
         assert_eq!(server.get(&path).await.body.len(), size);
+        let scrape = super::metrics::scrape(&server, metrics_port).await;
+        let series = "thumbora_client_connections_closed_total{reason=\"send_timeout\"}";
+        assert_eq!(scrape.get(series), Some(&1.0), "fast_hits {fast}");
     }
 }

@@ -339,7 +339,12 @@ async fn tls_handshakes_are_under_the_head_deadline_and_the_connection_cap() {
     let port = free_port();
     let tls = tls_section(&[(port, &cert, &key, true)]);
     let limits = "  request_head_timeout_ms: 1500\n  max_connections: 2\n";
-    let server = Server::start_with(Settings::with_sources("", &format!("{limits}{tls}"))).await;
+    let metrics_port = free_port();
+    let metrics = format!("  metrics:\n    listen: \"127.0.0.1:{metrics_port}\"\n");
+    let server = Server::start_with(Settings::with_sources("", &format!("{limits}{metrics}{tls}"))).await;
+    let closed = |scrape: &std::collections::HashMap<String, f64>, reason: &str| {
+        scrape.get(&format!("thumbora_client_connections_closed_total{{reason=\"{reason}\"}}")).copied()
+    };
     let ms = Duration::from_millis;
     let connect = || tokio::net::TcpStream::connect(("127.0.0.1", port));
 
@@ -368,6 +373,11 @@ async fn tls_handshakes_are_under_the_head_deadline_and_the_connection_cap() {
     assert!(answer.starts_with("HTTP/1.1 503"), "two TLS handshakes under way hold both places: {answer}");
     let third = client(&root, true).get(format!("https://127.0.0.1:{port}/healthcheck")).send().await;
     assert!(third.is_err(), "a TLS client past the cap is refused: {third:?}");
+    // The metrics listener is not under the cap: it sees both places taken, both refusals.
+    let held = super::metrics::scrape(&server, metrics_port).await;
+    assert_eq!(held.get("thumbora_client_connections"), Some(&2.0));
+    assert_eq!(closed(&held, "max_connections"), Some(2.0), "the plain 503 and the TLS refusal");
+    assert_eq!(closed(&held, "tls_handshake_timeout"), Some(2.0), "the first two clients");
     // The deadline closes both, and gives their places back.
     for raw in [&mut first, &mut second] {
         let after = closed_after(raw, started).await.expect("a held handshake is closed by the deadline");
@@ -392,4 +402,17 @@ async fn tls_handshakes_are_under_the_head_deadline_and_the_connection_cap() {
         tokio::time::sleep(ms(100)).await;
     }
     assert_eq!(server.get("/healthcheck").await.status, 200);
+    let after = super::metrics::scrape(&server, metrics_port).await;
+    assert_eq!(closed(&after, "tls_handshake_timeout"), Some(4.0));
+    assert_eq!(closed(&after, "max_connections"), Some(2.0));
+    // Every connection the test made has ended (the server drops each a moment after).
+    let mut open = None;
+    for _ in 0..50 {
+        open = super::metrics::scrape(&server, metrics_port).await.get("thumbora_client_connections").copied();
+        if open == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(ms(100)).await;
+    }
+    assert_eq!(open, Some(0.0), "every place given back");
 }
