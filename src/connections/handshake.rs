@@ -122,6 +122,8 @@ impl HandshakeGate {
 impl PreTlsProcess for HandshakeGate {
     async fn process(&self, stream: &mut L4Stream) -> pingora_error::Result<()> {
         let shared = &self.shared;
+        // Every accepted socket has a digest; one without would be counted by `Guarded` instead.
+        let Some(key) = stream.get_socket_digest().as_ref().map(key) else { return Ok(()) };
         let admitted = shared
             .open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < shared.max_connections).then_some(n + 1));
@@ -131,10 +133,7 @@ impl PreTlsProcess for HandshakeGate {
             return Error::e_explain(ErrorType::ConnectRefused, "thumbora.max_connections reached");
         }
         let connection = Arc::new(Connection { fd: stream.as_raw_fd(), phase: Mutex::new(Phase::Handshaking) });
-        let key = stream.get_socket_digest().as_ref().map(key);
-        if let Some(key) = key {
-            shared.handshaking().insert(key, connection.clone());
-        }
+        shared.handshaking().insert(key, connection.clone());
         // The place is given back when the socket is dropped, whatever ends it.
         let release = Release { shared: shared.clone(), connection: connection.clone(), key };
         stream.tracer = Some(Tracer(Box::new(release)));
@@ -153,7 +152,7 @@ impl PreTlsProcess for HandshakeGate {
 struct Release {
     shared: Arc<Shared>,
     connection: Arc<Connection>,
-    key: Option<usize>,
+    key: usize,
 }
 
 impl Tracing for Release {
@@ -161,12 +160,11 @@ impl Tracing for Release {
 
     fn on_disconnected(&self) {
         *self.connection.phase() = Phase::Closed;
-        if let Some(key) = self.key {
-            let mut handshaking = self.shared.handshaking();
-            if handshaking.get(&key).is_some_and(|c| Arc::ptr_eq(c, &self.connection)) {
-                handshaking.remove(&key);
-            }
+        let mut handshaking = self.shared.handshaking();
+        if handshaking.get(&self.key).is_some_and(|c| Arc::ptr_eq(c, &self.connection)) {
+            handshaking.remove(&self.key);
         }
+        drop(handshaking);
         self.shared.open.fetch_sub(1, Ordering::AcqRel);
     }
 
