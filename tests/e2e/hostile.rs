@@ -339,13 +339,17 @@ async fn slow_request_heads_are_cut_at_the_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_connections_are_capped() {
-    let server =
-        Server::start_with(Settings { thumbora: "  max_connections: 16\n".into(), ..Default::default() }).await;
+    let metrics_port = free_port();
+    let settings = format!("  max_connections: 16\n  metrics:\n    listen: \"127.0.0.1:{metrics_port}\"\n");
+    let server = Server::start_with(Settings { thumbora: settings, ..Default::default() }).await;
+    let counted = |n| super::metrics::series_reaches(&server, metrics_port, "thumbora_client_connections", n);
+    // The start-up probe's connection has closed, so the 16 below are all there is.
+    assert_eq!(counted(0.0).await, Some(0.0), "no connection left from the start-up probe");
     let mut idle = Vec::new();
     for _ in 0..16 {
         idle.push(tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap());
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(counted(16.0).await, Some(16.0), "the 16 idle connections are counted");
     // Over the cap: answered 503 and closed.
     let mut extra = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
     let mut answer = Vec::new();

@@ -41,6 +41,20 @@ pub async fn settled_scrape(server: &Server, port: u16, at_least: f64) -> HashMa
     }
 }
 
+/// The value of `series` once a scrape reads `value`, polled for at most 5 s (the last value read
+/// otherwise): a gauge the server moves a moment after the client acts.
+pub async fn series_reaches(server: &Server, port: u16, series: &str, value: f64) -> Option<f64> {
+    let mut read = None;
+    for _ in 0..100 {
+        read = scrape(server, port).await.get(series).copied();
+        if read == Some(value) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    read
+}
+
 /// How much each series moved between two scrapes (series absent before count from 0).
 fn moved(before: &HashMap<String, f64>, after: &HashMap<String, f64>, series: &str) -> f64 {
     after.get(series).copied().unwrap_or(0.0) - before.get(series).copied().unwrap_or(0.0)

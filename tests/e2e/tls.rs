@@ -406,13 +406,6 @@ async fn tls_handshakes_are_under_the_head_deadline_and_the_connection_cap() {
     assert_eq!(closed(&after, "tls_handshake_timeout"), Some(4.0));
     assert_eq!(closed(&after, "max_connections"), Some(2.0));
     // Every connection the test made has ended (the server drops each a moment after).
-    let mut open = None;
-    for _ in 0..50 {
-        open = super::metrics::scrape(&server, metrics_port).await.get("thumbora_client_connections").copied();
-        if open == Some(0.0) {
-            break;
-        }
-        tokio::time::sleep(ms(100)).await;
-    }
+    let open = super::metrics::series_reaches(&server, metrics_port, "thumbora_client_connections", 0.0).await;
     assert_eq!(open, Some(0.0), "every place given back");
 }
