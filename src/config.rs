@@ -42,6 +42,9 @@ pub struct Config {
     pub keepalive_seconds: u64,
     /// Largest request header block accepted (request line and headers); larger gets 431.
     pub max_request_header_bytes: usize,
+    /// Requests one HTTP/2 connection may have under way at once (its
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`); a client opening more gets those streams refused.
+    pub http2_max_streams: u32,
     /// Client connections open at once; a connection over the cap is answered 503 and closed.
     pub max_connections: usize,
     /// A request head (request line and header fields) must arrive whole within this long of
@@ -88,6 +91,7 @@ impl Default for Config {
             healthcheck_path: "/healthcheck".into(),
             keepalive_seconds: 60,
             max_request_header_bytes: 64 * 1024,
+            http2_max_streams: 100,
             max_connections: 10_000,
             request_head_timeout_ms: 10_000,
             request_body_timeout_ms: 60_000,
@@ -852,6 +856,9 @@ impl Config {
         }
         if self.max_request_header_bytes < 1024 {
             return Err(ConfigError::new("thumbora.max_request_header_bytes", "must be at least 1024"));
+        }
+        if self.http2_max_streams == 0 {
+            return Err(ConfigError::new("thumbora.http2_max_streams", "must be > 0"));
         }
         if self.max_connections == 0 {
             return Err(ConfigError::new("thumbora.max_connections", "must be > 0"));

@@ -696,6 +696,11 @@ impl ProxyHttp for ThumboraProxy {
             upstream_request.set_method(http::Method::GET);
         }
         if let RequestKind::Image { .. } = ctx.kind {
+            // The renderer reads the request line and the source validators, nothing else: the
+            // client's own fields (cookies; up to `max_request_header_bytes` of them) stay out of
+            // the pipe, whose reader takes 64 KiB of head at most.
+            let method = upstream_request.method.clone();
+            *upstream_request = RequestHeader::build(method, upstream_request.raw_path(), Some(2))?;
             send_source_validators(session, upstream_request)?;
         }
         Ok(())
@@ -813,8 +818,6 @@ impl ProxyHttp for ThumboraProxy {
 /// adds `If-None-Match` with the result's own ETag; the renderer does not read it.)
 fn send_source_validators(session: &Session, upstream_request: &mut RequestHeader) -> PingoraResult<()> {
     use crate::response::{IF_SOURCE_MODIFIED_SINCE, IF_SOURCE_NONE_MATCH, SOURCE_ETAG, SOURCE_LAST_MODIFIED};
-    upstream_request.remove_header(IF_SOURCE_NONE_MATCH);
-    upstream_request.remove_header(IF_SOURCE_MODIFIED_SINCE);
     if session.cache.phase() != CachePhase::Stale {
         return Ok(());
     }

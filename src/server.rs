@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::listeners::ListenerConfig;
+use pingora_core::protocols::http::v2::server::{default_h2_options, H2Options};
 use pingora_core::protocols::l4::stream::L4BufferSettings;
 use pingora_core::server::configuration::Opt;
 use pingora_core::server::Server;
@@ -114,6 +115,7 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     let mut options = HttpServerOptions::default();
     options.h2_idle_timeout = Some(Duration::from_secs(file.thumbora.keepalive_seconds));
     http.server_options = Some(options);
+    http.h2_options = Some(h2_options(&file.thumbora));
     let mut app = Guarded::new(http, limits);
     if let Some(fast_path) = fast_path {
         app = app.with_fast_path(Arc::new(fast_path));
@@ -144,6 +146,16 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     }
     add_admin_service(&mut server, &file.thumbora, &bootstrap)?;
     Ok(server)
+}
+
+/// HTTP/2 settings from the config: a decoded header list over `max_request_header_bytes` gets
+/// 431 (h2 answers it), as an HTTP/1 head over it does; at most `http2_max_streams` requests under
+/// way per connection.
+fn h2_options(config: &crate::config::Config) -> H2Options {
+    let mut options = default_h2_options();
+    options.max_header_list_size(u32::try_from(config.max_request_header_bytes).unwrap_or(u32::MAX));
+    options.max_concurrent_streams(config.http2_max_streams);
+    options
 }
 
 /// Run a server from [`build_server`] until it exits (daemonizing first under `-d`, returning

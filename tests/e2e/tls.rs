@@ -313,6 +313,58 @@ async fn h2_connections_that_send_nothing_are_closed_like_http1_ones() {
     }
 }
 
+/// HTTP/2 connections are under the config's header and request limits, as HTTP/1 ones are: a
+/// header block is taken up to `max_request_header_bytes` and gets 431 past it (the connection
+/// goes on serving), and each connection advertises `http2_max_streams` as the requests it takes
+/// at once (Pingora's own limits, 64 KiB and 100, ignored both keys). Over either protocol, a
+/// miss whose head is over 64 KiB renders (it was a 502: the renderer's pipe refused the head).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_header_blocks_and_streams_are_under_the_configured_limits() {
+    let origin = Origin::start().await;
+    origin.put("/photo.jpg", photo(400, 300, image::ImageFormat::Jpeg));
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key, root) = certificate_files(dir.path(), "h2");
+    let port = free_port();
+    let tls = tls_section(&[(port, &cert, &key, true)]);
+    // Over Pingora's own HTTP/2 limit (64 KiB), so that both directions are the config's.
+    let limits = "  max_request_header_bytes: 100000\n  http2_max_streams: 3\n";
+    let server = Server::start_with(Settings::with_sources("", &format!("{limits}{tls}"))).await;
+    let path = format!("/unsafe/100x75/{}/photo.jpg", origin.host());
+    let (mut send, connection) = h2_client(port, &root, 1 << 20).await;
+    let connection = tokio::spawn(connection);
+    let mut status_with = async |padding: usize| {
+        let request = http::Request::get(format!("https://127.0.0.1:{port}{path}"))
+            .header("x-padding", "p".repeat(padding))
+            .body(())
+            .unwrap();
+        send = send.clone().ready().await.unwrap();
+        let (response, _) = send.send_request(request, true).unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(10), response).await.unwrap().unwrap();
+        let status = response.status();
+        let mut body = response.into_body();
+        while let Some(chunk) = tokio::time::timeout(Duration::from_secs(10), body.data()).await.unwrap() {
+            let chunk = chunk.unwrap();
+            let _ = body.flow_control().release_capacity(chunk.len());
+        }
+        status
+    };
+    assert_eq!(status_with(80_000).await, 200);
+    assert_eq!(status_with(120_000).await, 431);
+    assert_eq!(status_with(100).await, 200, "the connection serves on after a 431");
+    assert_eq!(send.current_max_send_streams(), 3, "the server's SETTINGS_MAX_CONCURRENT_STREAMS");
+    drop(send);
+    connection.abort();
+
+    // HTTP/1 alike. Both 200s above and this one are misses: a head over 64 KiB renders (the
+    // renderer gets the request line, not the client's fields).
+    let padding = "p".repeat(80_000);
+    let path = format!("/unsafe/101x75/{}/photo.jpg", origin.host());
+    let r = server.request(reqwest::Method::GET, &path, &[("x-padding", &padding)]).await;
+    assert_eq!((r.status, r.headers.get("x-cache").map(|v| v.to_str().unwrap())), (200, Some("MISS")));
+    let padding = "p".repeat(120_000);
+    assert_eq!(server.request(reqwest::Method::GET, &path, &[("x-padding", &padding)]).await.status, 431);
+}
+
 /// When a raw connection's peer closes it: the time from `started`, or `None` if it is still
 /// open after 10 s.
 async fn closed_after(raw: &mut tokio::net::TcpStream, started: Instant) -> Option<Duration> {
