@@ -36,7 +36,7 @@ use crate::config::SharedTierConfig;
 use crate::disk::{self, DiskRecord};
 use crate::job::RenderJob;
 use crate::metrics;
-use crate::response::{Reply, FROM_SHARED, SOURCE_ETAG, SOURCE_LAST_MODIFIED};
+use crate::response::{Reply, FROM_SHARED, NO_STORE, SOURCE_ETAG, SOURCE_LAST_MODIFIED};
 use crate::s3::{S3Client, S3Error};
 
 /// The response headers a stored result keeps (the names a render's reply has): thumbor's, and
@@ -164,9 +164,12 @@ impl SharedTier {
 
     /// Store a rendered 200 in the bucket, in a task of its own (the response does not wait).
     /// Skipped when too many writes are in flight, the bucket is down, or the reply is not
-    /// cacheable (no max-age).
+    /// cacheable (no max-age, or marked [`NO_STORE`]: rendered from a source that arrived cut).
     pub fn put_later(self: &Arc<Self>, job: &RenderJob, reply: &Reply) {
-        if reply.status != 200 || !self.stores(job) || !self.available() || reply.body.len() > self.max_object_bytes {
+        if reply.status != 200 || reply.header(NO_STORE).is_some() {
+            return;
+        }
+        if !self.stores(job) || !self.available() || reply.body.len() > self.max_object_bytes {
             return;
         }
         let Some(max_age) = reply.header("Cache-Control").and_then(crate::response::max_age).filter(|age| *age > 0)

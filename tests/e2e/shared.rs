@@ -78,6 +78,21 @@ async fn two_nodes_render_once_and_purges_reach_both() {
     assert_eq!(origin.hits("/n/a.jpg"), 1, "one origin fetch for the fleet");
     assert_eq!(after.get(r#"thumbora_cache_hits_total{tier="shared"}"#), Some(&1.0));
 
+    // A result rendered from a source that arrived cut (no length, closed half-way) is served
+    // but never stored in the bucket, where the whole fleet would take it for good.
+    let cut = signed(&format!("300x200/{}/close-delimited-half/n/a.jpg", origin.host()));
+    assert_eq!(a.get(&cut).await.status, 200, "rendered from what arrived, as thumbor does");
+    // A whole one after it, whose object shows that A's writes have reached the bucket.
+    let whole = signed(&format!("301x200/{}/n/a.jpg", origin.host()));
+    assert_eq!(a.get(&whole).await.status, 200);
+    wait_for_objects(&weed, "shared", 2).await;
+    let on_b = b.get(&cut).await;
+    assert_eq!((on_b.status, x_cache(&on_b).as_str()), (200, "MISS"), "node B renders the cut source itself");
+    assert_eq!(origin.hits("/close-delimited-half/n/a.jpg"), 2);
+    let client = thumbora::s3::S3Client::new(&weed.config("shared", "thumbora")).unwrap();
+    let objects = client.list(&client.key("r/"), None, 100).await.unwrap();
+    assert_eq!(objects.len(), 2, "only the two whole results are in the bucket: {objects:?}");
+
     // The image changes at the origin; a purge on A drops it from both nodes and the bucket.
     origin.put("/n/a.jpg", photo(801, 600, image::ImageFormat::Png));
     let purge = reqwest::Method::from_bytes(b"PURGE").unwrap();
