@@ -179,7 +179,8 @@ impl ThumboraProxy {
         self.draining = flag;
     }
 
-    fn loaders(&self) -> &Loaders {
+    /// The loaders, with their cache of originals.
+    pub fn loaders(&self) -> &Loaders {
         &self.services.loaders
     }
 
@@ -281,6 +282,14 @@ impl ThumboraProxy {
             Err(err) => return refused(Error::new(ErrorKind::BadUrl, err.to_string())),
         };
         let whole_source = query.split('&').any(|p| p == "source" || p.starts_with("source="));
+        // `?source=<image URL>` may name the source again, but not another one: that purge would
+        // drop what the path names while its caller thinks it dropped something else.
+        if let Some(named) = query_param(query, "source").filter(|named| !named.is_empty()) {
+            if named != request.image && Some(&named) != url::percent_decode_utf8(&request.image).as_ref() {
+                let err = format!("source={named} is not the URL's image {}", request.image);
+                return refused(Error::new(ErrorKind::BadUrl, err));
+            }
+        }
         let scope = match whole_source {
             true => Scope::Source(request.image.clone()),
             false => Scope::Url(url::compose_unsigned(&request)),
@@ -289,11 +298,11 @@ impl ThumboraProxy {
         let Some(cache) = &self.cache else {
             return (RequestKind::Purge(None), Reply::text(200, "nothing cached: the cache is off\n".into()));
         };
+        // The original goes first (and on the other nodes, which read the journal): the next
+        // render fetches it again, so a purge after the image changed at its origin shows the
+        // new one even while the old bytes would still be fresh in `sources.cache_ttl_seconds`.
+        self.loaders().forget(&job.request.image).await;
         let removed = cache.purge(&job, &scope).await;
-        if let Scope::Source(source) = &scope {
-            // The original goes too: the next render fetches it again.
-            self.loaders().forget(source).await;
-        }
         metrics::purged(scope.label());
         log::info!("PURGE {raw}: {} dropped, {removed} local entries removed", scope.label());
         (RequestKind::Purge(None), Reply::text(200, format!("purged {}: {removed} local entries\n", scope.label())))

@@ -97,7 +97,8 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     let bootstrap = server.bootstrap_as_a_service();
     let (mut proxy, site_health_check) = build_proxy(&file.thumbora)?;
-    let journal = proxy.shared_tier().map(|shared| crate::cache::shared::JournalPoller(shared.clone()));
+    let journal =
+        proxy.shared_tier().map(|shared| crate::cache::shared::JournalPoller(shared.clone(), proxy.loaders().clone()));
     let draining = Arc::new(AtomicBool::new(false));
     proxy.set_draining_flag(draining.clone());
     let limits = Limits {

@@ -39,6 +39,14 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The source image URL whose results the scope names (a URL's own source).
+    pub fn source(&self) -> Option<String> {
+        match self {
+            Scope::Url(url) => crate::url::parse(&format!("/unsafe/{url}")).ok().map(|request| request.image),
+            Scope::Source(image) => Some(image.clone()),
+        }
+    }
+
     /// The metrics label.
     pub fn label(&self) -> &'static str {
         match self {

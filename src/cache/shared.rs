@@ -35,6 +35,7 @@ use super::purge::{Bans, Scope};
 use crate::config::SharedTierConfig;
 use crate::disk::{self, DiskRecord};
 use crate::job::RenderJob;
+use crate::loader::Loaders;
 use crate::metrics;
 use crate::response::{Reply, FROM_SHARED, NO_STORE, SOURCE_ETAG, SOURCE_LAST_MODIFIED};
 use crate::s3::{S3Client, S3Error};
@@ -233,9 +234,11 @@ impl SharedTier {
         }
     }
 
-    /// Apply the journal entries written since the last poll: ban what each names, as of when it
-    /// was written.
-    async fn poll_journal(&self) -> Result<usize, S3Error> {
+    /// Apply the journal entries written since the last poll: drop the original each names from
+    /// `loaders` (memory and disk), then ban what it names as of when it was written. The original
+    /// goes first, so that a render after the ban fetches the source again instead of making
+    /// (and storing in the bucket, past the ban) the old picture from the old bytes.
+    async fn poll_journal(&self, loaders: &Loaders) -> Result<usize, S3Error> {
         let after = self.cursor.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let keys = self.client.list(&self.client.key(JOURNAL), Some(&after), 1000).await?;
         let mut applied = 0;
@@ -246,6 +249,9 @@ impl SharedTier {
             if node != self.node {
                 if let Some(scope) = self.client.get(key).await?.and_then(|b| serde_json::from_slice::<Scope>(&b).ok())
                 {
+                    if let Some(source) = scope.source() {
+                        loaders.forget(&source).await;
+                    }
                     // Bans are saved to disk: off the async threads.
                     let bans = self.bans.clone();
                     let _ =
@@ -267,15 +273,16 @@ fn times(data: &[u8]) -> Option<(u64, u64)> {
     Some((u64::from_le_bytes(*created), u64::from_le_bytes(*expires)))
 }
 
-/// The journal poller, as a Pingora background service (it runs after `-d` forks).
-pub struct JournalPoller(pub Arc<SharedTier>);
+/// The journal poller, as a Pingora background service (it runs after `-d` forks): the shared
+/// tier, and the loaders whose originals a purge drops.
+pub struct JournalPoller(pub Arc<SharedTier>, pub Loaders);
 
 #[async_trait]
 impl BackgroundService for JournalPoller {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let every = Duration::from_millis(self.0.cfg.journal_poll_ms.max(50));
         loop {
-            match self.0.poll_journal().await {
+            match self.0.poll_journal(&self.1).await {
                 Ok(0) => {}
                 Ok(n) => log::info!("shared tier: applied {n} purges from other nodes"),
                 Err(e) => {

@@ -12,8 +12,13 @@ use super::seaweed::Seaweed;
 const TOKEN: &str = "purge-token-0123456789";
 
 /// A node on `bucket`, with its metrics on `metrics_port`, its journal read every 200 ms, and
-/// `s3_extra` S3 keys (timeouts).
+/// `s3_extra` S3 keys (timeouts). Its originals cache is off: every render is an origin fetch.
 async fn node(weed: &Seaweed, bucket: &str, metrics_port: u16, s3_extra: &str) -> Server {
+    node_with(weed, bucket, metrics_port, s3_extra, "    cache_bytes: 0\n").await
+}
+
+/// [`node`] with `sources` keys.
+async fn node_with(weed: &Seaweed, bucket: &str, metrics_port: u16, s3_extra: &str, sources: &str) -> Server {
     let s3: String = format!("{}{s3_extra}", weed.config_yaml(bucket, "thumbora"))
         .lines()
         .map(|l| format!("        {l}\n"))
@@ -22,7 +27,7 @@ async fn node(weed: &Seaweed, bucket: &str, metrics_port: u16, s3_extra: &str) -
         "  cache:\n    shared:\n      journal_poll_ms: 200\n      down_seconds: 1\n      s3:\n{s3}    purge:\n      tokens: [\"{TOKEN}\"]\n\
          \x20 metrics:\n    listen: \"127.0.0.1:{metrics_port}\"\n  access_log:\n    enabled: false\n"
     );
-    Server::start_with(Settings::with_sources("    cache_bytes: 0\n", &yaml)).await
+    Server::start_with(Settings::with_sources(sources, &yaml)).await
 }
 
 fn renders(m: &HashMap<String, f64>) -> f64 {
@@ -113,6 +118,45 @@ async fn two_nodes_render_once_and_purges_reach_both() {
     let on_a = a.get(&url).await;
     assert!(matches!(x_cache(&on_a).as_str(), "MISS" | "HIT shared"), "node A: {}", x_cache(&on_a));
     assert_eq!(on_a.body, on_b.body, "both nodes serve the new image");
+}
+
+/// With the originals cache on (the default), a source purge on one node drops the original on
+/// the others too (they read it in the journal): the next render anywhere fetches the changed
+/// picture, instead of making the old one from cached bytes and storing it in the bucket after
+/// the ban, where it would spread to the whole fleet again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_purge_drops_the_original_on_every_node() {
+    let weed = Seaweed::start();
+    weed.create_bucket("fleet").await;
+    let origin = Origin::start().await;
+    origin.put("/f/a.jpg", photo(600, 400, image::ImageFormat::Jpeg));
+    let a = node_with(&weed, "fleet", free_port(), "", "").await;
+    let b = node_with(&weed, "fleet", free_port(), "", "").await;
+    let h = origin.host();
+    let (big, small) = (signed(&format!("fit-in/300x300/{h}/f/a.jpg")), signed(&format!("fit-in/150x150/{h}/f/a.jpg")));
+    assert_eq!(a.get(&big).await.dims(), (300, 200));
+    // B makes another size: its own fetch, kept in its originals cache.
+    assert_eq!(b.get(&small).await.dims(), (150, 100));
+    assert_eq!(origin.hits("/f/a.jpg"), 2);
+
+    origin.put("/f/a.jpg", photo(400, 600, image::ImageFormat::Jpeg));
+    let purge = reqwest::Method::from_bytes(b"PURGE").unwrap();
+    let r = a
+        .request(purge, &format!("/unsafe/{h}/f/a.jpg?source"), &[("authorization", &format!("Bearer {TOKEN}"))])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let on_b = loop {
+        let r = b.get(&small).await;
+        if x_cache(&r) != "HIT memory" {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "node B never learnt of the purge");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!((x_cache(&on_b).as_str(), on_b.dims()), ("MISS", (100, 150)), "node B fetched the new picture");
+    assert_eq!(a.get(&big).await.dims(), (200, 300));
+    assert_eq!(b.get(&big).await.dims(), (200, 300), "the old result is gone from the bucket too");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -337,3 +337,52 @@ async fn originals_on_disk_cost_one_origin_fetch_across_restarts() {
     assert_eq!((r.status, r.dims()), (200, (120, 90)));
     assert_eq!(origin.hits("/t/o.jpg"), 1, "one origin fetch for every size, across a restart");
 }
+
+/// A purge drops the original the results were made from too (the originals cache in memory and
+/// on disk, on by default): once the image has changed at its origin, the purged URL shows the
+/// new one at once, not after `sources.cache_ttl_seconds`. A URL purge drops that URL's result
+/// only; a source purge every result.
+#[tokio::test]
+async fn a_purge_after_the_image_changed_shows_the_new_one_with_originals_cached() {
+    let origin = Origin::start().await;
+    origin.put("/t/c.jpg", photo(600, 400, image::ImageFormat::Jpeg));
+    let dir = tempfile::tempdir().unwrap();
+    let sources =
+        format!("    disk:\n      dir: {}\n      max_bytes: 67108864\n", dir.path().join("originals").display());
+    let cache = format!("  cache:\n    purge:\n      tokens: [\"{TOKEN}\"]\n");
+    let server = Server::start_with(Settings::with_sources(&sources, &cache)).await;
+    let h = origin.host();
+    let (big, small) = (format!("/unsafe/fit-in/300x300/{h}/t/c.jpg"), format!("/unsafe/fit-in/150x150/{h}/t/c.jpg"));
+    assert_eq!(server.get(&big).await.dims(), (300, 200));
+    assert_eq!(server.get(&small).await.dims(), (150, 100));
+    assert_eq!(origin.hits("/t/c.jpg"), 1, "the second size was made from the cached original");
+
+    // The picture changes at the origin (portrait now).
+    origin.put("/t/c.jpg", photo(400, 600, image::ImageFormat::Jpeg));
+    let purge = reqwest::Method::from_bytes(b"PURGE").unwrap();
+    let bearer = format!("Bearer {TOKEN}");
+    let r = server.request(purge.clone(), &big, &[("authorization", &bearer)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = server.get(&big).await;
+    assert_eq!((x_cache(&r).as_str(), r.dims()), ("MISS", (200, 300)), "the purged URL shows the new picture");
+    assert_eq!(origin.hits("/t/c.jpg"), 2);
+    let r = server.get(&small).await;
+    assert_eq!((x_cache(&r).as_str(), r.dims()), ("HIT memory", (150, 100)), "a URL purge leaves other sizes");
+
+    origin.put("/t/c.jpg", photo(300, 300, image::ImageFormat::Jpeg));
+    let r = server.request(purge.clone(), &format!("/unsafe/{h}/t/c.jpg?source"), &[("authorization", &bearer)]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(server.get(&small).await.dims(), (150, 150));
+    assert_eq!(server.get(&big).await.dims(), (300, 300));
+    assert_eq!(origin.hits("/t/c.jpg"), 3, "one fetch of the new picture for both sizes");
+
+    // `?source=` may name the URL's own image again, never another one.
+    let auth = [("authorization", bearer.as_str())];
+    let other = server.request(purge.clone(), &format!("/unsafe/{h}/t/c.jpg?source=example.com/x.jpg"), &auth).await;
+    assert_eq!(other.status, 400, "{}", other.text());
+    assert_eq!(x_cache(&server.get(&small).await), "HIT memory", "nothing dropped");
+    let named =
+        format!("/unsafe/{h}/t/c.jpg?source={}", format!("{h}/t/c.jpg").replace(':', "%3A").replace('/', "%2F"));
+    assert_eq!(server.request(purge, &named, &auth).await.status, 200);
+    assert_eq!(x_cache(&server.get(&small).await), "MISS");
+}
