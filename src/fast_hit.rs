@@ -108,7 +108,7 @@ impl FastPath for FastAnswers {
         let cache = (!answer.forwarded).then_some(CacheOutcome::Hit);
         metrics::request_done(route, answer.status, took);
         if let Some(cache) = cache {
-            metrics::cache_lookup(cache);
+            metrics::cache_lookup(cache, took);
             metrics::fast_hit();
         }
         let Some(access) = &self.access_log else { return };

@@ -9,11 +9,13 @@
 //! | `thumbora_requests_total` | counter | `route`, `status` |
 //! | `thumbora_request_duration_seconds` | histogram | `route` |
 //! | `thumbora_cache_lookups_total` | counter | `outcome` (hit, miss, expired, stale, revalidated) |
+//! | `thumbora_image_request_duration_seconds` | histogram | `cache` (the same outcomes) |
 //! | `thumbora_origin_fetches_total` | counter | |
 //! | `thumbora_origin_fetch_failures_total` | counter | `reason` (the error kind) |
 //! | `thumbora_origin_fetch_bytes_total` | counter | |
 //! | `thumbora_origin_fetch_duration_seconds` | histogram | |
 //! | `thumbora_render_stage_duration_seconds` | histogram | `stage` (decode, transform, filters, encode) |
+//! | `thumbora_render_wait_seconds` | histogram | |
 //! | `thumbora_render_queue_depth` | gauge | |
 //! | `thumbora_render_in_flight` | gauge | |
 //! | `thumbora_refusals_total` | counter | `reason` |
@@ -275,6 +277,7 @@ struct Metrics {
     request_counters: [[OnceLock<IntCounter>; STATUS_SLOTS]; Route::ALL.len()],
     request_duration: [Histogram; Route::ALL.len()],
     cache_lookups: [IntCounter; CacheOutcome::OUTCOMES.len()],
+    image_duration: [Histogram; CacheOutcome::OUTCOMES.len()],
     cache_hits: [IntCounter; CacheOutcome::TIERS.len()],
     disk_entries: IntGauge,
     disk_bytes: IntGauge,
@@ -287,6 +290,7 @@ struct Metrics {
     origin_bytes: IntCounter,
     origin_duration: Histogram,
     stage_duration: [Histogram; Stage::ALL.len()],
+    render_wait: Histogram,
     queue_depth: IntGauge,
     in_flight: IntGauge,
     refusals: [IntCounter; Refusal::ALL.len()],
@@ -324,6 +328,11 @@ fn histogram_vec(name: &str, help: &str, label: &str) -> HistogramVec {
     registered(HistogramVec::new(opts, &[label]).expect("valid histogram"))
 }
 
+fn histogram(name: &str, help: &str) -> Histogram {
+    let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+    registered(Histogram::with_opts(opts).expect("valid histogram"))
+}
+
 fn gauge(name: &str, help: &str) -> IntGauge {
     registered(IntGauge::new(name, help).expect("valid gauge"))
 }
@@ -355,15 +364,14 @@ impl Metrics {
             "Origin fetches that failed, by error kind (cancelled: every request waiting for it left).",
             &["reason"],
         );
-        let origin_duration = registered(
-            Histogram::with_opts(
-                HistogramOpts::new(
-                    "thumbora_origin_fetch_duration_seconds",
-                    "Time of a completed origin fetch (HTTP or file), successful or not.",
-                )
-                .buckets(LATENCY_BUCKETS.to_vec()),
-            )
-            .expect("valid histogram"),
+        let origin_duration = histogram(
+            "thumbora_origin_fetch_duration_seconds",
+            "Time of a completed origin fetch (HTTP or file), successful or not.",
+        );
+        let image_durations = histogram_vec(
+            "thumbora_image_request_duration_seconds",
+            "Time from the request head to the end of the response of image requests that looked up the result cache, by outcome.",
+            "cache",
         );
         let stages = histogram_vec(
             "thumbora_render_stage_duration_seconds",
@@ -380,6 +388,7 @@ impl Metrics {
             request_duration: Route::ALL.map(|r| durations.with_label_values(&[r.label()])),
             requests,
             cache_lookups: CacheOutcome::OUTCOMES.map(|o| lookups.with_label_values(&[o])),
+            image_duration: CacheOutcome::OUTCOMES.map(|o| image_durations.with_label_values(&[o])),
             cache_hits: CacheOutcome::TIERS.map(|t| hits.with_label_values(&[t])),
             disk_entries: gauge("thumbora_cache_disk_entries", "Results in the disk tier."),
             disk_bytes: gauge("thumbora_cache_disk_bytes", "Disk the disk tier's results take (whole 4 KiB blocks)."),
@@ -402,6 +411,10 @@ impl Metrics {
             origin_bytes: counter("thumbora_origin_fetch_bytes_total", "Bytes of the sources fetched successfully."),
             origin_duration,
             stage_duration: Stage::ALL.map(|s| stages.with_label_values(&[s.label()])),
+            render_wait: histogram(
+                "thumbora_render_wait_seconds",
+                "Time a render with its source in hand waited for render memory and a render thread.",
+            ),
             queue_depth: gauge(
                 "thumbora_render_queue_depth",
                 "Renders admitted and waiting for memory or a render thread.",
@@ -448,12 +461,13 @@ pub fn request_done(route: Route, status: u16, elapsed: Duration) {
     m.request_duration[route_index].observe(elapsed.as_secs_f64());
 }
 
-/// A result-cache lookup ended with `outcome`.
-pub fn cache_lookup(outcome: CacheOutcome) {
+/// A result-cache lookup ended with `outcome`, and its request took `elapsed` in all.
+pub fn cache_lookup(outcome: CacheOutcome, elapsed: Duration) {
     let m = &*METRICS;
     let label = outcome.label();
     if let Some(i) = CacheOutcome::OUTCOMES.iter().position(|o| *o == label) {
         m.cache_lookups[i].inc();
+        m.image_duration[i].observe(elapsed.as_secs_f64());
     }
     if let Some(i) = outcome.tier().and_then(|tier| CacheOutcome::TIERS.iter().position(|t| *t == tier)) {
         m.cache_hits[i].inc();
@@ -570,6 +584,11 @@ impl StageClock {
         METRICS.stage_duration[stage as usize].observe(now.duration_since(self.0).as_secs_f64());
         self.0 = now;
     }
+}
+
+/// A render got its thread `waited` after it asked for one (memory budget included).
+pub fn render_waited(waited: Duration) {
+    METRICS.render_wait.observe(waited.as_secs_f64());
 }
 
 /// A render's place in the render pool, as the queue-depth and in-flight gauges see it: queued
@@ -689,6 +708,7 @@ mod tests {
                 "thumbora_client_connections",
                 "thumbora_client_connections_closed_total",
                 "thumbora_fast_hits_total",
+                "thumbora_image_request_duration_seconds",
                 "thumbora_origin_fetch_bytes_total",
                 "thumbora_origin_fetch_duration_seconds",
                 "thumbora_origin_fetch_failures_total",
@@ -698,6 +718,7 @@ mod tests {
                 "thumbora_render_in_flight",
                 "thumbora_render_queue_depth",
                 "thumbora_render_stage_duration_seconds",
+                "thumbora_render_wait_seconds",
                 "thumbora_request_duration_seconds",
                 "thumbora_requests_total",
             ]

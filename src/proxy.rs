@@ -793,7 +793,7 @@ impl ProxyHttp for ThumboraProxy {
         let (route, error) = ctx.kind.outcome();
         metrics::request_done(route, status, elapsed);
         if let Some(outcome) = ctx.cache {
-            metrics::cache_lookup(outcome);
+            metrics::cache_lookup(outcome, elapsed);
         }
         if let Some(kind) = error {
             metrics::answered_with_error(kind);

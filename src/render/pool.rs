@@ -14,7 +14,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::budget::{self, Budget, MEMORY_UNIT as UNIT};
 use crate::error::{Error, ErrorKind, Result};
-use crate::metrics::RenderSlot;
+use crate::metrics::{self, RenderSlot};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -141,6 +141,7 @@ impl RenderPool {
         T: Send + 'static,
         F: FnOnce() -> Result<T> + Send + 'static,
     {
+        let asked = Instant::now();
         let units = cost.div_ceil(UNIT).max(1);
         if units > u64::from(self.memory_units) {
             return Err(Error::new(
@@ -161,6 +162,7 @@ impl RenderPool {
             let result = if cancelled.load(Ordering::Relaxed) {
                 Err(Error::new(ErrorKind::Cancelled, "the client left while the render was queued"))
             } else {
+                metrics::render_waited(asked.elapsed());
                 admission.slot.start();
                 let budget = Budget::new(deadline.map(|d| Instant::now() + d), cancelled).with_memory(memory, permit);
                 catch_unwind(AssertUnwindSafe(|| budget::within(budget, work))).unwrap_or_else(|panic| {

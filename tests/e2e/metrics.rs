@@ -109,6 +109,13 @@ async fn counters_move_by_exactly_the_requests_sent() {
     expect(r#"thumbora_cache_lookups_total{outcome="miss"}"#, 3.0);
     expect(r#"thumbora_cache_lookups_total{outcome="hit"}"#, 2.0);
     expect(r#"thumbora_cache_lookups_total{outcome="expired"}"#, 0.0);
+    expect(r#"thumbora_image_request_duration_seconds_count{cache="miss"}"#, 3.0);
+    expect(r#"thumbora_image_request_duration_seconds_count{cache="hit"}"#, 2.0);
+    // Both outcomes were timed, and each of the 3 renders waited once for its thread.
+    let miss_sum = moved(&before, &after, r#"thumbora_image_request_duration_seconds_sum{cache="miss"}"#);
+    let hit_sum = moved(&before, &after, r#"thumbora_image_request_duration_seconds_sum{cache="hit"}"#);
+    assert!(miss_sum > 0.0 && hit_sum > 0.0, "miss {miss_sum} s, hit {hit_sum} s");
+    expect("thumbora_render_wait_seconds_count", 3.0);
     expect("thumbora_origin_fetches_total", 3.0);
     expect("thumbora_origin_fetch_duration_seconds_count", 3.0);
     expect("thumbora_origin_fetch_bytes_total", sources.iter().map(|s| s.len() as f64).sum());
