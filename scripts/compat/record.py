@@ -3,7 +3,7 @@
 
     /opt/thumbor-venv/bin/python scripts/compat/record.py [--origin-port 8901] [--only REGEX]
         [--out tests/fixtures/compat/expected.json] [--log-report /tmp/thumbor-odd.txt]
-        [--thumbor /opt/thumbor-venv/bin/python] [--keep-conf DIR]
+        [--thumbor /opt/thumbor-venv/bin/python] [--keep-conf DIR] [--conf 'MAX_WIDTH = 500' ...]
 
 Starts origin.py (127.0.0.1:--origin-port) and thumbor (through thumbor_guarded.py,
 which keeps name resolution on loopback) on a free port with the config below,
@@ -87,10 +87,14 @@ def main(argv=None):
     ap.add_argument("--keep-conf", help="directory for thumbor.conf / thumbor.log (kept)")
     ap.add_argument("--auto-webp", action="store_true",
                     help="record with AUTO_WEBP = True (for urls_auto_webp.txt)")
+    ap.add_argument("--conf", action="append", default=[], metavar="'NAME = VALUE'",
+                    help="one more thumbor.conf line (repeatable), e.g. 'MAX_WIDTH = 500'")
     args = ap.parse_args(argv)
     global THUMBOR_CONF
     if args.auto_webp:
         THUMBOR_CONF += "AUTO_WEBP = True\n"
+    for line in args.conf:
+        THUMBOR_CONF += line + "\n"
 
     entries = corpus.parse_urls(args.urls)
     seen = {}

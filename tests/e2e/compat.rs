@@ -210,6 +210,25 @@ async fn thumbor_7_8_recorded_corpus_with_auto_webp() {
     replay("../expected_auto_webp.json", settings, KNOWN_AUTO_WEBP_DIFFERENCES).await;
 }
 
+/// Lines of scripts/compat/urls_max_size.txt where Thumbora answers differently from thumbor 7.8
+/// with MAX_WIDTH = 500 and MAX_HEIGHT = 400, and why.
+const KNOWN_MAX_SIZE_DIFFERENCES: &[(u32, &str)] = &[
+    (36, "output cap: thumbor makes the 2000x50 image 16667x400 (over image.max_output_side)"),
+    (38, "a zero-sized auto-crop keeps one pixel, and meta/ shows that crop"),
+    (143, "a zero-sized auto-crop keeps one pixel, and meta/ shows that crop"),
+    (188, "output cap: thumbor makes the 2000x50 image 16667x400 (over image.max_output_side)"),
+];
+
+/// The same with thumbor's MAX_WIDTH and MAX_HEIGHT set (`image.max_width: 500`,
+/// `image.max_height: 400`): requests clamped, larger sources shrunk on load, crops translated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thumbor_7_8_recorded_corpus_with_max_width_and_height() {
+    let mut settings = compat_settings();
+    settings.thumbora = settings.thumbora.replace("  image:\n", "  image:\n    max_width: 500\n    max_height: 400\n");
+    assert!(settings.thumbora.contains("max_width: 500"));
+    replay("../expected_max_size.json", settings, KNOWN_MAX_SIZE_DIFFERENCES).await;
+}
+
 /// Replay the recorded `expected` (relative to the fixture images) against a server started with
 /// `settings`; every line must match but the `known` ones, which must still differ.
 async fn replay(expected: &str, settings: Settings, known: &[(u32, &str)]) {
