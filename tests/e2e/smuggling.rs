@@ -100,6 +100,29 @@ async fn ambiguous_framing_is_refused_and_nothing_is_smuggled() {
         let got = exchange(server.port, request.as_bytes()).await;
         assert_eq!(got.statuses, vec![405], "POST {target}");
     }
+    // Bare LF line ends (RFC 9112 §2.2 lets a server take them): a request written all in LF is
+    // one request, and a bare LF inside a CRLF head splits fields, never hides a second request:
+    // what reaches the app is re-framed with CRLF from what Thumbora parsed.
+    // (`Connection: close` ends each exchange at once.)
+    let n = smuggled.len();
+    for (name, bytes) in [
+        ("all LF", "GET /lf HTTP/1.1\nHost: a\nConnection: close\n\n".to_string()),
+        (
+            "LF inside CRLF",
+            format!(
+                "GET /lf HTTP/1.1\r\nHost: a\r\nX-A: b\nContent-Length: {n}\r\nConnection: close\r\n\r\n{smuggled}"
+            ),
+        ),
+        (
+            "LF before the body",
+            format!("POST /lf HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: {n}\n\n{smuggled}"),
+        ),
+    ] {
+        let got = exchange(server.port, bytes.as_bytes()).await;
+        assert_eq!((got.statuses, got.closed), (vec![200], true), "{name}");
+    }
+    let lf: Vec<String> = app.request_lines().into_iter().filter(|line| line.contains("/lf")).collect();
+    assert_eq!(lf.len(), 3, "each reached the app as one request: {lf:?}");
     // A malformed chunk size: the request may have started towards the app, but it is cut off
     // and nothing after it is taken as a request.
     let got = exchange(

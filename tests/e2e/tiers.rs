@@ -254,12 +254,12 @@ async fn purge_allowed_by_source_address() {
 }
 
 #[tokio::test]
-async fn stale_if_error_serves_the_old_result_when_the_origin_is_down() {
+async fn stale_if_error_serves_the_old_result_when_the_origin_is_down_until_the_window_ends() {
     let origin = Origin::start().await;
     origin.put("/t/e.jpg", photo(400, 300, image::ImageFormat::Jpeg));
     let dir = tempfile::tempdir().unwrap();
     let cache = format!(
-        "  cache:\n    stale_if_error_seconds: 60\n    disk:\n      dir: {}\n      max_bytes: 67108864\n  response:\n    max_age: 1\n",
+        "  cache:\n    stale_if_error_seconds: 3\n    disk:\n      dir: {}\n      max_bytes: 67108864\n  response:\n    max_age: 1\n",
         dir.path().display()
     );
     let server = Server::start_with(Settings::with_sources("    cache_bytes: 0\n", &cache)).await;
@@ -271,6 +271,10 @@ async fn stale_if_error_serves_the_old_result_when_the_origin_is_down() {
     let stale = server.get(&url).await;
     assert_eq!((stale.status, x_cache(&stale).as_str()), (200, "STALE"));
     assert_eq!(stale.body, first.body);
+    // Past max-age + stale_if_error_seconds (1 + 3 s): the error itself, not the old result.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let late = server.get(&url).await;
+    assert_eq!((late.status, x_cache(&late).as_str()), (502, "MISS"), "{}", late.text());
 }
 
 #[tokio::test]
