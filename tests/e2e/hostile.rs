@@ -611,3 +611,42 @@ async fn clients_that_stop_reading_a_hit_are_dropped_after_the_send_timeout() {
         assert_eq!(scrape.get(series), Some(&1.0), "fast_hits {fast}");
     }
 }
+
+/// A full render pool sheds load at once (T13): with one render thread and one queued place,
+/// a burst of eight renders of one source gets 200 for those admitted and `503` with
+/// `Retry-After: 1` for the rest, counted as `overloaded` refusals, never another answer or a
+/// wait; the server renders normally once the burst is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_render_queue_answers_503_at_once() {
+    let origin = Origin::start().await;
+    // A large PNG result of noise: each render takes long enough for the burst to pile up.
+    origin.put("/noise.png", noise_png(1400, 1400));
+    let metrics_port = free_port();
+    let extra = format!(
+        "  render:\n    threads: 1\n    queue: 1\n  metrics:\n    listen: \"127.0.0.1:{metrics_port}\"\n  access_log:\n    enabled: false\n"
+    );
+    let server = Arc::new(server_with(&extra).await);
+    let h = origin.host();
+    // The burst starts once the source is cached: every request is admitted as it arrives.
+    assert_eq!(server.get(&format!("/unsafe/10x10/{h}/noise.png")).await.status, 200);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (server, path) = (server.clone(), format!("/unsafe/{}x0/filters:format(png)/{h}/noise.png", 1300 + i));
+            tokio::spawn(async move { server.get(&path).await })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        let r = task.await.unwrap();
+        if r.status == 503 {
+            assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+        }
+        statuses.push(r.status);
+    }
+    statuses.sort_unstable();
+    let (ok, shed) = (statuses.iter().filter(|s| **s == 200).count(), statuses.iter().filter(|s| **s == 503).count());
+    assert!(ok >= 2 && shed >= 1 && ok + shed == 8, "statuses: {statuses:?}");
+    let m = super::metrics::scrape(&server, metrics_port).await;
+    assert_eq!(m.get(r#"thumbora_refusals_total{reason="overloaded"}"#), Some(&(shed as f64)));
+    assert_eq!(server.get(&format!("/unsafe/20x20/{h}/noise.png")).await.status, 200, "served after the burst");
+}
