@@ -24,6 +24,8 @@ async fn origin_failures() {
         (format!("/unsafe/100x100/{closed}/x.jpg"), 502),
         (format!("/unsafe/100x100/{o}/slow/landscape.jpg"), 504),
         (format!("/unsafe/100x100/{o}/silent/x.jpg"), 504),
+        // One byte every 200 ms: each read is quick, the whole fetch is not (the total timeout).
+        (format!("/unsafe/100x100/{o}/trickle/landscape.jpg"), 504),
         (format!("/unsafe/100x100/{o}/redirect/9/landscape.jpg"), 404),
         (format!("/unsafe/100x100/{o}/text.jpg"), 400),
         (format!("/unsafe/100x100/{o}/image.svg"), 400),
