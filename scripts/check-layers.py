@@ -11,9 +11,9 @@ import re
 import sys
 
 LAYERS = [
-    # primitives: the process' allocator and the error type, the URL grammar's types and the
-    # metrics, then sizes and the YAML's types
-    ["allocator", "error"],
+    # primitives: the process' allocator, its log and the error type, the URL grammar's types
+    # and the metrics, then sizes and the YAML's types
+    ["allocator", "error", "log_limit"],
     ["url", "metrics", "s3", "disk"],
     ["geometry", "config"],
     # policies and accounting: which origins may be fetched, what a render or fetch may spend,

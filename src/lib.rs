@@ -34,6 +34,7 @@ pub mod job;
 pub mod lifecycle;
 pub(crate) mod limits;
 pub mod loader;
+pub mod log_limit;
 pub(crate) mod metrics;
 pub(crate) mod negotiate;
 pub mod pipeline;

@@ -20,7 +20,7 @@ fn main() {
         };
         std::process::exit(thumbora::cli::run(&args).unwrap_or(2));
     }
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    thumbora::log_limit::init();
     let opt = Opt::parse_args();
     let file = match thumbora::config::FileConfig::load(opt.conf.as_deref()) {
         Ok(file) => file,

@@ -68,6 +68,12 @@ impl Server {
     /// Start with `thumbora:` sections merged over the base (a later section of the same name
     /// replaces the base one, so tests may restate `sources:` completely).
     pub async fn start_with(settings: Settings) -> Server {
+        Self::start_logging(settings, None).await
+    }
+
+    /// [`Server::start_with`], its log (standard error, `RUST_LOG=warn`) written to `log` when
+    /// given.
+    pub async fn start_logging(settings: Settings, log: Option<std::fs::File>) -> Server {
         let port = free_port();
         let dir = tempfile::tempdir().unwrap();
         let mut yaml = format!(
@@ -80,7 +86,10 @@ impl Server {
         let conf = dir.path().join("thumbora.yaml");
         std::fs::File::create(&conf).unwrap().write_all(yaml.as_bytes()).unwrap();
         let dir = std::sync::Arc::new(dir);
-        let child = spawn(&conf, &[]);
+        let child = match log {
+            Some(log) => spawn_logging(&conf, &[], log.into(), "warn"),
+            None => spawn(&conf, &[]),
+        };
         let client = test_client();
         let server = Server { port, child, dir, client };
         server.wait_ready().await;
@@ -201,13 +210,20 @@ impl Server {
 
 /// The thumbora binary on `conf`, quiet unless THUMBORA_TEST_LOG is set.
 fn spawn(conf: &std::path::Path, extra: &[&str]) -> Child {
+    let level = std::env::var("THUMBORA_TEST_LOG").ok();
+    let stderr = if level.is_some() { Stdio::inherit() } else { Stdio::null() };
+    spawn_logging(conf, extra, stderr, level.as_deref().unwrap_or("warn"))
+}
+
+/// The thumbora binary on `conf`, logging at `level` to `stderr`.
+fn spawn_logging(conf: &std::path::Path, extra: &[&str], stderr: Stdio, level: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_thumbora"))
         .arg("-c")
         .arg(conf)
         .args(extra)
-        .env("RUST_LOG", std::env::var("THUMBORA_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env("RUST_LOG", level)
         .stdout(Stdio::null())
-        .stderr(if std::env::var("THUMBORA_TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() })
+        .stderr(stderr)
         .spawn()
         .expect("start thumbora")
 }

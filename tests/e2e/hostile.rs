@@ -650,3 +650,31 @@ async fn a_full_render_queue_answers_503_at_once() {
     assert_eq!(m.get(r#"thumbora_refusals_total{reason="overloaded"}"#), Some(&(shed as f64)));
     assert_eq!(server.get(&format!("/unsafe/20x20/{h}/noise.png")).await.status, 200, "served after the burst");
 }
+
+/// A flood of one event writes a few log lines a second, not one per event: 300 connections
+/// refused past `max_connections` (each one a warning) leave at most 10 lines a second of it in
+/// the log, the first after a pause saying how many were dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refused_connections_does_not_flood_the_log() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let settings = Settings { thumbora: "  max_connections: 1\n".into(), ..Default::default() };
+    let server = Server::start_logging(settings, Some(log.reopen().unwrap())).await;
+    let _held = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let mut refused = 0;
+    for _ in 0..300 {
+        let mut extra = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), extra.read_to_end(&mut answer)).await;
+        refused += usize::from(answer.starts_with(b"HTTP/1.1 503"));
+    }
+    let seconds = started.elapsed().as_secs() + 1;
+    assert_eq!(refused, 300, "every connection past the cap is answered 503");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(server);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let lines = text.lines().filter(|l| l.contains("connection refused")).count();
+    assert!(lines >= 10, "the first lines are written: {lines}\n{text}");
+    assert!(lines as u64 <= 10 * seconds + 10, "{lines} lines in {seconds} s:\n{text}");
+}
