@@ -4,6 +4,7 @@
 //! (whose watermark and frame images are sources too).
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -20,13 +21,15 @@ const MEMORY_UNIT: u64 = 64 * 1024;
 pub struct Source {
     bytes: Bytes,
     validators: Validators,
+    /// When these bytes came from the origin (now, for a fresh fetch; earlier, from a cache).
+    fetched: SystemTime,
     _memory: Option<Arc<OwnedSemaphorePermit>>,
 }
 
 impl Source {
     /// Bytes that hold no fetch memory (the originals cache, tests).
     pub fn unbudgeted(bytes: Bytes) -> Source {
-        Source { bytes, validators: Validators::default(), _memory: None }
+        Source { bytes, validators: Validators::default(), fetched: SystemTime::now(), _memory: None }
     }
 
     pub fn bytes(&self) -> &Bytes {
@@ -41,6 +44,17 @@ impl Source {
     /// The same source, with the origin's validators.
     pub fn with_validators(mut self, validators: Validators) -> Source {
         self.validators = validators;
+        self
+    }
+
+    /// When these bytes came from the origin: what a result made from them is as old as.
+    pub fn fetched(&self) -> SystemTime {
+        self.fetched
+    }
+
+    /// The same source, fetched at `at` (kept in a cache since).
+    pub fn fetched_at(mut self, at: SystemTime) -> Source {
+        self.fetched = at;
         self
     }
 }
@@ -126,7 +140,12 @@ impl Reservation {
 
     /// The source these bytes make, holding this reservation.
     pub fn into_source(self, bytes: Bytes) -> Source {
-        Source { bytes, validators: Validators::default(), _memory: self.held.map(Arc::new) }
+        Source {
+            bytes,
+            validators: Validators::default(),
+            fetched: SystemTime::now(),
+            _memory: self.held.map(Arc::new),
+        }
     }
 }
 

@@ -147,9 +147,9 @@ impl SharedTier {
         if record.key != primary.as_slice() {
             return None;
         }
-        let (created, expires) = times(&record.meta_internal)?;
+        let (created, expires, made_from) = times(&record.meta_internal)?;
         let now = now_ms() / 1000;
-        if expires <= now || self.bans.covers(job, UNIX_EPOCH + Duration::from_secs(created)) {
+        if expires <= now || self.bans.covers(job, UNIX_EPOCH + Duration::from_secs(made_from)) {
             return None;
         }
         let mut headers: Vec<(&'static str, String)> = Vec::new();
@@ -163,10 +163,14 @@ impl SharedTier {
         Some(Reply { status: 200, headers, body: record.body })
     }
 
-    /// Store a rendered 200 in the bucket, in a task of its own (the response does not wait).
-    /// Skipped when too many writes are in flight, the bucket is down, or the reply is not
-    /// cacheable (no max-age, or marked [`NO_STORE`]: rendered from a source that arrived cut).
-    pub fn put_later(self: &Arc<Self>, job: &RenderJob, reply: &Reply) {
+    /// Store a rendered 200 in the bucket, in a task of its own (the response does not wait),
+    /// with when its source was fetched (`made_from`): purges are checked against that, since a
+    /// result is as old as its bytes, so that a purge made after they were fetched covers it on
+    /// every node, even when this node rendered it from a cached original before it read the
+    /// purge in the journal. (Its HTTP age and expiry count from now, its render.) Skipped when
+    /// too many writes are in flight, the bucket is down, or the reply is not cacheable (no
+    /// max-age, or marked [`NO_STORE`]: rendered from a source that arrived cut).
+    pub fn put_later(self: &Arc<Self>, job: &RenderJob, reply: &Reply, made_from: SystemTime) {
         if reply.status != 200 || reply.header(NO_STORE).is_some() {
             return;
         }
@@ -183,9 +187,11 @@ impl SharedTier {
             return;
         };
         let created = now_ms() / 1000;
-        let mut times = Vec::with_capacity(16);
+        let made_from = made_from.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut times = Vec::with_capacity(24);
         times.extend_from_slice(&created.to_le_bytes());
         times.extend_from_slice(&created.saturating_add(max_age).to_le_bytes());
+        times.extend_from_slice(&made_from.to_le_bytes());
         let header: String = reply
             .headers
             .iter()
@@ -235,9 +241,11 @@ impl SharedTier {
     }
 
     /// Apply the journal entries written since the last poll: drop the original each names from
-    /// `loaders` (memory and disk), then ban what it names as of when it was written. The original
-    /// goes first, so that a render after the ban fetches the source again instead of making
-    /// (and storing in the bucket, past the ban) the old picture from the old bytes.
+    /// `loaders` (memory and disk), then ban what it names as of now (or of when it was written,
+    /// if that is later by the clocks). The original goes first, so that a render after the ban
+    /// fetches the source again instead of making (and storing in the bucket, past the ban) the
+    /// old picture from the old bytes; the ban covers what this node made from those bytes
+    /// between the purge and this poll.
     async fn poll_journal(&self, loaders: &Loaders) -> Result<usize, S3Error> {
         let after = self.cursor.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let keys = self.client.list(&self.client.key(JOURNAL), Some(&after), 1000).await?;
@@ -252,11 +260,12 @@ impl SharedTier {
                     if let Some(source) = scope.source() {
                         loaders.forget(&source).await;
                     }
+                    // As of now, not only of when the purge was written: until the original was
+                    // forgotten just above, this node could still render from its old bytes.
+                    let as_of = SystemTime::now().max(UNIX_EPOCH + Duration::from_millis(at));
                     // Bans are saved to disk: off the async threads.
                     let bans = self.bans.clone();
-                    let _ =
-                        tokio::task::spawn_blocking(move || bans.ban(&scope, UNIX_EPOCH + Duration::from_millis(at)))
-                            .await;
+                    let _ = tokio::task::spawn_blocking(move || bans.ban(&scope, as_of)).await;
                     applied += 1;
                 }
             }
@@ -266,11 +275,15 @@ impl SharedTier {
     }
 }
 
-/// `(created, expires)` unix seconds from a stored record's times.
-fn times(data: &[u8]) -> Option<(u64, u64)> {
+/// `(created, expires, made_from)` unix seconds from a stored record's times: when the result
+/// was rendered, when it expires, and when its source was fetched (records written before that
+/// was kept: their creation).
+fn times(data: &[u8]) -> Option<(u64, u64, u64)> {
     let (created, rest) = data.split_first_chunk::<8>()?;
-    let (expires, _) = rest.split_first_chunk::<8>()?;
-    Some((u64::from_le_bytes(*created), u64::from_le_bytes(*expires)))
+    let (expires, rest) = rest.split_first_chunk::<8>()?;
+    let created = u64::from_le_bytes(*created);
+    let made_from = rest.split_first_chunk::<8>().map_or(created, |(made_from, _)| u64::from_le_bytes(*made_from));
+    Some((created, u64::from_le_bytes(*expires), made_from))
 }
 
 /// The journal poller, as a Pingora background service (it runs after `-d` forks): the shared

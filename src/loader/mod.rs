@@ -11,7 +11,7 @@ pub mod s3;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
@@ -102,12 +102,12 @@ impl Loaders {
             }
         }
         if let Some(disk) = &self.inner.disk {
-            if let Some(bytes) = disk.get(image).await {
+            if let Some((bytes, fetched)) = disk.get(image).await {
                 if let Some(cache) = &self.inner.originals {
-                    let original = Original { bytes: bytes.clone(), validators: Validators::default() };
+                    let original = Original { bytes: bytes.clone(), validators: Validators::default(), fetched };
                     cache.insert(image.to_string(), original).await;
                 }
-                return Ok(Source::unbudgeted(bytes));
+                return Ok(Source::unbudgeted(bytes).fetched_at(fetched));
             }
         }
         self.shared_fetch(image).await.map_err(|e| Error::new(e.kind(), e.context().to_string()))
@@ -192,16 +192,18 @@ impl Loaders {
     }
 }
 
-/// An original in the memory cache: its bytes and the origin's validators for them.
+/// An original in the memory cache: its bytes, the origin's validators for them, and when they
+/// were fetched.
 #[derive(Clone)]
 struct Original {
     bytes: Bytes,
     validators: Validators,
+    fetched: SystemTime,
 }
 
 impl Original {
     fn into_source(self) -> Source {
-        Source::unbudgeted(self.bytes).with_validators(self.validators)
+        Source::unbudgeted(self.bytes).with_validators(self.validators).fetched_at(self.fetched)
     }
 }
 
@@ -209,7 +211,11 @@ impl Inner {
     /// Keep a fetched source in the originals caches (memory, and disk when configured).
     async fn keep(&self, image: &str, source: &Source) {
         if let Some(cache) = &self.originals {
-            let original = Original { bytes: source.bytes().clone(), validators: source.validators().clone() };
+            let original = Original {
+                bytes: source.bytes().clone(),
+                validators: source.validators().clone(),
+                fetched: source.fetched(),
+            };
             cache.insert(image.to_string(), original).await;
         }
         if let Some(disk) = &self.disk {
@@ -288,7 +294,8 @@ impl OriginalsDisk {
         });
     }
 
-    async fn get(&self, image: &str) -> Option<Bytes> {
+    /// The original's bytes and when they were fetched, within the TTL.
+    async fn get(&self, image: &str) -> Option<(Bytes, SystemTime)> {
         self.start();
         let hash = Self::hash(image);
         if !self.store.may_contain(&hash) {
@@ -298,7 +305,7 @@ impl OriginalsDisk {
         let record = tokio::task::spawn_blocking(move || store.get(&hash, &key)).await.ok().flatten()?;
         let fetched = u64::from_le_bytes(record.meta_internal.get(..8)?.try_into().ok()?);
         let age = unix_now().saturating_sub(fetched);
-        (age < self.ttl.as_secs()).then_some(record.body)
+        (age < self.ttl.as_secs()).then(|| (record.body, UNIX_EPOCH + Duration::from_secs(fetched)))
     }
 
     fn put_later(&self, image: &str, bytes: Bytes) {

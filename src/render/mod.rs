@@ -12,7 +12,7 @@ pub mod connector;
 pub mod pool;
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::cache::shared::SharedTier;
 use crate::config::ResponseConfig;
@@ -71,12 +71,13 @@ impl Services {
             }
         }
         let rendered = self.render(job, report, fetched).await;
-        match rendered.and_then(|(rendered, source)| {
-            Reply::image(rendered, &self.response).map(|reply| reply.with_source_validators(&source))
+        match rendered.and_then(|(rendered, source, made_from)| {
+            let reply = Reply::image(rendered, &self.response)?.with_source_validators(&source);
+            Ok((reply, made_from))
         }) {
-            Ok(reply) => {
+            Ok((reply, made_from)) => {
                 if let Some(shared) = &self.shared {
-                    shared.put_later(job, &reply);
+                    shared.put_later(job, &reply, made_from);
                 }
                 reply
             }
@@ -117,7 +118,7 @@ impl Services {
         job: &RenderJob,
         report: &RenderReport,
         fetched: Option<Result<Source>>,
-    ) -> Result<(Rendered, Validators)> {
+    ) -> Result<(Rendered, Validators, SystemTime)> {
         let load = async {
             match fetched {
                 Some(result) => result,
@@ -126,7 +127,7 @@ impl Services {
         };
         let (source, assets) = tokio::join!(load, self.load_assets(job));
         let source = source.map_err(|e| e.fetch_failure(Fetched::Image, self.thumbor_error_statuses))?;
-        let validators = source.validators().clone();
+        let (validators, fetched) = (source.validators().clone(), source.fetched());
         // The header decides sizes, decode scale and memory once, here; the render thread reuses it.
         let prepared = pipeline::prepare(job, &source, &self.settings)?;
         let cost = prepared.memory_estimate(job, &assets, &self.settings.image)?;
@@ -145,7 +146,7 @@ impl Services {
             // The bytes may be a cut download: the next request fetches them again.
             self.loaders.forget(&job.request.image).await;
         }
-        Ok((rendered, validators))
+        Ok((rendered, validators, fetched))
     }
 
     /// Fetch the images filters load (watermark, frame) concurrently, keeping each outcome: the

@@ -14,17 +14,24 @@ const TOKEN: &str = "purge-token-0123456789";
 /// A node on `bucket`, with its metrics on `metrics_port`, its journal read every 200 ms, and
 /// `s3_extra` S3 keys (timeouts). Its originals cache is off: every render is an origin fetch.
 async fn node(weed: &Seaweed, bucket: &str, metrics_port: u16, s3_extra: &str) -> Server {
-    node_with(weed, bucket, metrics_port, s3_extra, "    cache_bytes: 0\n").await
+    node_with(weed, bucket, metrics_port, s3_extra, "    cache_bytes: 0\n", 200).await
 }
 
-/// [`node`] with `sources` keys.
-async fn node_with(weed: &Seaweed, bucket: &str, metrics_port: u16, s3_extra: &str, sources: &str) -> Server {
+/// [`node`] with `sources` keys, reading the journal every `poll_ms`.
+async fn node_with(
+    weed: &Seaweed,
+    bucket: &str,
+    metrics_port: u16,
+    s3_extra: &str,
+    sources: &str,
+    poll_ms: u64,
+) -> Server {
     let s3: String = format!("{}{s3_extra}", weed.config_yaml(bucket, "thumbora"))
         .lines()
         .map(|l| format!("        {l}\n"))
         .collect();
     let yaml = format!(
-        "  cache:\n    shared:\n      journal_poll_ms: 200\n      down_seconds: 1\n      s3:\n{s3}    purge:\n      tokens: [\"{TOKEN}\"]\n\
+        "  cache:\n    shared:\n      journal_poll_ms: {poll_ms}\n      down_seconds: 1\n      s3:\n{s3}    purge:\n      tokens: [\"{TOKEN}\"]\n\
          \x20 metrics:\n    listen: \"127.0.0.1:{metrics_port}\"\n  access_log:\n    enabled: false\n"
     );
     Server::start_with(Settings::with_sources(sources, &yaml)).await
@@ -130,8 +137,8 @@ async fn a_source_purge_drops_the_original_on_every_node() {
     weed.create_bucket("fleet").await;
     let origin = Origin::start().await;
     origin.put("/f/a.jpg", photo(600, 400, image::ImageFormat::Jpeg));
-    let a = node_with(&weed, "fleet", free_port(), "", "").await;
-    let b = node_with(&weed, "fleet", free_port(), "", "").await;
+    let a = node_with(&weed, "fleet", free_port(), "", "", 200).await;
+    let b = node_with(&weed, "fleet", free_port(), "", "", 200).await;
     let h = origin.host();
     let (big, small) = (signed(&format!("fit-in/300x300/{h}/f/a.jpg")), signed(&format!("fit-in/150x150/{h}/f/a.jpg")));
     assert_eq!(a.get(&big).await.dims(), (300, 200));
@@ -157,6 +164,51 @@ async fn a_source_purge_drops_the_original_on_every_node() {
     assert_eq!((x_cache(&on_b).as_str(), on_b.dims()), ("MISS", (100, 150)), "node B fetched the new picture");
     assert_eq!(a.get(&big).await.dims(), (200, 300));
     assert_eq!(b.get(&big).await.dims(), (200, 300), "the old result is gone from the bucket too");
+}
+
+/// Between a purge on one node and another node reading it in the journal, the other node may
+/// still render from its cached original: the old picture. That result never spreads through
+/// the bucket (it is as old as the bytes it was made from, which the purge covers), and the node
+/// drops it itself once it reads the purge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_from_old_bytes_before_the_journal_is_read_does_not_spread() {
+    let weed = Seaweed::start();
+    weed.create_bucket("window").await;
+    let origin = Origin::start().await;
+    origin.put("/w/a.jpg", photo(600, 400, image::ImageFormat::Jpeg));
+    let a = node_with(&weed, "window", free_port(), "", "", 200).await;
+    // B reads the journal at its start, then every 8 s: what follows happens in between.
+    let b = node_with(&weed, "window", free_port(), "", "", 8000).await;
+    let h = origin.host();
+    let (small, medium) =
+        (signed(&format!("fit-in/150x150/{h}/w/a.jpg")), signed(&format!("fit-in/200x200/{h}/w/a.jpg")));
+    assert_eq!(b.get(&small).await.dims(), (150, 100));
+    wait_for_objects(&weed, "window", 1).await;
+
+    origin.put("/w/a.jpg", photo(400, 600, image::ImageFormat::Jpeg));
+    let purge = reqwest::Method::from_bytes(b"PURGE").unwrap();
+    let r = a
+        .request(purge, &format!("/unsafe/{h}/w/a.jpg?source"), &[("authorization", &format!("Bearer {TOKEN}"))])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // B renders another size from its old bytes, having not read the journal yet; more than a
+    // second after the purge (the bucket keeps times in seconds).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let early = b.get(&medium).await;
+    assert_eq!(early.dims(), (200, 133), "the window this test is about");
+    wait_for_objects(&weed, "window", 1).await;
+    let on_a = a.get(&medium).await;
+    assert_eq!((x_cache(&on_a).as_str(), on_a.dims()), ("MISS", (133, 200)), "A never takes B's old result");
+    // Once B reads the journal, its own copy goes too.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = b.get(&medium).await;
+        if r.dims() == (133, 200) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B still serves the old picture: {}", x_cache(&r));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
