@@ -49,6 +49,13 @@ fn x_cache(r: &Resp) -> String {
     r.header("x-cache").unwrap_or_default()
 }
 
+/// `PURGE path` on `node` with the token: 200.
+async fn purge(node: &Server, path: &str) {
+    let method = reqwest::Method::from_bytes(b"PURGE").unwrap();
+    let r = node.request(method, path, &[("authorization", &format!("Bearer {TOKEN}"))]).await;
+    assert_eq!(r.status, 200, "PURGE {path}: {}", r.text());
+}
+
 /// Wait (bounded) until the bucket holds a result object.
 async fn wait_for_objects(weed: &Seaweed, bucket: &str, at_least: usize) {
     let client = thumbora::s3::S3Client::new(&weed.config(bucket, "thumbora")).unwrap();
@@ -107,9 +114,7 @@ async fn two_nodes_render_once_and_purges_reach_both() {
 
     // The image changes at the origin; a purge on A drops it from both nodes and the bucket.
     origin.put("/n/a.jpg", photo(801, 600, image::ImageFormat::Png));
-    let purge = reqwest::Method::from_bytes(b"PURGE").unwrap();
-    let r = a.request(purge, &url, &[("authorization", &format!("Bearer {TOKEN}"))]).await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    purge(&a, &url).await;
     // B reads the journal within a few polls; until then it may still answer from memory.
     let deadline = Instant::now() + Duration::from_secs(10);
     let on_b = loop {
@@ -147,11 +152,7 @@ async fn a_source_purge_drops_the_original_on_every_node() {
     assert_eq!(origin.hits("/f/a.jpg"), 2);
 
     origin.put("/f/a.jpg", photo(400, 600, image::ImageFormat::Jpeg));
-    let purge = reqwest::Method::from_bytes(b"PURGE").unwrap();
-    let r = a
-        .request(purge, &format!("/unsafe/{h}/f/a.jpg?source"), &[("authorization", &format!("Bearer {TOKEN}"))])
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    purge(&a, &format!("/unsafe/{h}/f/a.jpg?source")).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let on_b = loop {
         let r = b.get(&small).await;
@@ -186,11 +187,7 @@ async fn a_render_from_old_bytes_before_the_journal_is_read_does_not_spread() {
     wait_for_objects(&weed, "window", 1).await;
 
     origin.put("/w/a.jpg", photo(400, 600, image::ImageFormat::Jpeg));
-    let purge = reqwest::Method::from_bytes(b"PURGE").unwrap();
-    let r = a
-        .request(purge, &format!("/unsafe/{h}/w/a.jpg?source"), &[("authorization", &format!("Bearer {TOKEN}"))])
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    purge(&a, &format!("/unsafe/{h}/w/a.jpg?source")).await;
     // B renders another size from its old bytes, having not read the journal yet; more than a
     // second after the purge (the bucket keeps times in seconds).
     tokio::time::sleep(Duration::from_millis(1500)).await;
