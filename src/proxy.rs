@@ -295,13 +295,15 @@ impl ThumboraProxy {
             false => Scope::Url(url::compose_unsigned(&request)),
         };
         let job = RenderJob { request, filters: vec![], accepts: Accepts::default(), meta_callback: None };
-        let Some(cache) = &self.cache else {
-            return (RequestKind::Purge(None), Reply::text(200, "nothing cached: the cache is off\n".into()));
-        };
         // The original goes first (and on the other nodes, which read the journal): the next
         // render fetches it again, so a purge after the image changed at its origin shows the
         // new one even while the old bytes would still be fresh in `sources.cache_ttl_seconds`.
+        // The originals cache works with the result cache off too.
         self.loaders().forget(&job.request.image).await;
+        let Some(cache) = &self.cache else {
+            let text = "no results cached: the result cache is off; the original was dropped\n";
+            return (RequestKind::Purge(None), Reply::text(200, text.into()));
+        };
         let removed = cache.purge(&job, &scope).await;
         metrics::purged(scope.label());
         log::info!("PURGE {raw}: {} dropped, {removed} local entries removed", scope.label());

@@ -390,3 +390,24 @@ async fn a_purge_after_the_image_changed_shows_the_new_one_with_originals_cached
     assert_eq!(server.request(purge, &named, &auth).await.status, 200);
     assert_eq!(x_cache(&server.get(&small).await), "MISS");
 }
+
+/// With the result cache off, the originals cache still works, and a purge still drops the
+/// original: the next render shows the picture as it is now at the origin.
+#[tokio::test]
+async fn a_purge_with_the_result_cache_off_drops_the_original() {
+    let origin = Origin::start().await;
+    origin.put("/t/off.jpg", photo(600, 400, image::ImageFormat::Jpeg));
+    let cache = format!("  cache:\n    enabled: false\n    purge:\n      tokens: [\"{TOKEN}\"]\n");
+    let server = Server::start_with(Settings::with_sources("", &cache)).await;
+    let url = format!("/unsafe/fit-in/300x300/{}/t/off.jpg", origin.host());
+    for _ in 0..2 {
+        assert_eq!(server.get(&url).await.dims(), (300, 200));
+    }
+    assert_eq!(origin.hits("/t/off.jpg"), 1, "rendered twice from the cached original");
+    origin.put("/t/off.jpg", photo(400, 600, image::ImageFormat::Jpeg));
+    let purge = reqwest::Method::from_bytes(b"PURGE").unwrap();
+    let r = server.request(purge, &url, &[("authorization", &format!("Bearer {TOKEN}"))]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(server.get(&url).await.dims(), (200, 300));
+    assert_eq!(origin.hits("/t/off.jpg"), 2);
+}
