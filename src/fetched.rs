@@ -93,11 +93,13 @@ impl std::fmt::Debug for Source {
 #[derive(Clone)]
 pub struct FetchMemory {
     pool: Arc<Semaphore>,
+    units: u64,
 }
 
 impl FetchMemory {
     pub fn new(bytes: u64) -> Self {
-        FetchMemory { pool: Arc::new(Semaphore::new(bytes.div_ceil(MEMORY_UNIT).max(1) as usize)) }
+        let units = bytes.div_ceil(MEMORY_UNIT).max(1);
+        FetchMemory { pool: Arc::new(Semaphore::new(units as usize)), units }
     }
 
     /// An empty reservation, grown as a body arrives.
@@ -108,6 +110,11 @@ impl FetchMemory {
     /// Bytes free now.
     pub fn available(&self) -> u64 {
         self.pool.available_permits() as u64 * MEMORY_UNIT
+    }
+
+    /// Bytes held now (whole units).
+    pub fn in_use(&self) -> u64 {
+        self.units.saturating_sub(self.pool.available_permits() as u64) * MEMORY_UNIT
     }
 }
 
@@ -160,6 +167,7 @@ mod tests {
         first.grow_to(100).unwrap();
         first.grow_to(MEMORY_UNIT + 1).unwrap();
         assert_eq!(memory.available(), 2 * MEMORY_UNIT);
+        assert_eq!(memory.in_use(), 2 * MEMORY_UNIT);
         let source = first.into_source(Bytes::from_static(b"x"));
         let copy = source.clone();
         let mut second = memory.reservation();
@@ -168,6 +176,7 @@ mod tests {
         assert_eq!(memory.available(), 2 * MEMORY_UNIT, "a clone still holds it");
         drop(copy);
         assert_eq!(memory.available(), 4 * MEMORY_UNIT);
+        assert_eq!(memory.in_use(), 0);
         second.grow_to(3 * MEMORY_UNIT).unwrap();
     }
 }

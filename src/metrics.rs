@@ -22,10 +22,12 @@
 //! | `thumbora_access_log_dropped_lines_total` | counter | |
 //! | `thumbora_fast_hits_total` | counter | |
 //! | `thumbora_client_connections` | gauge | |
+//! | `thumbora_cache_memory_entries`, `thumbora_cache_memory_bytes` | gauge | |
+//! | `thumbora_originals_cache_entries`, `thumbora_originals_cache_bytes` | gauge | |
+//! | `thumbora_render_memory_in_use_bytes`, `thumbora_fetch_memory_in_use_bytes` | gauge | |
 //! | `thumbora_client_connections_closed_total` | counter | `reason` (max_connections, tls_handshake_timeout, head_timeout, send_timeout) |
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{LazyLock, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -267,6 +269,77 @@ impl Closed {
 /// carries) is counted as 599.
 const STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
 const STATUS_SLOTS: usize = 500;
+/// A level read from the running parts at each scrape (see [`watch`]), rather than moved as
+/// events happen: how full the bounded parts are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Client connections open now, TLS ones in their handshake included.
+    ClientConnections,
+    /// Results in the memory tier of the result cache.
+    MemoryTierEntries,
+    /// What the memory tier's results weigh (bodies and headers), against `cache.max_bytes`.
+    MemoryTierBytes,
+    /// Originals in the memory cache of fetched sources.
+    OriginalsEntries,
+    /// What those originals weigh, against `sources.cache_bytes`.
+    OriginalsBytes,
+    /// Render memory held by the renders admitted now, against `render.memory_budget_bytes`.
+    RenderMemoryInUse,
+    /// Fetch memory held by fetches and the sources they produced, against
+    /// `sources.fetch_memory_bytes`.
+    FetchMemoryInUse,
+}
+
+impl Level {
+    const ALL: [Level; 7] = [
+        Level::ClientConnections,
+        Level::MemoryTierEntries,
+        Level::MemoryTierBytes,
+        Level::OriginalsEntries,
+        Level::OriginalsBytes,
+        Level::RenderMemoryInUse,
+        Level::FetchMemoryInUse,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Level::ClientConnections => "thumbora_client_connections",
+            Level::MemoryTierEntries => "thumbora_cache_memory_entries",
+            Level::MemoryTierBytes => "thumbora_cache_memory_bytes",
+            Level::OriginalsEntries => "thumbora_originals_cache_entries",
+            Level::OriginalsBytes => "thumbora_originals_cache_bytes",
+            Level::RenderMemoryInUse => "thumbora_render_memory_in_use_bytes",
+            Level::FetchMemoryInUse => "thumbora_fetch_memory_in_use_bytes",
+        }
+    }
+
+    fn help(self) -> &'static str {
+        match self {
+            Level::ClientConnections => {
+                "Client connections open now, TLS ones in their handshake included (at most max_connections)."
+            }
+            Level::MemoryTierEntries => "Results in the result cache's memory tier.",
+            Level::MemoryTierBytes => {
+                "What the memory tier's results weigh, bodies and headers (bounded by cache.max_bytes)."
+            }
+            Level::OriginalsEntries => "Fetched originals in the memory cache of sources.",
+            Level::OriginalsBytes => "What the cached originals weigh (bounded by sources.cache_bytes).",
+            Level::RenderMemoryInUse => {
+                "Render memory held by the renders admitted now (bounded by render.memory_budget_bytes)."
+            }
+            Level::FetchMemoryInUse => {
+                "Memory held by source downloads and the sources they produced (bounded by sources.fetch_memory_bytes)."
+            }
+        }
+    }
+}
+
+/// Reads a [`Level`] at scrape time.
+type LevelReader = Box<dyn Fn() -> u64 + Send + Sync>;
+
+/// The reader of each level, in [`Level::ALL`]'s order; a level nobody watches reads 0.
+static LEVEL_READERS: [Mutex<Option<LevelReader>>; Level::ALL.len()] = [const { Mutex::new(None) }; Level::ALL.len()];
+
 /// Room for every `ErrorKind` (a fieldless enum: `kind as usize` is its index).
 const ERROR_KINDS: usize = 64;
 
@@ -296,7 +369,7 @@ struct Metrics {
     refusals: [IntCounter; Refusal::ALL.len()],
     access_log_dropped: IntCounter,
     fast_hits: IntCounter,
-    client_connections: IntGauge,
+    levels: [IntGauge; Level::ALL.len()],
     connections_closed: [IntCounter; Closed::ALL.len()],
 }
 
@@ -304,9 +377,6 @@ struct Metrics {
 static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::register);
-
-/// The client connections open now, counted by the connection guard; read at each scrape.
-static OPEN_CONNECTIONS: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 
 /// Register a collector; the names are constants checked by the unit tests, so a failure here
 /// is a programming error caught there.
@@ -429,10 +499,7 @@ impl Metrics {
                 "thumbora_fast_hits_total",
                 "Memory hits answered at the connection, before Pingora's session (also counted as cache lookups with outcome hit).",
             ),
-            client_connections: gauge(
-                "thumbora_client_connections",
-                "Client connections open now, TLS ones in their handshake included (at most max_connections).",
-            ),
+            levels: Level::ALL.map(|l| gauge(l.name(), l.help())),
             connections_closed: {
                 let closed = counter_vec(
                     "thumbora_client_connections_closed_total",
@@ -623,9 +690,9 @@ impl Drop for RenderSlot {
     }
 }
 
-/// The connection guard's count of open client connections, for the gauge.
-pub fn watch_client_connections(open: Arc<AtomicUsize>) {
-    let _ = OPEN_CONNECTIONS.set(open);
+/// Read `level` with `read` at each scrape from now on (replacing its earlier reader).
+pub fn watch(level: Level, read: impl Fn() -> u64 + Send + Sync + 'static) {
+    *LEVEL_READERS[level as usize].lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(read));
 }
 
 /// Thumbora closed a client connection on its own.
@@ -636,9 +703,10 @@ pub fn connection_closed(why: Closed) {
 /// Every metric in Prometheus' text format (version 0.0.4).
 pub fn exposition() -> String {
     init();
-    if let Some(open) = OPEN_CONNECTIONS.get() {
-        let open = i64::try_from(open.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
-        METRICS.client_connections.set(open);
+    for (reader, gauge) in LEVEL_READERS.iter().zip(&METRICS.levels) {
+        if let Some(read) = &*reader.lock().unwrap_or_else(PoisonError::into_inner) {
+            gauge.set(i64::try_from(read()).unwrap_or(i64::MAX));
+        }
     }
     let mut text = String::with_capacity(16 * 1024);
     if let Err(e) = prometheus::TextEncoder::new().encode_utf8(&REGISTRY.gather(), &mut text) {
@@ -704,18 +772,24 @@ mod tests {
                 "thumbora_cache_disk_writes_dropped_total",
                 "thumbora_cache_hits_total",
                 "thumbora_cache_lookups_total",
+                "thumbora_cache_memory_bytes",
+                "thumbora_cache_memory_entries",
                 "thumbora_cache_shared_errors_total",
                 "thumbora_client_connections",
                 "thumbora_client_connections_closed_total",
                 "thumbora_fast_hits_total",
+                "thumbora_fetch_memory_in_use_bytes",
                 "thumbora_image_request_duration_seconds",
                 "thumbora_origin_fetch_bytes_total",
                 "thumbora_origin_fetch_duration_seconds",
                 "thumbora_origin_fetch_failures_total",
                 "thumbora_origin_fetches_total",
+                "thumbora_originals_cache_bytes",
+                "thumbora_originals_cache_entries",
                 "thumbora_purges_total",
                 "thumbora_refusals_total",
                 "thumbora_render_in_flight",
+                "thumbora_render_memory_in_use_bytes",
                 "thumbora_render_queue_depth",
                 "thumbora_render_stage_duration_seconds",
                 "thumbora_render_wait_seconds",
@@ -735,9 +809,9 @@ mod tests {
             // Units are base units, named once, last (before _total).
             assert!(!name.contains("_ms") && !name.contains("milli"), "{name}");
         }
-        let bytes = families.iter().filter(|(n, _)| n.contains("bytes")).collect::<Vec<_>>();
-        let names: Vec<&str> = bytes.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["thumbora_cache_disk_bytes", "thumbora_origin_fetch_bytes_total"]);
+        for (name, _) in families.iter().filter(|(n, _)| n.contains("bytes")) {
+            assert!(name.ends_with("_bytes") || name.ends_with("_bytes_total"), "bytes is the last unit: {name}");
+        }
     }
 
     #[test]

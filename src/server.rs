@@ -1,6 +1,6 @@
 //! Building the Pingora server from a configuration: services, listeners, cache, render pool.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use std::net::SocketAddr;
@@ -70,6 +70,7 @@ pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Opt
         thumbor_error_statuses: config.sources.thumbor_error_statuses,
         shared: cache.as_ref().and_then(|c| c.shared.clone()),
     });
+    watch_levels(&services, cache.as_ref());
     let (site, health_check) = match Site::new(&config.site)? {
         Some((site, check)) => (Some(Arc::new(site)), Some(check)),
         None => (None, None),
@@ -77,6 +78,24 @@ pub fn build_proxy(config: &crate::config::Config) -> Result<(ThumboraProxy, Opt
     let proxy =
         ThumboraProxy::new(Arc::new(config.clone()), UrlPolicy::new(&config.security), services, cache, site, own);
     Ok((proxy, health_check))
+}
+
+/// Let each scrape read how full the caches and memory budgets are.
+fn watch_levels(services: &Arc<Services>, cache: Option<&ResultCache>) {
+    use crate::metrics::{watch, Level};
+    if let Some(cache) = cache {
+        let memory = cache.storage.memory();
+        watch(Level::MemoryTierEntries, move || memory.stats().entries as u64);
+        watch(Level::MemoryTierBytes, move || memory.stats().bytes as u64);
+    }
+    let s = services.clone();
+    watch(Level::OriginalsEntries, move || s.loaders.originals_cached().0);
+    let s = services.clone();
+    watch(Level::OriginalsBytes, move || s.loaders.originals_cached().1);
+    let s = services.clone();
+    watch(Level::RenderMemoryInUse, move || s.pool.memory_in_use_bytes());
+    let s = services.clone();
+    watch(Level::FetchMemoryInUse, move || s.loaders.fetch_memory_in_use());
 }
 
 /// A ready-to-run Pingora server with Thumbora listening on every configured address.
@@ -121,7 +140,8 @@ pub fn build_server(opt: Option<Opt>, file: FileConfig) -> Result<Server> {
     if let Some(fast_path) = fast_path {
         app = app.with_fast_path(Arc::new(fast_path));
     }
-    crate::metrics::watch_client_connections(app.open_connections());
+    let open = app.open_connections();
+    crate::metrics::watch(crate::metrics::Level::ClientConnections, move || open.load(Ordering::Relaxed) as u64);
     let watcher = PhaseWatcher::new(server.watch_execution_phase(), draining, app.open_connections());
     let gate = (!file.thumbora.tls.is_empty()).then(|| app.handshake_gate());
     let mut service = Service::new("thumbora".to_string(), app);

@@ -152,6 +152,21 @@ impl Loaders {
         self.inner.memory.available()
     }
 
+    /// Bytes of fetch memory held now by downloads and the sources they produced.
+    pub fn fetch_memory_in_use(&self) -> u64 {
+        self.inner.memory.in_use()
+    }
+
+    /// The originals in the memory cache, and what they weigh (as its weigher counts). Counted
+    /// by walking the cache: Moka's own totals wait for its next maintenance, which only a later
+    /// cache operation runs.
+    pub fn originals_cached(&self) -> (u64, u64) {
+        let Some(cache) = &self.inner.originals else { return (0, 0) };
+        cache.iter().fold((0, 0), |(entries, bytes), (key, original)| {
+            (entries + 1, bytes + (key.len() + original.bytes.len()) as u64)
+        })
+    }
+
     /// The fetch in flight for `image`, or a new one.
     fn shared_fetch(&self, image: &str) -> Fetch {
         let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());

@@ -115,6 +115,12 @@ impl RenderPool {
         }
     }
 
+    /// Bytes of the memory budget held by renders now (whole units).
+    pub fn memory_in_use_bytes(&self) -> u64 {
+        let free = self.memory.available_permits() as u64;
+        u64::from(self.memory_units).saturating_sub(free) * UNIT
+    }
+
     /// Take a place in the queue, or fail at once with [`ErrorKind::Overloaded`] when it is full.
     /// Taken before the source is fetched, so the sources held in memory are bounded too.
     pub fn admit(&self) -> Result<Admission> {
@@ -280,6 +286,33 @@ mod tests {
         for r in running {
             r.await.unwrap().unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn a_render_holds_its_memory_until_it_ends() {
+        let pool = Arc::new(RenderPool::new(1, 1, 64 * UNIT, 0));
+        assert_eq!(pool.memory_in_use_bytes(), 0);
+        let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
+        let running = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run(3 * UNIT - 1, move || {
+                    let _ = release_rx.recv_timeout(Duration::from_secs(10));
+                    Ok(())
+                })
+                .await
+            }
+        });
+        for _ in 0..200 {
+            if pool.memory_in_use_bytes() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(pool.memory_in_use_bytes(), 3 * UNIT, "whole units");
+        drop(release_tx);
+        running.await.unwrap().unwrap();
+        assert_eq!(pool.memory_in_use_bytes(), 0);
     }
 
     #[tokio::test]

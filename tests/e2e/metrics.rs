@@ -135,6 +135,66 @@ async fn counters_move_by_exactly_the_requests_sent() {
     assert_eq!(after["thumbora_access_log_dropped_lines_total"], 0.0);
 }
 
+/// The gauges of how full the bounded parts are: results and originals held in memory, and the
+/// fetch memory a download holds while it lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn levels_show_what_the_caches_and_budgets_hold() {
+    let origin = Origin::start().await;
+    let sources: Vec<Vec<u8>> = (0..3).map(|i| photo(160 + 16 * i, 120, image::ImageFormat::Jpeg)).collect();
+    for (i, bytes) in sources.iter().enumerate() {
+        origin.put(&format!("/l{i}.jpg"), bytes.clone());
+    }
+    let metrics_port = free_port();
+    let settings = Settings::with_sources("", &format!("  metrics:\n    listen: \"127.0.0.1:{metrics_port}\"\n"));
+    let server = Server::start_with(settings).await;
+    let o = origin.host();
+    let levels = [
+        "thumbora_cache_memory_entries",
+        "thumbora_cache_memory_bytes",
+        "thumbora_originals_cache_entries",
+        "thumbora_originals_cache_bytes",
+        "thumbora_render_memory_in_use_bytes",
+        "thumbora_fetch_memory_in_use_bytes",
+    ];
+    let idle = scrape(&server, metrics_port).await;
+    for level in levels {
+        assert_eq!(idle.get(level), Some(&0.0), "{level}");
+    }
+
+    let mut results = 0;
+    for i in 0..3 {
+        let r = server.get(&format!("/unsafe/80x60/{o}/l{i}.jpg")).await;
+        assert_eq!(r.status, 200);
+        results += r.body.len();
+    }
+    assert_eq!(series_reaches(&server, metrics_port, "thumbora_cache_memory_entries", 3.0).await, Some(3.0));
+    let full = scrape(&server, metrics_port).await;
+    // A result weighs its body and its stored headers (a few hundred bytes).
+    let weight = full["thumbora_cache_memory_bytes"] - results as f64;
+    assert!((3.0 * 100.0..3.0 * 2000.0).contains(&weight), "headers of 3 results: {weight} bytes");
+    assert_eq!(full["thumbora_originals_cache_entries"], 3.0);
+    // An original weighs its bytes and its key (the image URL).
+    let keys: usize = (0..3).map(|i| format!("{o}/l{i}.jpg").len()).sum();
+    let originals: usize = sources.iter().map(Vec::len).sum();
+    assert_eq!(full["thumbora_originals_cache_bytes"], (originals + keys) as f64);
+    assert_eq!(full["thumbora_render_memory_in_use_bytes"], 0.0, "held only while rendering");
+    assert_eq!(full["thumbora_fetch_memory_in_use_bytes"], 0.0, "cached originals are not fetch memory");
+
+    // A download holds fetch memory for its announced length (in whole 64 KiB units) until it
+    // ends: this one trickles until the fetch timeout (2 s) cuts it.
+    let trickle = tokio::spawn({
+        let client = server.client.clone();
+        let url = server.url(&format!("/unsafe/80x60/{o}/trickle/l0.jpg"));
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    let announced = sources[0].len().div_ceil(64 * 1024) * 64 * 1024;
+    let held = series_reaches(&server, metrics_port, "thumbora_fetch_memory_in_use_bytes", announced as f64).await;
+    assert_eq!(held, Some(announced as f64), "a download in progress");
+    assert_eq!(trickle.await.unwrap().unwrap(), 504);
+    let freed = series_reaches(&server, metrics_port, "thumbora_fetch_memory_in_use_bytes", 0.0).await;
+    assert_eq!(freed, Some(0.0), "released when the fetch failed");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_metrics_listener_is_off_by_default() {
     let server = Server::start().await;
