@@ -773,6 +773,13 @@ impl ProxyHttp for ThumboraProxy {
             CachePhase::Miss | CachePhase::Expired if from_shared => Some(CacheOutcome::HitShared),
             // A hit `serve_fresh_hit` answers never reaches pingora-cache.
             CachePhase::Disabled(NoCacheReason::NeverEnabled) if ctx.cache == Some(CacheOutcome::Hit) => ctx.cache,
+            // A result that was cached but expired stays `EXPIRED` when its render failed (the
+            // error is not cached, which disables the cache for the request).
+            CachePhase::Disabled(_) | CachePhase::Uninit | CachePhase::Bypass
+                if ctx.cache == Some(CacheOutcome::Expired) =>
+            {
+                ctx.cache
+            }
             CachePhase::Disabled(_) | CachePhase::Uninit | CachePhase::Bypass => Some(CacheOutcome::Miss),
             _ => ctx.cache,
         };
