@@ -21,6 +21,9 @@ fn main() {
         std::process::exit(thumbora::cli::run(&args).unwrap_or(2));
     }
     thumbora::log_limit::init();
+    // Faults the tests inject (`FAILPOINTS`): only a build with the `failpoints` feature has them.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let opt = Opt::parse_args();
     let file = match thumbora::config::FileConfig::load(opt.conf.as_deref()) {
         Ok(file) => file,

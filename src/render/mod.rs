@@ -132,6 +132,9 @@ impl Services {
         let prepared = pipeline::prepare(job, &source, &self.settings)?;
         let cost = prepared.memory_estimate(job, &assets, &self.settings.image)?;
         let admission = self.pool.admit()?;
+        // A fault the tests inject (a build with the `failpoints` feature only): a panic while
+        // the request holds its render place and the result's cache lock.
+        fail::fail_point!("render-admitted");
         let (job_copy, settings, bytes) = (job.clone(), self.settings.clone(), source.clone());
         let (rendered, render_time) = self
             .pool

@@ -42,7 +42,7 @@ const KNOWN_DIFFERENCES: &[(u32, &str)] = &[
 fn compat_settings() -> Settings {
     Settings {
         thumbora: "  image:\n    respect_orientation: false\n    smart_detection: false\n    legacy_formats: true\n  sources:\n    loader: http\n    allow_private_networks: true\n    connect_timeout_ms: 1000\n    request_timeout_ms: 2000\n    thumbor_error_statuses: true\n".into(),
-        server: String::new(),
+        ..Default::default()
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Settings {
     pub thumbora: String,
     /// Extra top-level YAML lines (Pingora keys).
     pub server: String,
+    /// Fail points to arm in the server (`FAILPOINTS`, fail-rs' syntax: `name=action;...`); they
+    /// exist only in a build with the `failpoints` feature.
+    pub failpoints: String,
 }
 
 /// The `sources:` section every test server gets: loopback origins allowed, short timeouts.
@@ -87,7 +90,10 @@ impl Server {
         std::fs::File::create(&conf).unwrap().write_all(yaml.as_bytes()).unwrap();
         let dir = std::sync::Arc::new(dir);
         let child = match log {
-            Some(log) => spawn_logging(&conf, &[], log.into(), "warn"),
+            Some(log) => spawn_logging(&conf, &[], log.into(), "warn", &settings.failpoints),
+            None if !settings.failpoints.is_empty() => {
+                spawn_logging(&conf, &[], Stdio::null(), "warn", &settings.failpoints)
+            }
             None => spawn(&conf, &[]),
         };
         let client = test_client();
@@ -212,16 +218,17 @@ impl Server {
 fn spawn(conf: &std::path::Path, extra: &[&str]) -> Child {
     let level = std::env::var("THUMBORA_TEST_LOG").ok();
     let stderr = if level.is_some() { Stdio::inherit() } else { Stdio::null() };
-    spawn_logging(conf, extra, stderr, level.as_deref().unwrap_or("warn"))
+    spawn_logging(conf, extra, stderr, level.as_deref().unwrap_or("warn"), "")
 }
 
-/// The thumbora binary on `conf`, logging at `level` to `stderr`.
-fn spawn_logging(conf: &std::path::Path, extra: &[&str], stderr: Stdio, level: &str) -> Child {
+/// The thumbora binary on `conf`, logging at `level` to `stderr`, with `failpoints` armed.
+fn spawn_logging(conf: &std::path::Path, extra: &[&str], stderr: Stdio, level: &str, failpoints: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_thumbora"))
         .arg("-c")
         .arg(conf)
         .args(extra)
         .env("RUST_LOG", level)
+        .env("FAILPOINTS", failpoints)
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()

@@ -651,6 +651,47 @@ async fn a_full_render_queue_answers_503_at_once() {
     assert_eq!(server.get(&format!("/unsafe/20x20/{h}/noise.png")).await.status, 200, "served after the burst");
 }
 
+/// A panic inside one request's handling fails that request alone (reliability plan, T15). A fail
+/// point (built only with the `failpoints` feature, which scripts/test turns on) panics right
+/// after a request took one of the render pool's two places, while it holds the result's cache
+/// lock: first with a second request for the same result waiting on that lock, then once more
+/// on another result. Each panicking request gets an error; the one that waited is answered with
+/// the image; the two places are given back (were both kept, the next render would get 503); and
+/// the process lives on.
+#[cfg(feature = "failpoints")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_one_request_fails_only_that_request() {
+    let origin = Origin::start().await;
+    origin.put("/p.jpg", photo(400, 300, image::ImageFormat::Jpeg));
+    let settings = Settings {
+        // The fail point's 1st and 3rd evaluations panic; the 2nd and any later do nothing.
+        failpoints: "render-admitted=1*panic->1*off->1*panic".into(),
+        ..Settings::with_sources("", "  render:\n    threads: 1\n    queue: 1\n")
+    };
+    let mut server = Server::start_with(settings).await;
+    let h = origin.host();
+    // The first request holds the cache lock while its source takes 800 ms; the second arrives
+    // meanwhile and waits on the lock.
+    let url = format!("/unsafe/200x150/{h}/delay/800/p.jpg");
+    let first = tokio::spawn({
+        let (client, url) = (server.client.clone(), server.url(&url));
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = server.get(&url).await;
+    let first = first.await.unwrap();
+    assert!(first.as_ref().map_or(true, |s| *s >= 500), "the request that panicked: {first:?}");
+    assert_eq!(waiting.status, 200, "the request waiting on its lock");
+    assert_eq!(waiting.dims(), (200, 150));
+    // The third evaluation panics on another result; then a render needs one of the two places.
+    let other = server.get(&format!("/unsafe/100x75/{h}/p.jpg")).await;
+    assert!(other.status >= 500, "the second panic: {}", other.status);
+    let after = server.get(&format!("/unsafe/120x90/{h}/p.jpg")).await;
+    assert_eq!(after.status, 200, "both render places given back: {}", after.text());
+    assert_eq!(server.get("/healthcheck").await.status, 200);
+    assert!(server.is_running(), "the process lives");
+}
+
 /// A flood of one event writes a few log lines a second, not one per event: 300 connections
 /// refused past `max_connections` (each one a warning) leave at most 10 lines a second of it in
 /// the log, the first after a pause saying how many were dropped.
