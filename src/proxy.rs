@@ -214,16 +214,23 @@ impl ThumboraProxy {
         Ok(())
     }
 
-    /// Answer `healthcheck_path` (with or without a trailing slash): 200 to GET and HEAD.
+    /// Answer `healthcheck_path` (with or without a trailing slash): 200 to GET and HEAD, 304
+    /// when `If-None-Match` names its ETag (tornado's check, in thumbor).
     fn healthcheck(&self, req: &RequestHeader) -> std::result::Result<(), Box<Answer>> {
         if !self.config.is_healthcheck(req.raw_path()) {
             return Ok(());
         }
-        let reply = match req.method {
+        let mut reply = match req.method {
             http::Method::GET => Reply::healthcheck(false),
             http::Method::HEAD => Reply::healthcheck(true),
             _ => Reply::error(&Error::new(ErrorKind::MethodNotAllowed, "healthcheck")),
         };
+        let inm = req.headers.get(http::header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+        if let (Some(inm), Some(etag)) = (inm, reply.header("ETag")) {
+            if reply.status == 200 && etag_matches(inm, etag) {
+                reply = reply.into_not_modified();
+            }
+        }
         Err(Box::new(Answer { kind: RequestKind::Healthcheck, reply, close: false }))
     }
 
@@ -492,8 +499,12 @@ async fn send(session: &mut Session, reply: &Reply) -> PingoraResult<()> {
     for (name, value) in &reply.headers {
         header.insert_header(*name, value.as_str())?;
     }
-    header.insert_header("Content-Length", reply.body.len().to_string())?;
-    let head_only = session.req_header().method == http::Method::HEAD;
+    // A 304 has no body, and no length (it would be the length of the representation it omits).
+    let bodiless = reply.status == 304;
+    if !bodiless {
+        header.insert_header("Content-Length", reply.body.len().to_string())?;
+    }
+    let head_only = bodiless || session.req_header().method == http::Method::HEAD;
     session.write_response_header(Box::new(header), head_only).await?;
     if !head_only {
         session.write_response_body(Some(reply.body.clone()), true).await?;

@@ -161,6 +161,13 @@ impl Reply {
         }
     }
 
+    /// This reply as `304 Not Modified`: its headers without the representation's
+    /// (`Content-Type`), and no body.
+    pub fn into_not_modified(mut self) -> Reply {
+        self.headers.retain(|(name, _)| !name.eq_ignore_ascii_case("Content-Type"));
+        Reply { status: 304, body: Bytes::new(), ..self }
+    }
+
     /// The value of a header, if set.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())

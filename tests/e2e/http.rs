@@ -37,6 +37,17 @@ async fn headers_head_and_conditional_requests() {
 
     let health = server.get("/healthcheck").await;
     assert_eq!((health.status, health.text().as_str()), (200, "WORKING"));
+    // As tornado answers it for thumbor: 304 to its own ETag (HEAD's is that of its empty body),
+    // without a type or a body.
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let etag = server.request(method.clone(), "/healthcheck", &[]).await.header("etag").unwrap();
+        let again = server.request(method.clone(), "/healthcheck", &[("If-None-Match", &etag)]).await;
+        assert_eq!((again.status, again.header("content-type"), again.body.len()), (304, None, 0), "{method}");
+        assert_eq!(again.header("etag").as_deref(), Some(etag.as_str()));
+        assert_eq!(again.header("content-length"), None);
+    }
+    let other = server.request(reqwest::Method::GET, "/healthcheck", &[("If-None-Match", "\"other\"")]).await;
+    assert_eq!(other.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
