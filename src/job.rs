@@ -33,24 +33,6 @@ pub struct Rendered {
 }
 
 impl RenderJob {
-    /// Whether a `format()` filter names the output format: then content negotiation (WebP/AVIF
-    /// by `Accept`) does not apply, the cache key ignores `Accept` and no `Vary: Accept` is sent.
-    /// The one place this question is answered.
-    /// The last `format()` counts, as in [`crate::pipeline::RequestOptions`]: one naming no
-    /// format thumbor writes (`format(xyz)`) takes back an earlier one.
-    pub fn format_asked(&self) -> bool {
-        let last = self.filters.iter().rev().find_map(|f| match f {
-            Filter::Format(format) => Some(format.0.is_some()),
-            _ => None,
-        });
-        last.unwrap_or(false)
-    }
-
-    /// Whether the output depends on the client's `Accept` header.
-    pub fn negotiates_format(&self, cfg: &ImageConfig) -> bool {
-        (cfg.auto_webp || cfg.auto_avif) && !self.format_asked()
-    }
-
     /// Refuse, from the URL alone, requests whose output must exceed the caps (before the source
     /// is fetched): see [`crate::limits::check_requested_sides`].
     pub fn check_limits(&self, cfg: &ImageConfig) -> Result<()> {

@@ -389,8 +389,9 @@ impl ThumboraProxy {
             .and_then(|cb| safe_callback(&cb).map(str::to_string));
         let mut job = RenderJob { request, filters: parsed_filters, accepts: Accepts::default(), meta_callback };
         // The Accept class is part of the cache key only when it can change the output; otherwise
-        // all clients share one entry.
-        if let Some(accept) = accept.filter(|_| job.negotiates_format(&self.config.image)) {
+        // all clients share one entry. It can also under `format()`: GIFs skip that filter (as in
+        // thumbor, unless `image.gif_filters`), and the source is not known yet.
+        if let Some(accept) = accept.filter(|_| self.config.image.auto_webp || self.config.image.auto_avif) {
             job.accepts = crate::negotiate::accepts(accept);
         }
         job.check_limits(&self.config.image)?;

@@ -328,7 +328,7 @@ pub fn render_prepared(
         });
     }
 
-    let mut rendered = output::encode(canvas, job, &prep.opts, probe, settings)?;
+    let mut rendered = output::encode(canvas, &prep.opts, probe, settings)?;
     clock.lap(Stage::Encode);
     rendered.source_truncated = truncated;
     Ok(rendered)

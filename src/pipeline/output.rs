@@ -253,13 +253,7 @@ pub fn reload_to_fit_in_bytes(
 }
 
 /// Pick the format and quality, encode, and describe the response.
-pub fn encode(
-    mut canvas: Canvas,
-    job: &RenderJob,
-    opts: &RequestOptions,
-    probe: &Probe,
-    settings: &RenderSettings,
-) -> Result<Rendered> {
+pub fn encode(mut canvas: Canvas, opts: &RequestOptions, probe: &Probe, settings: &RenderSettings) -> Result<Rendered> {
     let cfg = &settings.image;
     let format = choose_format(opts, probe, cfg, &canvas);
     let size: Size = canvas.size();
@@ -294,8 +288,10 @@ pub fn encode(
             body = reload_to_fit_in_bytes(body, quality, max_bytes, encode_at)?;
         }
     }
+    // The format followed `Accept` unless a `format()` that applied (GIFs skip filters) named it;
+    // thumbor sends no `Vary` for an animated GIF.
     let animated_gif = format == Format::Gif && frames_out.len() > 1;
-    let vary_accept = job.negotiates_format(cfg) && !animated_gif;
+    let vary_accept = (cfg.auto_webp || cfg.auto_avif) && opts.format.is_none() && !animated_gif;
     Ok(Rendered {
         body,
         content_type: format.mime(),
