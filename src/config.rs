@@ -255,6 +255,9 @@ pub struct ImageConfig {
     /// Keep animations of animated WebP sources, and write an animated GIF as animated WebP under
     /// `format(webp)`. thumbor flattens animated WebP to its first frame and keeps GIFs as GIF.
     pub animated_webp: bool,
+    /// thumbor's `ALLOW_ANIMATED_GIFS`: `false` renders an animated GIF as its first frame, as a
+    /// one-frame GIF would be (then `auto_webp` may serve it as WebP).
+    pub animated_gifs: bool,
     /// What happens to an embedded ICC profile.
     pub icc: IccMode,
     /// thumbor's `MAX_WIDTH`/`MAX_HEIGHT`: larger sources are reduced on load (0 = off).
@@ -314,6 +317,7 @@ impl Default for ImageConfig {
             auto_png_to_jpg: false,
             autojpg_filter: false,
             animated_webp: true,
+            animated_gifs: true,
             icc: IccMode::Keep,
             max_width: 0,
             max_height: 0,

@@ -120,7 +120,11 @@ pub struct Prepared {
 /// plan and the decode scale for `job`.
 pub fn prepare(job: &RenderJob, source: &[u8], settings: &RenderSettings) -> Result<Prepared> {
     let cfg = &settings.image;
-    let probe = probe::probe_with(source, cfg.max_frames, cfg.legacy_formats)?;
+    let mut probe = probe::probe_with(source, cfg.max_frames, cfg.legacy_formats)?;
+    if !cfg.animated_gifs && probe.format == Format::Gif {
+        // thumbor's `ALLOW_ANIMATED_GIFS = False`: the GIF is read as its first frame alone.
+        probe.frames = 1;
+    }
     limits::check_source(&probe, cfg)?;
     let (mut opts, base, norm_scale, geometry, first_frame_only) = decide(job, &probe, cfg);
     if opts.no_upscale && (job.request.width == Dim::Orig || job.request.height == Dim::Orig) {

@@ -175,6 +175,29 @@ async fn an_automatic_format_over_the_encode_cap_gives_way_to_the_sources() {
     assert_eq!((small.content_type().as_str(), small.header("vary").as_deref()), ("image/webp", Some("Accept")));
 }
 
+/// thumbor's `ALLOW_ANIMATED_GIFS = False` (recorded from thumbor 7.8): an animated GIF is
+/// rendered as its first frame, exactly as a one-frame GIF is, so automatic WebP applies to it
+/// (with `Vary: Accept`) and `meta/` counts one frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn animated_gifs_off_renders_the_first_frame_as_a_still_gif() {
+    let origin = Origin::start().await;
+    let host = origin.host();
+    let server = Server::start_with(with_image("    animated_gifs: false\n    auto_webp: true\n")).await;
+    let gif = server.get(&format!("/unsafe/60x40/{host}/animated.gif")).await;
+    assert_eq!((gif.status, gif.content_type().as_str(), gif.gif_frames()), (200, "image/gif", 1));
+    assert_eq!((gif.dims(), gif.header("vary").as_deref()), ((60, 40), Some("Accept")));
+    let accept = [("Accept", "image/webp,*/*")];
+    let webp = server.request(reqwest::Method::GET, &format!("/unsafe/60x40/{host}/animated.gif"), &accept).await;
+    assert_eq!((webp.content_type().as_str(), webp.header("vary").as_deref()), ("image/webp", Some("Accept")));
+    let decoder = image_webp::WebPDecoder::new(Cursor::new(&webp.body)).unwrap();
+    assert_eq!((decoder.is_animated(), decoder.dimensions()), (false, (60, 40)));
+    let meta = server.get(&format!("/unsafe/meta/60x40/{host}/animated.gif")).await.text();
+    assert!(meta.contains("\"frameCount\": 1"), "{meta}");
+    // The default keeps the animation.
+    let animated = Server::start().await.get(&format!("/unsafe/60x40/{host}/animated.gif")).await;
+    assert_eq!(animated.gif_frames(), 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn animated_gif_becomes_animated_webp_and_animated_webp_stays_animated() {
     let origin = Origin::start().await;

@@ -154,6 +154,7 @@ fn every_mapped_setting_lands_where_it_should() {
         ("image.auto_avif", Value::Bool(true)),
         ("image.auto_png_to_jpg", Value::Bool(true)),
         ("image.respect_orientation", Value::Bool(false)),
+        ("image.animated_gifs", Value::Bool(false)),
         ("image.max_width", 4000.into()),
         ("image.max_height", 3000.into()),
         ("image.max_source_pixels", 50_000_000.into()),

@@ -35,6 +35,7 @@ pub const MAPPED: &[&str] = &[
     "AUTO_AVIF",
     "AUTO_PNG_TO_JPG",
     "RESPECT_ORIENTATION",
+    "ALLOW_ANIMATED_GIFS",
     "MAX_WIDTH",
     "MAX_HEIGHT",
     "MAX_PIXELS",
@@ -144,7 +145,6 @@ pub const UNMAPPED: &[Unmapped] = &[
     u("PRESERVE_EXIF_INFO", "False", EXIF),
     u("PRESERVE_EXIF_COPYRIGHT_INFO", "False", EXIF),
     u("PRESERVE_IPTC_INFO", "False", EXIF),
-    u("ALLOW_ANIMATED_GIFS", "True", "Thumbora keeps GIF animations (image.max_frames caps them)"),
     u(
         "USE_GIFSICLE_ENGINE",
         "False",

@@ -1028,6 +1028,7 @@ impl Migrator {
             ("AUTO_AVIF", "image.auto_avif"),
             ("AUTO_PNG_TO_JPG", "image.auto_png_to_jpg"),
             ("RESPECT_ORIENTATION", "image.respect_orientation"),
+            ("ALLOW_ANIMATED_GIFS", "image.animated_gifs"),
         ] {
             if let Some((on, line)) = self.flag(key) {
                 self.set(path, Scalar::Bool(on), key, line);
