@@ -360,11 +360,32 @@ pub struct ResponseConfig {
     pub etags: bool,
     /// `Access-Control-Allow-Origin` value, if any.
     pub cors_allow_origin: Option<String>,
+    /// thumbor's `META_CALLBACK_NAME`: every `meta/` answer is JSONP calling this function,
+    /// whatever `?callback=` says.
+    pub meta_callback_name: Option<String>,
 }
 
 impl Default for ResponseConfig {
     fn default() -> Self {
-        ResponseConfig { max_age: 86_400, etags: true, cors_allow_origin: None }
+        ResponseConfig { max_age: 86_400, etags: true, cors_allow_origin: None, meta_callback_name: None }
+    }
+}
+
+impl ResponseConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(name) = &self.meta_callback_name {
+            // The rule `?callback=` values follow (`pipeline::meta::safe_callback`).
+            let identifier = !name.is_empty()
+                && name.len() <= 128
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$');
+            if !identifier {
+                return Err(ConfigError::new(
+                    "thumbora.response.meta_callback_name",
+                    "must be a JavaScript name: letters, digits, `_`, `.` and `$`, at most 128",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -880,6 +901,7 @@ impl Config {
         }
         self.sources.validate()?;
         self.image.validate()?;
+        self.response.validate()?;
         self.site.validate()?;
         let addrs: Vec<SocketAddr> = seen.iter().map(|(_, addr)| *addr).collect();
         self.metrics.validate(&addrs)?;
@@ -1244,6 +1266,8 @@ mod tests {
         assert_eq!(err.key, "thumbora.listen[0]");
         let err = FileConfig::from_yaml("thumbora:\n  write_buffer_bytes: 100\n").unwrap_err();
         assert_eq!(err.key, "thumbora.write_buffer_bytes");
+        let err = FileConfig::from_yaml("thumbora:\n  response:\n    meta_callback_name: \"x(1)\"\n").unwrap_err();
+        assert_eq!(err.key, "thumbora.response.meta_callback_name");
         let err = FileConfig::from_yaml("thumbora:\n  send_timeout_seconds: 0\n").unwrap_err();
         assert_eq!(err.key, "thumbora.send_timeout_seconds");
         let err = FileConfig::from_yaml("thumbora:\n  image:\n    avif_speed: 11\n").unwrap_err();

@@ -382,11 +382,15 @@ impl ThumboraProxy {
         self.url_policy.check(&request, path)?;
         let parsed_filters = filters::parse_all(&request.filters, self.config.image.strict_filters)?;
         filters::check_request(&request.filters, &parsed_filters, &self.config.image)?;
-        let meta_callback = request
-            .meta
-            .then(|| query_param(query, "callback"))
-            .flatten()
-            .and_then(|cb| safe_callback(&cb).map(str::to_string));
+        // thumbor's META_CALLBACK_NAME, else `?callback=` (when it is a plain name).
+        let meta_callback = match &self.config.response.meta_callback_name {
+            Some(name) if request.meta => Some(name.clone()),
+            _ => request
+                .meta
+                .then(|| query_param(query, "callback"))
+                .flatten()
+                .and_then(|cb| safe_callback(&cb).map(str::to_string)),
+        };
         let mut job = RenderJob { request, filters: parsed_filters, accepts: Accepts::default(), meta_callback };
         // The Accept class is part of the cache key only when it can change the output; otherwise
         // all clients share one entry. It can also under `format()`: GIFs skip that filter (as in

@@ -104,6 +104,23 @@ async fn trim_debug_meta_and_stretch() {
     assert_eq!(evil.content_type(), "application/json", "non-identifier callbacks are ignored");
 }
 
+/// thumbor's META_CALLBACK_NAME: every `meta/` answer calls it, whatever `?callback=` says (and
+/// images are untouched).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_meta_callback_wraps_every_meta_answer() {
+    let origin = Origin::start().await;
+    let o = origin.host();
+    let settings = Settings::with_sources("", "  response:\n    meta_callback_name: thumbor.meta\n");
+    let server = Server::start_with(settings).await;
+    for query in ["", "?callback=handle"] {
+        let meta = server.get(&format!("/unsafe/meta/300x200/{o}/landscape.jpg{query}")).await;
+        assert_eq!(meta.content_type(), "text/javascript", "{query}");
+        assert!(meta.text().starts_with("thumbor.meta({\"thumbor\""), "{query}: {}", meta.text());
+    }
+    let image = server.get(&format!("/unsafe/300x200/{o}/landscape.jpg")).await;
+    assert_eq!((image.content_type().as_str(), image.dims()), ("image/jpeg", (300, 200)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_formats_and_issue_two_filters() {
     let (origin, server) = setup().await;

@@ -168,6 +168,7 @@ impl Migrator {
         self.security();
         self.healthcheck();
         self.response();
+        self.meta_callback();
         self.loader();
         self.http_loader();
         self.allowed_sources();
@@ -373,6 +374,21 @@ impl Migrator {
                     ),
                 ),
             }
+        }
+    }
+
+    /// `META_CALLBACK_NAME`: a name JSONP can call, or nothing (thumbor's `None` or `''`).
+    fn meta_callback(&mut self) {
+        let key = "META_CALLBACK_NAME";
+        let Some((value, line)) = self.take(key) else { return };
+        match value {
+            Value::None => {}
+            Value::Str(ref name) if name.is_empty() => {}
+            Value::Str(ref name) if crate::pipeline::meta::safe_callback(name).is_some() => {
+                self.set("response.meta_callback_name", Scalar::Str(name.clone()), key, line)
+            }
+            Value::Str(_) => self.warn(key, line, "not a plain JavaScript name (letters, digits, `_`, `.`, `$`)"),
+            other => self.warn(key, line, &format!("{}: expected a function name", describe(&other))),
         }
     }
 
