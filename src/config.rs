@@ -363,11 +363,21 @@ pub struct ResponseConfig {
     /// thumbor's `META_CALLBACK_NAME`: every `meta/` answer is JSONP calling this function,
     /// whatever `?callback=` says.
     pub meta_callback_name: Option<String>,
+    /// thumbor's `SEND_IF_MODIFIED_LAST_MODIFIED_HEADERS`: results carry `Last-Modified` (when
+    /// they were rendered), and a cached one is answered 304 to an `If-Modified-Since` not
+    /// before it.
+    pub last_modified: bool,
 }
 
 impl Default for ResponseConfig {
     fn default() -> Self {
-        ResponseConfig { max_age: 86_400, etags: true, cors_allow_origin: None, meta_callback_name: None }
+        ResponseConfig {
+            max_age: 86_400,
+            etags: true,
+            cors_allow_origin: None,
+            meta_callback_name: None,
+            last_modified: false,
+        }
     }
 }
 

@@ -91,6 +91,11 @@ impl Reply {
         if cfg.etags {
             headers.push(("ETag", etag(&rendered.body)));
         }
+        if cfg.last_modified {
+            // Stored with the result: its hits answer `If-Modified-Since` (pingora's conditional
+            // filter), as thumbor's result storage does.
+            headers.push(("Last-Modified", httpdate::fmt_http_date(SystemTime::now())));
+        }
         if rendered.vary_accept {
             headers.push(("Vary", "Accept".to_string()));
         }

@@ -133,3 +133,35 @@ async fn a_hit_answers_what_the_cache_path_answers() {
     assert_eq!(range.header("content-range"), Some(format!("bytes 0-99/{}", miss.body.len())));
     assert_eq!(origin.hits("/landscape.jpg"), 1, "every answer after the first from the cache");
 }
+
+/// thumbor's SEND_IF_MODIFIED_LAST_MODIFIED_HEADERS (`response.last_modified`): a result carries
+/// when it was rendered, and a cached one is answered 304 to an `If-Modified-Since` not before
+/// it (an older date gets the image). Off by default, as in thumbor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_modified_answers_if_modified_since_from_the_cache() {
+    let origin = Origin::start().await;
+    let o = origin.host();
+    let path = format!("/unsafe/300x200/{o}/landscape.jpg");
+    let plain = Server::start().await;
+    let first = plain.get(&path).await;
+    assert_eq!(first.header("last-modified"), None);
+    let since = [("If-Modified-Since", "Wed, 01 Jan 2031 00:00:00 GMT")];
+    assert_eq!(plain.request(reqwest::Method::GET, &path, &since).await.status, 200);
+
+    let settings = Settings::with_sources("", "  response:\n    last_modified: true\n");
+    let server = Server::start_with(settings).await;
+    let before = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
+    let miss = server.get(&path).await;
+    let modified = miss.header("last-modified").expect("Last-Modified");
+    let at = httpdate::parse_http_date(&modified).unwrap();
+    assert!(at >= before && at <= std::time::SystemTime::now(), "{modified}");
+    for method in [reqwest::Method::GET, reqwest::Method::HEAD] {
+        let same = server.request(method.clone(), &path, &[("If-Modified-Since", &modified)]).await;
+        assert_eq!((same.status, same.body.len()), (304, 0), "{method}");
+        assert_eq!(same.header("last-modified").as_deref(), Some(modified.as_str()));
+    }
+    assert_eq!(server.request(reqwest::Method::GET, &path, &since).await.status, 304);
+    let older = httpdate::fmt_http_date(at - std::time::Duration::from_secs(3600));
+    let changed = server.request(reqwest::Method::GET, &path, &[("If-Modified-Since", &older)]).await;
+    assert_eq!((changed.status, changed.body), (200, miss.body));
+}

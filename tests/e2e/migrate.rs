@@ -164,6 +164,7 @@ fn every_mapped_setting_lands_where_it_should() {
         ("response.etags", Value::Bool(false)),
         ("response.cors_allow_origin", s("*")),
         ("response.meta_callback_name", s("thumbor.meta")),
+        ("response.last_modified", Value::Bool(true)),
         ("cache.shared.s3.bucket", s("thumbs")),
         ("cache.shared.s3.region", s("eu-central-1")),
         ("cache.shared.s3.endpoint", s("http://127.0.0.1:9000")),
