@@ -37,6 +37,7 @@ fn animated_gif(width: u32, height: u32, frames: usize) -> Vec<u8> {
         quality: 80,
         progressive_jpeg: false,
         icc: None,
+        exif: None,
         loop_count: 0,
         avif_speed: 10,
     };
@@ -115,8 +116,15 @@ fn bench_encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode_300x200");
     let thumb = photo(300, 200, Channels::Rgb);
     for format in [Format::Jpeg, Format::Png, Format::Webp, Format::Gif] {
-        let options =
-            EncodeOptions { format, quality: 80, progressive_jpeg: true, icc: None, loop_count: 0, avif_speed: 10 };
+        let options = EncodeOptions {
+            format,
+            quality: 80,
+            progressive_jpeg: true,
+            icc: None,
+            exif: None,
+            loop_count: 0,
+            avif_speed: 10,
+        };
         let frame = [Frame { bitmap: thumb.clone(), delay_ms: 0 }];
         group.bench_function(format.name(), |b| b.iter(|| encode::encode(&frame, &options).expect("encode")));
     }

@@ -258,6 +258,10 @@ pub struct ImageConfig {
     /// thumbor's `ALLOW_ANIMATED_GIFS`: `false` renders an animated GIF as its first frame, as a
     /// one-frame GIF would be (then `auto_webp` may serve it as WebP).
     pub animated_gifs: bool,
+    /// thumbor's `PRESERVE_EXIF_INFO`: the source's EXIF is copied into JPEG, PNG and WebP
+    /// results (its orientation set to 1 when the pixels were turned upright); `strip_exif()`
+    /// drops it for one URL.
+    pub preserve_exif: bool,
     /// What happens to an embedded ICC profile.
     pub icc: IccMode,
     /// thumbor's `MAX_WIDTH`/`MAX_HEIGHT`: larger sources are reduced on load (0 = off).
@@ -318,6 +322,7 @@ impl Default for ImageConfig {
             autojpg_filter: false,
             animated_webp: true,
             animated_gifs: true,
+            preserve_exif: false,
             icc: IccMode::Keep,
             max_width: 0,
             max_height: 0,

@@ -236,6 +236,7 @@ mod tests {
             quality,
             progressive_jpeg: true,
             icc: None,
+            exif: None,
             loop_count: 0,
             avif_speed: 10,
         };

@@ -20,6 +20,9 @@ pub struct EncodeOptions<'a> {
     pub progressive_jpeg: bool,
     /// ICC profile to embed (JPEG, PNG, WebP; AVIF and GIF ignore it).
     pub icc: Option<&'a [u8]>,
+    /// EXIF payload (TIFF header onwards) to embed (JPEG, PNG and still WebP; the others
+    /// ignore it).
+    pub exif: Option<&'a [u8]>,
     /// Loop count of an animation (0 = forever).
     pub loop_count: u16,
     /// rav1e speed for AVIF, 1..=10.
@@ -29,7 +32,7 @@ pub struct EncodeOptions<'a> {
 impl EncodeOptions<'static> {
     /// `format` at `quality`, progressive JPEG, no profile, looping forever, AVIF speed 10.
     pub fn new(format: Format, quality: u8) -> Self {
-        EncodeOptions { format, quality, progressive_jpeg: true, icc: None, loop_count: 0, avif_speed: 10 }
+        EncodeOptions { format, quality, progressive_jpeg: true, icc: None, exif: None, loop_count: 0, avif_speed: 10 }
     }
 }
 
@@ -72,11 +75,14 @@ fn encode_jpeg(bitmap: &Bitmap, options: &EncodeOptions) -> Result<Vec<u8>> {
         height: bitmap.height as usize,
         format: turbojpeg::PixelFormat::RGB,
     };
-    let jpeg = compressor.compress_to_vec(image).map_err(|e| failed("JPEG encode", e))?;
-    Ok(match options.icc {
-        Some(icc) => jpeg_markers::insert_icc(jpeg, icc),
-        None => jpeg,
-    })
+    let mut jpeg = compressor.compress_to_vec(image).map_err(|e| failed("JPEG encode", e))?;
+    if let Some(icc) = options.icc {
+        jpeg = jpeg_markers::insert_icc(jpeg, icc);
+    }
+    if let Some(exif) = options.exif {
+        jpeg = jpeg_markers::insert_exif(jpeg, exif);
+    }
+    Ok(jpeg)
 }
 
 /// Raw bytes per deflated byte above which a PNG is deflated again, harder: graphics (flat
@@ -107,6 +113,9 @@ fn encode_png(bitmap: &Bitmap, options: &EncodeOptions) -> Result<Vec<u8>> {
         if let Some(icc) = options.icc {
             // A profile the encoder refuses is dropped rather than failing the image.
             let _ = encoder.set_icc_profile(icc.to_vec());
+        }
+        if let Some(exif) = options.exif {
+            let _ = encoder.set_exif_metadata(exif.to_vec());
         }
         encoder.write_image(samples, bitmap.width, bitmap.height, color).map_err(|e| failed("PNG encode", e))?;
         Ok(out)
@@ -148,11 +157,14 @@ fn encode_webp(bitmap: &Bitmap, options: &EncodeOptions) -> Result<Vec<u8>> {
     };
     let quality = options.quality;
     let memory = if quality >= 100 { encoder.encode_lossless() } else { encoder.encode(f32::from(quality)) };
-    let webp = memory.to_vec();
-    Ok(match options.icc {
-        Some(icc) => webp_container::with_icc(webp, icc, bitmap.width, bitmap.height, bitmap.has_alpha()),
-        None => webp,
-    })
+    let mut webp = memory.to_vec();
+    if let Some(icc) = options.icc {
+        webp = webp_container::with_icc(webp, icc, bitmap.width, bitmap.height, bitmap.has_alpha());
+    }
+    if let Some(exif) = options.exif {
+        webp = webp_container::with_exif(webp, exif, bitmap.width, bitmap.height, bitmap.has_alpha());
+    }
+    Ok(webp)
 }
 
 /// An animated WebP: libwebp's animation encoder (lossy at `quality`, lossless at 100), every
@@ -252,7 +264,15 @@ mod tests {
     }
 
     fn options(format: Format) -> EncodeOptions<'static> {
-        EncodeOptions { format, quality: 80, progressive_jpeg: true, icc: None, loop_count: 0, avif_speed: 10 }
+        EncodeOptions {
+            format,
+            quality: 80,
+            progressive_jpeg: true,
+            icc: None,
+            exif: None,
+            loop_count: 0,
+            avif_speed: 10,
+        }
     }
 
     #[test]

@@ -152,16 +152,79 @@ pub fn exif_orientation(exif: &[u8]) -> u8 {
     image::metadata::Orientation::from_exif_chunk(exif).map(|o| o.to_exif()).unwrap_or(1)
 }
 
+/// Insert an EXIF payload (TIFF header onwards) as an APP1 `Exif` segment right after SOI (and
+/// any APP0), where readers look for it. A payload too large for one segment is left out.
+pub fn insert_exif(jpeg: Vec<u8>, exif: &[u8]) -> Vec<u8> {
+    const MAX: usize = 65_535 - 2 - 6;
+    if exif.is_empty() || exif.len() > MAX || jpeg.len() < 2 {
+        return jpeg;
+    }
+    let insert_at = after_app0(&jpeg);
+    let mut out = Vec::with_capacity(jpeg.len() + exif.len() + 10);
+    out.extend_from_slice(&jpeg[..insert_at]);
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((exif.len() + 8) as u16).to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(exif);
+    out.extend_from_slice(&jpeg[insert_at..]);
+    out
+}
+
+/// `exif` saying orientation 1 (upright): for a result whose pixels were turned, as thumbor's
+/// `reorientate` rewrites it. The tag is changed in place; a payload without one is unchanged.
+pub fn upright_exif(exif: &[u8]) -> Vec<u8> {
+    let mut out = exif.to_vec();
+    let little = match out.get(..2) {
+        Some(b"II") => true,
+        Some(b"MM") => false,
+        _ => return out,
+    };
+    let u16_at = |b: &[u8], i: usize| {
+        b.get(i..i + 2)
+            .map(|s| if little { u16::from_le_bytes([s[0], s[1]]) } else { u16::from_be_bytes([s[0], s[1]]) })
+    };
+    let u32_at = |b: &[u8], i: usize| {
+        b.get(i..i + 4).map(|s| {
+            let a = [s[0], s[1], s[2], s[3]];
+            if little {
+                u32::from_le_bytes(a)
+            } else {
+                u32::from_be_bytes(a)
+            }
+        })
+    };
+    let Some(ifd) = u32_at(&out, 4).map(|o| o as usize) else { return out };
+    let Some(count) = u16_at(&out, ifd) else { return out };
+    for i in 0..usize::from(count) {
+        let entry = ifd + 2 + 12 * i;
+        // Orientation: tag 0x0112, type SHORT (3), one value, stored in the entry itself.
+        if u16_at(&out, entry) == Some(0x0112) && u16_at(&out, entry + 2) == Some(3) {
+            let one = if little { 1u16.to_le_bytes() } else { 1u16.to_be_bytes() };
+            if let Some(value) = out.get_mut(entry + 8..entry + 10) {
+                value.copy_from_slice(&one);
+            }
+            break;
+        }
+    }
+    out
+}
+
+/// Where segments go after SOI: past an APP0 (JFIF) segment when there is one.
+fn after_app0(jpeg: &[u8]) -> usize {
+    if jpeg.len() > 6 && jpeg[2] == 0xFF && jpeg[3] == 0xE0 {
+        4 + usize::from(u16::from_be_bytes([jpeg[4], jpeg[5]]))
+    } else {
+        2
+    }
+}
+
 /// Insert an ICC profile as APP2 `ICC_PROFILE` segments right after SOI (and any APP0).
 pub fn insert_icc(jpeg: Vec<u8>, icc: &[u8]) -> Vec<u8> {
     const CHUNK: usize = 65_519; // 65535 - 2 (length) - 14 (signature + sequence numbers)
     if icc.is_empty() || jpeg.len() < 2 || icc.len() > CHUNK * 255 {
         return jpeg;
     }
-    let mut insert_at = 2;
-    if jpeg.len() > 6 && jpeg[2] == 0xFF && jpeg[3] == 0xE0 {
-        insert_at = 4 + usize::from(u16::from_be_bytes([jpeg[4], jpeg[5]]));
-    }
+    let insert_at = after_app0(&jpeg);
     let count = icc.len().div_ceil(CHUNK);
     let mut out = Vec::with_capacity(jpeg.len() + icc.len() + count * 18);
     out.extend_from_slice(&jpeg[..insert_at]);
@@ -313,5 +376,28 @@ mod tests {
         let icc: Vec<u8> = (0..150_000u32).map(|i| i as u8).collect();
         let out = insert_icc(jpeg, &icc);
         assert_eq!(read_metadata(&out).icc, Some(icc));
+    }
+
+    #[test]
+    fn exif_is_written_where_readers_find_it_and_can_be_made_upright() {
+        let jpeg = vec![0xFF, 0xD8, 0xFF, 0xD9];
+        let out = insert_exif(jpeg.clone(), &exif_with_orientation(6));
+        assert_eq!(read_metadata(&out).exif, Some(exif_with_orientation(6)));
+        assert_eq!(exif_orientation(&upright_exif(&exif_with_orientation(6))), 1);
+        // Big-endian, the tag after another entry.
+        let mut be = b"MM\0*".to_vec();
+        be.extend_from_slice(&8u32.to_be_bytes());
+        be.extend_from_slice(&2u16.to_be_bytes());
+        be.extend_from_slice(&[0x01, 0x0F, 0, 2, 0, 0, 0, 4, b'A', b'B', b'C', 0]);
+        be.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 8, 0, 0]);
+        be.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(exif_orientation(&be), 8);
+        let upright = upright_exif(&be);
+        assert_eq!((exif_orientation(&upright), upright.len()), (1, be.len()));
+        assert_eq!(upright[..22], be[..22], "only the orientation value changes");
+        // Nothing to do, or nothing readable: unchanged.
+        assert_eq!(upright_exif(b"II*\0"), b"II*\0");
+        assert_eq!(insert_exif(jpeg.clone(), &[]), jpeg);
+        assert_eq!(insert_exif(jpeg.clone(), &vec![0; 70_000]), jpeg, "too large for one segment");
     }
 }

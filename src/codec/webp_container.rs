@@ -1,9 +1,10 @@
-//! The WebP RIFF container: an ICC profile (ICCP chunk) added to what libwebp wrote, and the
-//! duration of an animation's last frame set from the source's delays.
+//! The WebP RIFF container: an ICC profile (ICCP chunk) and EXIF (EXIF chunk) added to what
+//! libwebp wrote, and the duration of an animation's last frame set from the source's delays.
 
 /// Flag bits of the VP8X chunk.
 const VP8X_ICC: u8 = 0x20;
 const VP8X_ALPHA: u8 = 0x10;
+const VP8X_EXIF: u8 = 0x08;
 
 /// One chunk: its FourCC and payload (without the padding byte).
 struct Chunk<'a> {
@@ -50,24 +51,46 @@ fn u24(v: u32) -> [u8; 3] {
     [b[0], b[1], b[2]]
 }
 
+/// The VP8X chunk of `parsed` with `flag` set, or a new one for a simple (VP8/VP8L) file of the
+/// given canvas size.
+fn extended(parsed: &[Chunk<'_>], flag: u8, width: u32, height: u32, alpha: bool) -> Vec<u8> {
+    match parsed.iter().find(|c| &c.fourcc == b"VP8X") {
+        Some(existing) if existing.payload.len() >= 10 => {
+            let mut vp8x = existing.payload.to_vec();
+            vp8x[0] |= flag;
+            vp8x
+        }
+        _ => {
+            let mut vp8x = vec![flag | if alpha { VP8X_ALPHA } else { 0 }, 0, 0, 0];
+            vp8x.extend_from_slice(&u24(width.saturating_sub(1)));
+            vp8x.extend_from_slice(&u24(height.saturating_sub(1)));
+            vp8x
+        }
+    }
+}
+
 /// `webp` with `icc` embedded. A simple (VP8/VP8L) file becomes an extended one (VP8X) of the
 /// given canvas size; an existing profile is replaced. Unparseable input is returned as is.
 pub fn with_icc(webp: Vec<u8>, icc: &[u8], width: u32, height: u32, alpha: bool) -> Vec<u8> {
     let Some(parsed) = chunks(&webp) else { return webp };
-    let mut vp8x;
+    let vp8x = extended(&parsed, VP8X_ICC, width, height, alpha);
     let rest = parsed.iter().filter(|c| &c.fourcc != b"ICCP" && &c.fourcc != b"VP8X").map(|c| (c.fourcc, c.payload));
-    match parsed.iter().find(|c| &c.fourcc == b"VP8X") {
-        Some(existing) if existing.payload.len() >= 10 => {
-            vp8x = existing.payload.to_vec();
-            vp8x[0] |= VP8X_ICC;
-        }
-        _ => {
-            vp8x = vec![VP8X_ICC | if alpha { VP8X_ALPHA } else { 0 }, 0, 0, 0];
-            vp8x.extend_from_slice(&u24(width.saturating_sub(1)));
-            vp8x.extend_from_slice(&u24(height.saturating_sub(1)));
-        }
-    }
     assemble([(*b"VP8X", vp8x.as_slice()), (*b"ICCP", icc)].into_iter().chain(rest))
+}
+
+/// `webp` with `exif` (TIFF header onwards) embedded, after the image data as the container
+/// specification orders it; an existing EXIF chunk is replaced. Unparseable input is returned
+/// as is.
+pub fn with_exif(webp: Vec<u8>, exif: &[u8], width: u32, height: u32, alpha: bool) -> Vec<u8> {
+    let Some(parsed) = chunks(&webp) else { return webp };
+    let vp8x = extended(&parsed, VP8X_EXIF, width, height, alpha);
+    let rest = parsed.iter().filter(|c| &c.fourcc != b"EXIF" && &c.fourcc != b"VP8X").map(|c| (c.fourcc, c.payload));
+    assemble(std::iter::once((*b"VP8X", vp8x.as_slice())).chain(rest).chain([(*b"EXIF", exif)]))
+}
+
+/// The EXIF payload of a WebP file, if any.
+pub fn exif(webp: &[u8]) -> Option<Vec<u8>> {
+    chunks(webp)?.into_iter().find(|c| &c.fourcc == b"EXIF").map(|c| c.payload.to_vec())
 }
 
 /// The ICC profile of a WebP file, if any.
@@ -144,5 +167,20 @@ mod tests {
         assert_eq!(with_icc(b"nope".to_vec(), b"x", 1, 1, false), b"nope");
         assert_eq!(set_total_duration(b"nope".to_vec(), 10), b"nope");
         assert!(frame_durations(b"RIFF\x04\x00\x00\x00WEBP").is_empty());
+    }
+
+    #[test]
+    fn exif_goes_after_the_image_data_beside_a_profile() {
+        let webp = with_icc(simple_vp8l(), b"profile", 5, 3, false);
+        let out = with_exif(webp, b"II*\0exif", 5, 3, false);
+        assert_eq!(exif(&out).as_deref(), Some(&b"II*\0exif"[..]));
+        assert_eq!(icc(&out).as_deref(), Some(&b"profile"[..]));
+        let parsed = chunks(&out).unwrap();
+        let order: Vec<[u8; 4]> = parsed.iter().map(|c| c.fourcc).collect();
+        assert_eq!(order, [*b"VP8X", *b"ICCP", *b"VP8L", *b"EXIF"]);
+        assert_eq!(parsed[0].payload[0] & (VP8X_ICC | VP8X_EXIF), VP8X_ICC | VP8X_EXIF);
+        // The image still decodes.
+        let decoder = image_webp::WebPDecoder::new(std::io::Cursor::new(&out)).unwrap();
+        assert_eq!(decoder.dimensions(), (5, 3));
     }
 }

@@ -142,7 +142,7 @@ impl Args {
 }
 
 /// A filter the pipeline does not read, implemented in its own module: one that changes the
-/// frames, or one with no effect in Thumbora (`strip_exif`, `extract_focal`). The pipeline runs
+/// frames, or one with no effect in Thumbora (`extract_focal`). The pipeline runs
 /// those in the post-transform phase on every frame, in URL order.
 pub trait PixelFilter: fmt::Debug + Send + Sync {
     /// The filter's row in the table (its name and phase).
@@ -219,6 +219,7 @@ pub enum Filter {
     Quality(u8),
     Stretch,
     StripIcc(strip_icc::StripIcc),
+    StripExif(strip_exif::StripExif),
     Upscale,
     Pixels(Pixels),
 }
@@ -236,6 +237,7 @@ impl Filter {
             Filter::Quality(_) => &quality::SPEC,
             Filter::Stretch => &stretch::SPEC,
             Filter::StripIcc(_) => &strip_icc::SPEC,
+            Filter::StripExif(_) => &strip_exif::SPEC,
             Filter::Upscale => &upscale::SPEC,
             Filter::Pixels(p) => p.spec(),
         }

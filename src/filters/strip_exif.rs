@@ -1,8 +1,7 @@
-//! `strip_exif()`: drops EXIF metadata (Thumbora never copies EXIF into results: a no-op).
+//! `strip_exif()`: drops the source's EXIF metadata from the result (only
+//! `image.preserve_exif` copies it there).
 
-use super::{Args, Filter, Phase, PixelFilter, Pixels, PostContext, Spec};
-use crate::codec::Bitmap;
-use crate::error::Result;
+use super::{Args, Filter, Phase, Spec};
 
 /// The arguments of one `strip_exif()` item.
 #[derive(Debug, Clone, PartialEq)]
@@ -11,16 +10,5 @@ pub struct StripExif {}
 pub const SPEC: Spec = Spec { name: "strip_exif", params: &[], required: 0, phase: Phase::PostTransform, build };
 
 fn build(_args: &Args) -> Option<Filter> {
-    Some(Filter::Pixels(Pixels::new(StripExif {})))
-}
-
-impl PixelFilter for StripExif {
-    fn spec(&self) -> &'static Spec {
-        &SPEC
-    }
-
-    /// Results carry no EXIF already: the frame is returned as is.
-    fn apply(&self, bitmap: Bitmap, _ctx: &PostContext) -> Result<Bitmap> {
-        Ok(bitmap)
-    }
+    Some(Filter::StripExif(StripExif {}))
 }

@@ -50,6 +50,8 @@ pub struct RequestOptions {
     pub max_bytes: Option<u64>,
     /// `strip_icc()`: no ICC profile in the result.
     pub strip_icc: bool,
+    /// `strip_exif()`: no EXIF in the result (with `image.preserve_exif`).
+    pub strip_exif: bool,
     /// `autojpg([bool])`: thumbor's per-request override of AUTO_PNG_TO_JPG.
     pub autojpg: Option<bool>,
     /// The formats `Accept` may choose for this render ([`output::automatic_formats`]).
@@ -78,6 +80,7 @@ impl RequestOptions {
                 Filter::Focal(f) => o.focal_points.extend(f.point()),
                 Filter::MaxBytes(m) => o.max_bytes = Some(m.bytes),
                 Filter::StripIcc(_) => o.strip_icc = true,
+                Filter::StripExif(_) => o.strip_exif = true,
                 Filter::Autojpg(a) => o.autojpg = Some(a.enabled),
                 _ => {}
             }

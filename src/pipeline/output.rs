@@ -252,6 +252,16 @@ pub fn reload_to_fit_in_bytes(
     Ok(prev)
 }
 
+/// The source's EXIF for the result (thumbor's `PRESERVE_EXIF_INFO`), saying orientation 1 when
+/// the pixels were turned upright; none under `strip_exif()`.
+fn output_exif(probe: &Probe, opts: &RequestOptions, cfg: &ImageConfig) -> Option<Vec<u8>> {
+    let exif = probe.exif.as_deref().filter(|_| cfg.preserve_exif && !opts.strip_exif)?;
+    Some(match cfg.respect_orientation && probe.orientation != 1 {
+        true => crate::codec::jpeg_markers::upright_exif(exif),
+        false => exif.to_vec(),
+    })
+}
+
 /// Pick the format and quality, encode, and describe the response.
 pub fn encode(mut canvas: Canvas, opts: &RequestOptions, probe: &Probe, settings: &RenderSettings) -> Result<Rendered> {
     let cfg = &settings.image;
@@ -265,6 +275,7 @@ pub fn encode(mut canvas: Canvas, opts: &RequestOptions, probe: &Probe, settings
         _ => cfg.quality,
     });
     let icc = output_icc(&mut canvas, format, opts.strip_icc, cfg.icc);
+    let exif = output_exif(probe, opts, cfg);
     let frames_out = if keeps_animation(format, cfg) { &canvas.frames[..] } else { &canvas.frames[..1] };
     let encode_at = |quality: u8| {
         crate::budget::checkpoint()?;
@@ -275,6 +286,7 @@ pub fn encode(mut canvas: Canvas, opts: &RequestOptions, probe: &Probe, settings
                 quality,
                 progressive_jpeg: cfg.progressive_jpeg,
                 icc: icc.as_deref(),
+                exif: exif.as_deref(),
                 loop_count: canvas.loop_count,
                 avif_speed: cfg.avif_speed,
             },

@@ -175,6 +175,47 @@ async fn an_automatic_format_over_the_encode_cap_gives_way_to_the_sources() {
     assert_eq!((small.content_type().as_str(), small.header("vary").as_deref()), ("image/webp", Some("Accept")));
 }
 
+/// The EXIF payload of a JPEG (its `Exif` APP1 segment) or WebP (its EXIF chunk), if any.
+fn result_exif(body: &[u8]) -> Option<Vec<u8>> {
+    if body.starts_with(b"RIFF") {
+        return thumbora::codec::webp_container::exif(body);
+    }
+    if body.starts_with(b"\x89PNG") {
+        use image::ImageDecoder;
+        let mut png = image::codecs::png::PngDecoder::new(Cursor::new(body)).unwrap();
+        return png.exif_metadata().unwrap();
+    }
+    thumbora::codec::jpeg_markers::read_metadata(body).exif
+}
+
+/// thumbor's `PRESERVE_EXIF_INFO` (`image.preserve_exif`): the source's EXIF goes into JPEG, WebP
+/// and PNG results, saying orientation 1 once the pixels are upright (thumbor's `reorientate`);
+/// `strip_exif()` drops it; by default, as in thumbor, results carry none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preserve_exif_copies_the_source_exif_upright() {
+    let origin = Origin::start().await;
+    let host = origin.host();
+    let source = std::fs::read(fixture("orient6.jpg")).unwrap();
+    let source_exif = thumbora::codec::jpeg_markers::read_metadata(&source).exif.unwrap();
+    assert_eq!(thumbora::codec::jpeg_markers::exif_orientation(&source_exif), 6);
+    let server = Server::start_with(with_image("    preserve_exif: true\n")).await;
+    for filters in ["", "filters:format(webp)/", "filters:format(png)/"] {
+        let r = server.get(&format!("/unsafe/100x0/{filters}{host}/orient6.jpg")).await;
+        assert_eq!(r.status, 200);
+        let exif = result_exif(&r.body).unwrap_or_else(|| panic!("{filters}: no EXIF"));
+        assert_eq!(thumbora::codec::jpeg_markers::exif_orientation(&exif), 1, "{filters}");
+        assert_eq!(exif.len(), source_exif.len(), "the rest as it was");
+    }
+    // Not turned (respect_orientation off): the orientation stays for the viewer to apply.
+    let thumbor = Server::start_with(with_image("    preserve_exif: true\n    respect_orientation: false\n")).await;
+    let r = thumbor.get(&format!("/unsafe/100x0/{host}/orient6.jpg")).await;
+    assert_eq!(result_exif(&r.body), Some(source_exif));
+    let stripped = server.get(&format!("/unsafe/100x0/filters:strip_exif()/{host}/orient6.jpg")).await;
+    assert_eq!(result_exif(&stripped.body), None);
+    let plain = Server::start().await.get(&format!("/unsafe/100x0/{host}/orient6.jpg")).await;
+    assert_eq!(result_exif(&plain.body), None);
+}
+
 /// thumbor's `ALLOW_ANIMATED_GIFS = False` (recorded from thumbor 7.8): an animated GIF is
 /// rendered as its first frame, exactly as a one-frame GIF is, so automatic WebP applies to it
 /// (with `Vary: Accept`) and `meta/` counts one frame.

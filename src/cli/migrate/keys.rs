@@ -36,6 +36,7 @@ pub const MAPPED: &[&str] = &[
     "AUTO_PNG_TO_JPG",
     "RESPECT_ORIENTATION",
     "ALLOW_ANIMATED_GIFS",
+    "PRESERVE_EXIF_INFO",
     "MAX_WIDTH",
     "MAX_HEIGHT",
     "MAX_PIXELS",
@@ -103,8 +104,8 @@ const HEIF: &str = "Thumbora does not write HEIF";
 const AVIF: &str = "Thumbora encodes AVIF with rav1e (image.avif_speed)";
 const AUTO_OTHER: &str = "Thumbora chooses WebP and AVIF from Accept only (image.auto_webp, image.auto_avif)";
 const TEMP_IMAGES: &str = "Thumbora's smart detection does not fail, so it makes no temporary images";
-const EXIF: &str = "Thumbora never copies EXIF or IPTC into results: it applies the EXIF orientation \
-                    (image.respect_orientation) and drops the rest, as thumbor does by default";
+const EXIF: &str = "Thumbora copies all of a source's EXIF into results (image.preserve_exif) or none \
+                    of it, and never IPTC";
 const ENGINE: &str = "Thumbora decodes, resizes and encodes itself (no engine modules)";
 const STATSD: &str = "Thumbora has no statsd client: it serves Prometheus metrics (metrics.listen)";
 const FORWARD: &str = "Thumbora forwards no client header to origins";
@@ -143,7 +144,6 @@ pub const UNMAPPED: &[Unmapped] = &[
     u("SVG_DPI", "150", "Thumbora does not read SVG sources"),
     u("MAX_AGE_TEMP_IMAGE", "0", TEMP_IMAGES),
     u("IGNORE_SMART_ERRORS", "False", TEMP_IMAGES),
-    u("PRESERVE_EXIF_INFO", "False", EXIF),
     u("PRESERVE_EXIF_COPYRIGHT_INFO", "False", EXIF),
     u("PRESERVE_IPTC_INFO", "False", EXIF),
     u(

@@ -1045,6 +1045,7 @@ impl Migrator {
             ("AUTO_PNG_TO_JPG", "image.auto_png_to_jpg"),
             ("RESPECT_ORIENTATION", "image.respect_orientation"),
             ("ALLOW_ANIMATED_GIFS", "image.animated_gifs"),
+            ("PRESERVE_EXIF_INFO", "image.preserve_exif"),
             ("SEND_IF_MODIFIED_LAST_MODIFIED_HEADERS", "response.last_modified"),
         ] {
             if let Some((on, line)) = self.flag(key) {
