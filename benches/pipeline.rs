@@ -32,15 +32,7 @@ fn animated_gif(width: u32, height: u32, frames: usize) -> Vec<u8> {
         .into_iter()
         .map(|f| Frame { bitmap: f.bitmap.crop(0, 0, width, height), delay_ms: f.delay_ms })
         .collect();
-    let options = EncodeOptions {
-        format: Format::Gif,
-        quality: 80,
-        progressive_jpeg: false,
-        icc: None,
-        exif: None,
-        loop_count: 0,
-        avif_speed: 10,
-    };
+    let options = EncodeOptions { progressive_jpeg: false, ..EncodeOptions::new(Format::Gif, 80) };
     encode::encode(&frames, &options).expect("gif fixture")
 }
 
@@ -116,15 +108,7 @@ fn bench_encode(c: &mut Criterion) {
     let mut group = c.benchmark_group("encode_300x200");
     let thumb = photo(300, 200, Channels::Rgb);
     for format in [Format::Jpeg, Format::Png, Format::Webp, Format::Gif] {
-        let options = EncodeOptions {
-            format,
-            quality: 80,
-            progressive_jpeg: true,
-            icc: None,
-            exif: None,
-            loop_count: 0,
-            avif_speed: 10,
-        };
+        let options = EncodeOptions::new(format, 80);
         let frame = [Frame { bitmap: thumb.clone(), delay_ms: 0 }];
         group.bench_function(format.name(), |b| b.iter(|| encode::encode(&frame, &options).expect("encode")));
     }

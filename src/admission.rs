@@ -64,7 +64,7 @@ impl Weighter<Key, Arc<Admitted>> for Weight {
 
 /// The `Accept` class of a request with this `Accept` field under `image`'s negotiation.
 pub fn accept_class(image: &crate::config::ImageConfig, accept: Option<&str>) -> AcceptClass {
-    if !(image.auto_webp || image.auto_avif) {
+    if !image.auto_formats() {
         return 0;
     }
     let accepts = crate::negotiate::accepts(accept.unwrap_or_default());

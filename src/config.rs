@@ -1017,6 +1017,11 @@ impl SourcesConfig {
 }
 
 impl ImageConfig {
+    /// Whether a client's `Accept` can choose the output format (`auto_webp` or `auto_avif`).
+    pub fn auto_formats(&self) -> bool {
+        self.auto_webp || self.auto_avif
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let quality = |key: &str, q: u8| {
             if (1..=100).contains(&q) {

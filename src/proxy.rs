@@ -395,7 +395,7 @@ impl ThumboraProxy {
         // The Accept class is part of the cache key only when it can change the output; otherwise
         // all clients share one entry. It can also under `format()`: GIFs skip that filter (as in
         // thumbor, unless `image.gif_filters`), and the source is not known yet.
-        if let Some(accept) = accept.filter(|_| self.config.image.auto_webp || self.config.image.auto_avif) {
+        if let Some(accept) = accept.filter(|_| self.config.image.auto_formats()) {
             job.accepts = crate::negotiate::accepts(accept);
         }
         job.check_limits(&self.config.image)?;

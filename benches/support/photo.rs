@@ -36,14 +36,6 @@ pub fn photo(width: u32, height: u32, channels: Channels, seed: u32) -> Bitmap {
 
 /// Encode a bitmap (baseline JPEG, as cameras write them).
 pub fn encoded(bitmap: Bitmap, format: Format, quality: u8) -> Vec<u8> {
-    let options = EncodeOptions {
-        format,
-        quality,
-        progressive_jpeg: false,
-        icc: None,
-        exif: None,
-        loop_count: 0,
-        avif_speed: 10,
-    };
+    let options = EncodeOptions { progressive_jpeg: false, ..EncodeOptions::new(format, quality) };
     encode::encode(&[Frame { bitmap, delay_ms: 0 }], &options).expect("encode fixture")
 }

@@ -231,15 +231,7 @@ mod tests {
     use super::*;
 
     fn avif_of(bitmap: Bitmap, quality: u8) -> Vec<u8> {
-        let options = EncodeOptions {
-            format: Format::Avif,
-            quality,
-            progressive_jpeg: true,
-            icc: None,
-            exif: None,
-            loop_count: 0,
-            avif_speed: 10,
-        };
+        let options = EncodeOptions::new(Format::Avif, quality);
         encode(&[Frame { bitmap, delay_ms: 0 }], &options).unwrap()
     }
 

@@ -264,15 +264,7 @@ mod tests {
     }
 
     fn options(format: Format) -> EncodeOptions<'static> {
-        EncodeOptions {
-            format,
-            quality: 80,
-            progressive_jpeg: true,
-            icc: None,
-            exif: None,
-            loop_count: 0,
-            avif_speed: 10,
-        }
+        EncodeOptions::new(format, 80)
     }
 
     #[test]

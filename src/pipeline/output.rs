@@ -303,7 +303,7 @@ pub fn encode(mut canvas: Canvas, opts: &RequestOptions, probe: &Probe, settings
     // The format followed `Accept` unless a `format()` that applied (GIFs skip filters) named it;
     // thumbor sends no `Vary` for an animated GIF.
     let animated_gif = format == Format::Gif && frames_out.len() > 1;
-    let vary_accept = (cfg.auto_webp || cfg.auto_avif) && opts.format.is_none() && !animated_gif;
+    let vary_accept = cfg.auto_formats() && opts.format.is_none() && !animated_gif;
     Ok(Rendered {
         body,
         content_type: format.mime(),
